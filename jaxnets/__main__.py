@@ -1,0 +1,128 @@
+"""Command line: `python -m jaxnets {train,sweep,report,list}` (also installed as `jaxnets`).
+
+    python -m jaxnets train --config configs/mnist_mlp.py [--config.train.steps=20] [--workdir runs/x]
+    python -m jaxnets sweep --config configs/mnist_mlp.py --seeds 8
+    python -m jaxnets report [runs/]
+    python -m jaxnets list
+
+Multi-host: start the same command on every host with JAXNETS_MULTIHOST=1; it then calls
+`jax.distributed.initialize()` (auto-detecting Slurm, Open MPI, Kubernetes or Cloud TPU)
+before JAX touches a device, and the mesh spans all hosts' devices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+
+USAGE_ERRORS = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jaxnets", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_ in (("train", "train one seed"), ("sweep", "train many seeds as one vmapped computation")):
+        p = sub.add_parser(name, help=help_, description=f"{help_}; any --config.section.key=value overrides the file")
+        p.add_argument("--config", required=True, help="configs/<name>.py[:variant]")
+        p.add_argument("--workdir", help="run directory (default runs/<config name>[_<variant>][_seeds<N>])")
+        p.add_argument("--overwrite", action="store_true", help="replace a different run found in --workdir")
+        if name == "sweep":
+            p.add_argument("--seeds", type=int, required=True, help="number of seeds: config.seed, config.seed+1, ...")
+    p = sub.add_parser("report", help="collect summary.json files into a Markdown table")
+    p.add_argument("root", nargs="?", default="runs")
+    p.add_argument("--output", help="where to write the table (default <root>/results.md)")
+    sub.add_parser("list", help="show the experiments and their config files")
+    return parser
+
+
+def default_workdir(config_spec: str, n_seeds: int | None) -> pathlib.Path:
+    from jaxnets.config import split_spec
+
+    path, variant = split_spec(config_spec)
+    name = pathlib.Path(path).stem + (f"_{variant}" if variant else "")
+    return pathlib.Path("runs") / (f"{name}_seeds{n_seeds}" if n_seeds else name)
+
+
+def _train(args, overrides) -> int:
+    from jaxnets import config as config_lib
+    from jaxnets import experiments, rundir
+
+    config = config_lib.load(args.config, overrides)  # every config error surfaces here, before any work
+    run = experiments.get(config.experiment)
+    n_seeds = getattr(args, "seeds", None)
+    if n_seeds is not None and n_seeds < 1:
+        raise config_lib.ConfigError("--seeds must be at least 1")
+    seeds = [config.seed + i for i in range(n_seeds or 1)]
+    workdir = pathlib.Path(args.workdir) if args.workdir else default_workdir(args.config, n_seeds)
+    config_file = config_lib.split_spec(args.config)[0]
+    rundir.open_run(workdir, {"config_file": args.config, "seeds": seeds, "config": config_lib.to_jsonable(config)},
+                    overwrite=args.overwrite)
+    import jax
+
+    print(f"jaxnets {config.experiment}: {len(seeds)} seed(s) on {jax.device_count()} {jax.default_backend()} "
+          f"device(s), jax {jax.__version__}; workdir {workdir}", flush=True)
+    run(experiments.RunContext(config, config_file, workdir, seeds))
+    return 0
+
+
+def _list() -> int:
+    from jaxnets import config as config_lib
+    from jaxnets import experiments
+
+    print(f"experiments: {', '.join(experiments.names())}\n")
+    for path in sorted(pathlib.Path("configs").glob("*.py")):
+        try:
+            config = config_lib.load_config_file(str(path))
+            doc = (config_lib.load_config_file.__module__, "")
+            del doc
+            first = _config_doc(path)
+            print(f"{str(path):34s} {config.experiment:22s} {first}")
+        except Exception as err:  # a broken config must not hide the others
+            print(f"{str(path):34s} <error: {err}>")
+    return 0
+
+
+def _config_doc(path: pathlib.Path) -> str:
+    import ast
+
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    return doc.splitlines()[0] if doc else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, rest = _parser().parse_known_args(argv)
+    if os.environ.get("JAXNETS_MULTIHOST") == "1":
+        import jax
+
+        jax.distributed.initialize()
+    from jaxnets.config import ConfigError
+    from jaxnets.data import DataError
+    from jaxnets.rundir import RunDirError
+    from jaxnets.train import NonFiniteLoss
+
+    try:
+        if args.command in ("train", "sweep"):
+            return _train(args, rest)
+        if rest:
+            raise ConfigError(f"unrecognised arguments: {rest}")
+        if args.command == "list":
+            return _list()
+        if args.command == "report":
+            from jaxnets import report
+
+            report.main(args.root, args.output)
+            return 0
+    except (ConfigError, DataError, RunDirError, KeyError) as err:
+        print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
+        return USAGE_ERRORS
+    except NonFiniteLoss as err:
+        print(f"stopped: {err}", file=sys.stderr)
+        return 3
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

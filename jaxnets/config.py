@@ -1,0 +1,144 @@
+"""Config files and `--config.key=value` overrides.
+
+A config file is a Python module with `get_config(arg=None) -> ml_collections.ConfigDict`
+(big_vision / Flax-examples convention). `configs/x.py:variant` passes "variant" as `arg`,
+which is how one file holds the named variants of an experiment. Overrides are checked
+against the file's keys and types *before any work starts*: a typo must not cost a run.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import pathlib
+from typing import Any, Sequence
+
+import ml_collections
+
+REQUIRED_SECTIONS = ("experiment", "seed", "data", "model", "optimizer", "train", "reference")
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message says which key and why."""
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """'configs/x.py:variant' -> ('configs/x.py', 'variant')."""
+    path, sep, arg = spec.partition(":")
+    return path, (arg if sep else None)
+
+
+def load_config_file(spec: str) -> ml_collections.ConfigDict:
+    path, arg = split_spec(spec)
+    file = pathlib.Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file {path!r} does not exist (see `python -m jaxnets list`)")
+    module_spec = importlib.util.spec_from_file_location(f"jaxnets_config_{file.stem}", file)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ConfigError(f"config file {path!r} defines no get_config()")
+    config = module.get_config(arg) if arg is not None else module.get_config()
+    missing = [s for s in REQUIRED_SECTIONS if s not in config]
+    if missing:
+        raise ConfigError(f"config file {path!r} lacks the sections {missing}")
+    config.lock()
+    return config
+
+
+def _parse_value(key: str, text: str, current: Any) -> Any:
+    """Parse `text` into the type of the field it replaces; a mismatch is a ConfigError."""
+    if isinstance(current, bool):
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise ConfigError(f"--config.{key}: expected a bool (true/false), got {text!r}")
+    if isinstance(current, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"--config.{key}: expected an int, got {text!r}") from None
+    if isinstance(current, float):
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"--config.{key}: expected a float, got {text!r}") from None
+    if isinstance(current, str):
+        return text
+    if isinstance(current, (tuple, list)) or current is None:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            if current is None:
+                return text
+            raise ConfigError(f"--config.{key}: expected a {type(current).__name__} literal, got {text!r}") from None
+        if current is not None and not isinstance(value, (tuple, list)):
+            raise ConfigError(f"--config.{key}: expected a {type(current).__name__}, got {text!r}")
+        return type(current)(value) if current is not None else value
+    raise ConfigError(f"--config.{key}: cannot override a field of type {type(current).__name__}")
+
+
+def valid_keys(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
+    keys = []
+    for name, value in config.items():
+        full = f"{prefix}{name}"
+        if isinstance(value, ml_collections.ConfigDict):
+            keys.extend(valid_keys(value, full + "."))
+        else:
+            keys.append(full)
+    return keys
+
+
+def apply_override(config: ml_collections.ConfigDict, key: str, text: str) -> None:
+    *parents, leaf = key.split(".")
+    node = config
+    for depth, part in enumerate(parents):
+        if part not in node or not isinstance(node[part], ml_collections.ConfigDict):
+            where = ".".join(parents[:depth]) or "the top level"
+            options = sorted(k for k, v in node.items() if isinstance(v, ml_collections.ConfigDict))
+            raise ConfigError(f"unknown config section {key!r}: {where} has the sections {options}")
+        node = node[part]
+    if leaf not in node:
+        raise ConfigError(
+            f"unknown config key {key!r}; valid keys here: {sorted(valid_keys(node, '.'.join(parents) + '.' if parents else ''))}")
+    if isinstance(node[leaf], ml_collections.ConfigDict):
+        raise ConfigError(f"{key!r} is a section; set one of {valid_keys(node[leaf], key + '.')}")
+    value = _parse_value(key, text, node[leaf])
+    with node.unlocked():
+        node[leaf] = value
+
+
+def parse_overrides(args: Sequence[str]) -> list[tuple[str, str]]:
+    """['--config.a.b=1', '--config.c', '2'] -> [('a.b', '1'), ('c', '2')]."""
+    pairs, i = [], 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--config."):
+            raise ConfigError(f"unrecognised argument {arg!r} (overrides look like --config.section.key=value)")
+        body = arg[len("--config."):]
+        if "=" in body:
+            key, text = body.split("=", 1)
+        else:
+            if i + 1 >= len(args):
+                raise ConfigError(f"{arg} has no value")
+            key, text = body, args[i + 1]
+            i += 1
+        pairs.append((key, text))
+        i += 1
+    return pairs
+
+
+def load(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
+    """Load a config file and apply command-line overrides; all errors come before any work."""
+    config = load_config_file(spec)
+    for key, text in parse_overrides(overrides):
+        apply_override(config, key, text)
+    return config
+
+
+def to_jsonable(config: ml_collections.ConfigDict) -> dict:
+    """A plain dict that survives a JSON round trip unchanged (tuples become lists)."""
+    return json.loads(json.dumps(config.to_dict(), default=str))

@@ -1,0 +1,51 @@
+"""Experiments by name: `run(ctx) -> summary`, chosen by a config's `experiment` field.
+
+Most reuse the common trainer (`jaxnets.train.fit`); each module adds only what is special
+about its experiment (what to measure, what to plot).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pathlib
+from typing import Callable
+
+import ml_collections
+
+MODULES = ("classifier",)
+_REGISTRY: dict[str, Callable] = {}
+
+
+@dataclasses.dataclass
+class RunContext:
+    config: ml_collections.ConfigDict
+    config_file: str
+    workdir: pathlib.Path
+    seeds: list[int]
+    log: Callable[[str], None] = print
+
+
+def register(*names: str):
+    def decorate(fn):
+        for name in names:
+            _REGISTRY[name] = fn
+        return fn
+    return decorate
+
+
+def _load_all() -> None:
+    for module in MODULES:
+        importlib.import_module(f"jaxnets.experiments.{module}")
+
+
+def names() -> list[str]:
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Callable:
+    _load_all()
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown experiment {name!r}; registered: {sorted(_REGISTRY)}")
+    return _REGISTRY[name]

@@ -1,0 +1,5 @@
+"""The networks the experiments train, built from jaxnets.nn."""
+
+from jaxnets.models.mlp import init_mlp, mlp, mlp_activations
+
+__all__ = ["init_mlp", "mlp", "mlp_activations"]

@@ -1,0 +1,61 @@
+"""Dense layers, activations and dropout as pure functions over param pytrees."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+
+def leaky_relu6(x: jax.Array) -> jax.Array:
+    """0.01·x + min(max(x, 0), 6): ReLU6 with a leak so dead units can turn back on (White 2017)."""
+    return 0.01 * x + jnp.clip(x, 0.0, 6.0)
+
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "identity": lambda x: x,
+    "sigmoid": jax.nn.sigmoid,
+    "tanh": jnp.tanh,
+    "relu": jax.nn.relu,
+    "relu6": jax.nn.relu6,
+    "leaky_relu6": leaky_relu6,
+}
+
+
+def activation(name: str) -> Callable[[jax.Array], jax.Array]:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; have {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+def initializer(name: str, scale: float) -> Callable:
+    """'normal' draws N(0, scale²) (TensorFlow.jl's default with scale 0.01); the others are the
+    usual fan-scaled schemes, whose `scale` multiplies the variance."""
+    inits = {
+        "normal": lambda: jax.nn.initializers.normal(stddev=scale),
+        "truncated_normal": lambda: jax.nn.initializers.truncated_normal(stddev=scale),
+        "lecun_normal": lambda: jax.nn.initializers.variance_scaling(scale, "fan_in", "truncated_normal"),
+        "glorot_uniform": lambda: jax.nn.initializers.variance_scaling(scale, "fan_avg", "uniform"),
+        "he_normal": lambda: jax.nn.initializers.variance_scaling(2.0 * scale, "fan_in", "truncated_normal"),
+        "zeros": lambda: jax.nn.initializers.zeros,
+    }
+    if name not in inits:
+        raise ValueError(f"unknown initializer {name!r}; have {sorted(inits)}")
+    return inits[name]()
+
+
+def dense_init(key: jax.Array, n_in: int, n_out: int, w_init: Callable, b_init: Callable) -> dict:
+    w_key, b_key = jax.random.split(key)
+    return {"w": w_init(w_key, (n_in, n_out), jnp.float32), "b": b_init(b_key, (n_out,), jnp.float32)}
+
+
+def dense(params: dict, x: jax.Array) -> jax.Array:
+    return x @ params["w"] + params["b"]
+
+
+def dropout(key: jax.Array, x: jax.Array, keep_prob: float) -> jax.Array:
+    """Inverted dropout: keep each unit with probability keep_prob and scale by 1/keep_prob,
+    so evaluation (no dropout) needs no rescaling."""
+    keep = jax.random.bernoulli(key, keep_prob, x.shape)
+    return jnp.where(keep, x / keep_prob, 0.0)

@@ -1,0 +1,139 @@
+"""The run directory contract: config.json, metrics.jsonl, summary.json, checkpoints/, plots/.
+
+A run directory belongs to one (config, seeds) pair. Rerunning the same command resumes it;
+a different config there is an error unless the caller asks to overwrite, so no run ever
+replaces another by accident.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import platform
+import shutil
+from typing import Any
+
+import jax
+import numpy as np
+
+RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", "checkpoints", "plots")
+
+
+class RunDirError(RuntimeError):
+    """The workdir holds a different run."""
+
+
+def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new)):
+            out += _diff(old.get(key, "<absent>"), new.get(key, "<absent>"), f"{prefix}{key}.")
+        return out
+    return [] if old == new else [f"{prefix[:-1]}: {old!r} -> {new!r}"]
+
+
+def open_run(workdir: str | pathlib.Path, run_config: dict, overwrite: bool = False) -> pathlib.Path:
+    """Create or reopen `workdir` for `run_config` ({'config_file', 'seeds', 'config'})."""
+    workdir = pathlib.Path(workdir)
+    config_path = workdir / "config.json"
+    if config_path.exists():
+        try:
+            previous = json.loads(config_path.read_text())
+        except json.JSONDecodeError:
+            previous = {"<unreadable config.json>": True}
+        differences = _diff(previous, run_config)
+        if differences and not overwrite:
+            raise RunDirError(
+                f"{workdir} holds a run of a different config; differences: {'; '.join(differences[:8])}. "
+                f"Choose another --workdir, or pass --overwrite to delete that run and start this one.")
+        if differences:
+            for name in RUN_FILES:
+                path = workdir / name
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    elif workdir.exists() and any(workdir.iterdir()) and not overwrite:
+        raise RunDirError(f"{workdir} exists, is not empty and holds no jaxnets run (no config.json); "
+                          f"choose another --workdir or pass --overwrite")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "plots").mkdir(exist_ok=True)
+    _write_json_atomic(config_path, run_config)
+    return workdir
+
+
+def _write_json_atomic(path: pathlib.Path, obj: Any) -> None:
+    """Write-then-rename, so a crash never leaves half a JSON file behind."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=_to_builtin) + "\n")
+    os.replace(tmp, path)
+
+
+def _to_builtin(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+class MetricsLog:
+    """metrics.jsonl: one JSON object per logged step. On resume, the lines past the restored
+    checkpoint are dropped: those steps are about to be trained again."""
+
+    def __init__(self, path: str | pathlib.Path, resume_step: int | None):
+        self.path = pathlib.Path(path)
+        kept = [r for r in read_metrics(self.path) if resume_step is not None and r["step"] <= resume_step]
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+    def write(self, record: dict) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(record, default=_to_builtin, allow_nan=True) + "\n")
+
+
+def read_metrics(path: str | pathlib.Path) -> list[dict]:
+    path = pathlib.Path(path)
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a line cut off by a kill; everything before it is good
+    return records
+
+
+def seed_stats(per_seed: dict[str, np.ndarray]) -> tuple[dict, dict]:
+    """Mean and (sample, ddof=1) std over seeds of each final metric."""
+    means, stds = {}, {}
+    for key, values in per_seed.items():
+        values = np.asarray(values, dtype=np.float64)
+        means[key] = float(values.mean())
+        if values.size > 1:
+            stds[key] = float(values.std(ddof=1))
+    return means, stds
+
+
+def write_summary(workdir: str | pathlib.Path, *, experiment: str, config_file: str, seeds: list[int],
+                  per_seed: dict[str, np.ndarray], reference: dict, steps: int, wall_time_s: float,
+                  examples_per_s: float | None, extra: dict | None = None) -> dict:
+    means, stds = seed_stats(per_seed)
+    summary = {
+        "experiment": experiment,
+        "config_file": config_file,
+        "seeds": list(seeds),
+        "metrics": means,
+        "metrics_std": stds,
+        "metrics_per_seed": {k: np.asarray(v, dtype=np.float64).tolist() for k, v in per_seed.items()},
+        "reference": reference,
+        "steps": int(steps),
+        "wall_time_s": round(float(wall_time_s), 2),
+        "examples_per_s": None if examples_per_s is None else round(float(examples_per_s), 1),
+        "backend": jax.default_backend(),
+        "devices": jax.device_count(),
+        "jax_version": jax.__version__,
+        "python": platform.python_version(),
+    }
+    if extra:
+        summary.update(extra)
+    _write_json_atomic(pathlib.Path(workdir) / "summary.json", summary)
+    return summary

@@ -1,0 +1,196 @@
+"""The host side of training: one loop for a single run and for a vmapped sweep of seeds.
+
+A run is always a batch of seeds (a single run is a batch of one), so `train` and `sweep`
+share every line. The loop dispatches jitted chunks of `log_every` steps, reads each
+chunk's metrics one chunk late (dispatch stays asynchronous), evaluates, checkpoints, and
+stops on a non-finite loss before that state can reach a checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import pathlib
+import sys
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from jaxnets.rundir import MetricsLog, read_metrics
+from jaxnets.train import sharding
+from jaxnets.train.checkpoint import Checkpointer
+from jaxnets.train.step import Task, TrainState, init_state, make_chunk, make_evaluate
+
+
+class NonFiniteLoss(RuntimeError):
+    """Training produced a NaN/inf loss; the last good checkpoint is kept."""
+
+
+@dataclasses.dataclass
+class FitResult:
+    state: TrainState  # leading axis = seed
+    history: list[dict]  # the records of metrics.jsonl
+    steps: int
+    wall_time_s: float  # this process's training time, compilation included
+    examples_per_s: float | None  # after the first chunk (which includes compilation)
+
+
+def resolve_steps(train: ml_collections.ConfigDict, n_train: int) -> int:
+    """train.steps if positive, else train.num_epochs full passes over the data."""
+    if train.steps > 0:
+        return int(train.steps)
+    return int(math.ceil(train.num_epochs * (n_train // train.batch_size)))
+
+
+def schedule(train: ml_collections.ConfigDict, n_train: int) -> tuple[int, int, int, int]:
+    """(total steps, log_every, eval_every, checkpoint_every), checked for consistency.
+
+    0 means: log_every = one epoch, eval_every = log_every, checkpoint_every = end only."""
+    total = resolve_steps(train, n_train)
+    log_every = train.log_every or max(1, n_train // train.batch_size)
+    log_every = min(log_every, total)
+    eval_every = train.eval_every or log_every
+    ckpt_every = train.checkpoint_every or total
+    for name, value in (("eval_every", eval_every), ("checkpoint_every", ckpt_every)):
+        if value % log_every and value != total:
+            raise ValueError(f"train.{name} ({value}) must be a multiple of train.log_every ({log_every}): "
+                             f"training runs in chunks of log_every steps")
+    return total, log_every, eval_every, ckpt_every
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _summarize(values: dict[str, np.ndarray], prefix: str) -> dict[str, Any]:
+    """{'loss': [S, n]} -> {'train/loss': mean, 'per_seed': {'train/loss': [S]}} (per-seed only if S > 1)."""
+    record, per_seed = {}, {}
+    for key, value in values.items():
+        seed_means = np.asarray(value, dtype=np.float64).reshape(value.shape[0], -1).mean(axis=1)
+        record[f"{prefix}{key}"] = float(seed_means.mean())
+        if len(seed_means) > 1:
+            per_seed[f"{prefix}{key}"] = seed_means.tolist()
+    return record, per_seed
+
+
+def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[str, np.ndarray],
+        eval_data: dict[str, dict[str, np.ndarray]], train: ml_collections.ConfigDict,
+        workdir: str | pathlib.Path, seeds: list[int], log: Callable[[str], None] = print) -> FitResult:
+    """Train len(seeds) independent runs of `task` as one vmapped computation."""
+    workdir = pathlib.Path(workdir)
+    n_train = len(next(iter(train_data.values())))
+    total, log_every, eval_every, ckpt_every = schedule(train, n_train)
+    n_seeds = len(seeds)
+    mesh = sharding.make_mesh(n_seeds, train.batch_size)
+    state_sharding = sharding.per_seed(mesh)
+    batch_spec = sharding.BATCH_SPEC if mesh.shape["data"] > 1 else None
+
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    state = jax.jit(jax.vmap(lambda k: init_state(task, optimizer, k)), out_shardings=state_sharding)(keys)
+    checkpointer = Checkpointer(workdir / "checkpoints")
+    start = checkpointer.latest_step() or 0
+    if start:
+        state = checkpointer.restore(state)
+        log(f"resuming {workdir} from the checkpoint at step {start}/{total}")
+    metrics_log = MetricsLog(workdir / "metrics.jsonl", start if start else None)
+    history = read_metrics(metrics_log.path)
+
+    data = sharding.put_replicated(mesh, train_data)
+    evals = {name: sharding.put_replicated(mesh, d) for name, d in eval_data.items()}
+    chunks: dict[int, Callable] = {}
+
+    def chunk_fn(num_steps: int) -> Callable:
+        if num_steps not in chunks:
+            chunk = make_chunk(task, optimizer, train.batch_size, num_steps, train.shuffle, batch_spec)
+            chunks[num_steps] = jax.jit(jax.vmap(chunk, in_axes=(0, None), spmd_axis_name="seed"),
+                                        donate_argnums=0, out_shardings=(state_sharding, state_sharding))
+        return chunks[num_steps]
+
+    evaluate = jax.jit(jax.vmap(make_evaluate(task, train.eval_batch_size), in_axes=(0, None)))
+    clock = {"start": time.time(), "first_done": None, "last": time.time(), "steps_after_first": 0}
+    last_good_ckpt = start or None
+
+    def process(pending) -> None:
+        step, n_steps, metrics, eval_metrics = pending
+        metrics = jax.device_get(metrics)
+        now = time.time()
+        record, per_seed = _summarize(metrics, "train_")
+        bad = [seeds[i] for i in range(n_seeds) if not np.all(np.isfinite(metrics["loss"][i]))]
+        if eval_metrics is not None:
+            for name, values in jax.device_get(eval_metrics).items():
+                r, p = _summarize(values, f"{name}_")
+                record.update(r)
+                per_seed.update(p)
+        if clock["first_done"] is None:
+            clock["first_done"] = now
+        else:
+            clock["steps_after_first"] += n_steps
+        rate = (n_steps * train.batch_size * n_seeds) / max(now - clock["last"], 1e-9)
+        clock["last"] = now
+        record = {"step": step, "time": round(now - clock["start"], 3), "examples_per_s": round(rate, 1), **record}
+        if per_seed:
+            record["per_seed"] = per_seed
+        metrics_log.write(record)
+        history.append(record)
+        shown = " | ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("step", "time", "examples_per_s", "per_seed"))
+        eta = (total - step) * (now - clock["first_done"]) / max(clock["steps_after_first"], 1) \
+            if clock["steps_after_first"] else float("nan")
+        log(f"step {step}/{total} ({100 * step / total:.0f}%) | {shown} | {rate:,.0f} ex/s | "
+            f"ETA {_fmt_time(eta) if math.isfinite(eta) else '?'}")
+        if bad and train.stop_on_nan:
+            kept = f"the last good checkpoint (step {last_good_ckpt}) is kept in {checkpointer.directory}" \
+                if last_good_ckpt else "no checkpoint had been written yet"
+            raise NonFiniteLoss(f"non-finite training loss in the {n_steps} steps up to step {step} "
+                                f"(seeds {bad}); the run is stopped and {kept}. Lower the learning rate "
+                                f"or set --config.train.stop_on_nan=false to let it continue.")
+
+    pending = None
+    step = start
+    try:
+        while step < total:
+            n_steps = min(log_every, total - step)
+            state, metrics = chunk_fn(n_steps)(state, data)
+            step += n_steps
+            eval_metrics = None
+            if step % eval_every == 0 or step == total:
+                eval_metrics = {name: evaluate(state, d) for name, d in evals.items()}
+            if pending is not None:
+                process(pending)
+            pending = (step, n_steps, metrics, eval_metrics)
+            if step % ckpt_every == 0 or step == total:
+                process(pending)  # the loss must be known finite before this state is kept
+                pending = None
+                checkpointer.save(step, state)
+                last_good_ckpt = step
+        if pending is not None:
+            process(pending)
+    finally:
+        checkpointer.close()
+    wall = time.time() - clock["start"]
+    after_first = clock["last"] - clock["first_done"] if clock["first_done"] else 0.0
+    rate = clock["steps_after_first"] * train.batch_size * n_seeds / after_first if after_first > 0 else None
+    return FitResult(state, history, total, wall, rate)
+
+
+def final_metrics(task: Task, state: TrainState, eval_data: dict[str, dict[str, np.ndarray]],
+                  batch_size: int) -> dict[str, np.ndarray]:
+    """{"<split>_<metric>": [S]} for a (vmapped) state, used for summary.json."""
+    evaluate = jax.jit(jax.vmap(make_evaluate(task, batch_size), in_axes=(0, None)))
+    out = {}
+    for name, data in eval_data.items():
+        for key, values in jax.device_get(evaluate(state, data)).items():
+            out[f"{name}_{key}"] = np.asarray(values)
+    return out
+
+
+def log_to(stream=sys.stdout) -> Callable[[str], None]:
+    def log(message: str) -> None:
+        print(message, file=stream, flush=True)
+
+    return log

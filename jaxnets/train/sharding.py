@@ -1,0 +1,43 @@
+"""Meshes and shardings: jit with NamedShardings is what pmap data parallelism became.
+
+One 2-D mesh ('seed', 'data') serves every run: a sweep spreads its seeds over the devices
+(each seed is an independent program, so this needs no communication), a single run spreads
+each batch over them (the compiler inserts the gradient all-reduce). One device is the
+trivial 1 x 1 mesh, so the same code runs everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import jax
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+
+def make_mesh(n_seeds: int, batch_size: int, devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """Seeds take as many devices as divide their count; the batch takes what divides it of the rest."""
+    devices = list(devices if devices is not None else jax.devices())
+    seed_axis = math.gcd(n_seeds, len(devices))
+    data_axis = math.gcd(batch_size, len(devices) // seed_axis)
+    return jax.make_mesh((seed_axis, data_axis), ("seed", "data"), axis_types=(AxisType.Auto, AxisType.Auto),
+                         devices=devices[: seed_axis * data_axis])
+
+
+def per_seed(mesh: Mesh) -> NamedSharding:
+    """Arrays with a leading seed axis (train state, per-seed metrics)."""
+    return NamedSharding(mesh, P("seed"))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    """The data set: every device holds all of it, so any batch can be gathered locally."""
+    return NamedSharding(mesh, P())
+
+
+def put_replicated(mesh: Mesh, tree):
+    """Host arrays -> global replicated device arrays; on many hosts each passes its full copy."""
+    sharding = replicated(mesh)
+    return jax.tree.map(lambda a: jax.make_array_from_process_local_data(sharding, a), tree)
+
+
+BATCH_SPEC = P("data")  # inside vmap(..., spmd_axis_name='seed') this becomes P('seed', 'data')
