@@ -142,3 +142,12 @@ def load(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
 def to_jsonable(config: ml_collections.ConfigDict) -> dict:
     """A plain dict that survives a JSON round trip unchanged (tuples become lists)."""
     return json.loads(json.dumps(config.to_dict(), default=str))
+
+
+def base_config(this_file: str, name: str, arg: str | None = None) -> ml_collections.ConfigDict:
+    """get_config() of the sibling config file `name`, for variants that change a few fields."""
+    path = pathlib.Path(this_file).with_name(f"{name}.py")
+    module_spec = importlib.util.spec_from_file_location(f"jaxnets_config_{name}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(arg) if arg is not None else module.get_config()

@@ -13,7 +13,7 @@ from typing import Callable
 
 import ml_collections
 
-MODULES = ("classifier",)
+MODULES = ("classifier", "autoencoder", "gradient_descent")
 _REGISTRY: dict[str, Callable] = {}
 
 

@@ -1,0 +1,127 @@
+"""The 2-unit bottleneck autoencoder on MNIST (TensorFlow.jl post): codes, dead units, pictures."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import ml_collections  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxnets.data import image_classification  # noqa: E402
+from jaxnets.experiments import RunContext, register  # noqa: E402
+from jaxnets.experiments.common import finish, train_task  # noqa: E402
+from jaxnets.models import init_mlp, mlp_activations  # noqa: E402
+from jaxnets.train import Task  # noqa: E402
+
+
+def code_layer(hidden_sizes) -> int:
+    """Index of the narrowest hidden layer: the code."""
+    return int(np.argmin(hidden_sizes))
+
+
+def autoencoder_task(model: ml_collections.ConfigDict, n_in: int = 784) -> Task:
+    sizes = (n_in, *model.hidden_sizes, n_in)
+    code_at = code_layer(model.hidden_sizes)
+
+    def forward(params, x):
+        outputs = mlp_activations(params, x, model.activation, model.output_activation)
+        return outputs[code_at], outputs[-1]
+
+    def init(key):
+        return init_mlp(key, sizes, model.w_init, model.w_scale, model.b_init, model.b_scale), {}
+
+    def loss(params, model_state, batch, key):
+        _, recon = forward(params, batch["x"])
+        return jnp.mean(0.5 * (recon - batch["x"]) ** 2), (model_state, {})
+
+    def evaluate(params, model_state, batch):
+        code, recon = forward(params, batch["x"])
+        out = {"reconstruction_loss": jnp.mean(0.5 * (recon - batch["x"]) ** 2, axis=-1)}
+        for unit in range(code.shape[-1]):  # mean over the data = 1 exactly when the unit is dead
+            out[f"code{unit}_zero_fraction"] = (code[:, unit] == 0).astype(jnp.float32)
+        return out
+
+    return Task(init, loss, evaluate)
+
+
+def dead_units(codes: np.ndarray) -> list[int]:
+    """Code units that are exactly 0 for every example: they carry no information."""
+    return [int(u) for u in np.flatnonzero(np.all(codes == 0, axis=0))]
+
+
+def thumbnail_canvas(codes: np.ndarray, images: np.ndarray, size: int = 700, thumb: int = 30) -> np.ndarray:
+    """The post's "visualising similarity" picture: codes min-max scaled jointly (one min and
+    max over both dimensions) to the canvas; each digit drawn as a framed thumbnail at its code,
+    skipping any that would overlap one already drawn."""
+    lo, hi = codes.min(), codes.max()
+    pos = ((codes - lo) / max(hi - lo, 1e-12) * (size - thumb)).astype(int)
+    canvas = np.ones((size, size))
+    taken = np.zeros((size, size), dtype=bool)
+    for (cx, cy), image in zip(pos, images):
+        row, col = size - thumb - cy, cx  # y grows upwards
+        if taken[row:row + thumb, col:col + thumb].any():
+            continue
+        framed = np.zeros((thumb, thumb))
+        pad = (thumb - 28) // 2
+        framed[pad:pad + 28, pad:pad + 28] = 1.0 - image.reshape(28, 28)
+        canvas[row:row + thumb, col:col + thumb] = framed
+        taken[row:row + thumb, col:col + thumb] = True
+    return canvas
+
+
+def save_pictures(plots_dir, codes, labels, images, recons) -> None:
+    plt.imsave(plots_dir / "code_thumbnails.png", thumbnail_canvas(codes, images), cmap="gray", vmin=0, vmax=1)
+
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    sc = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6)
+    fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
+    ax.set(xlabel="code unit 0", ylabel="code unit 1", title="2-D codes of the test set")
+    fig.tight_layout()
+    fig.savefig(plots_dir / "code_scatter.png", dpi=110)
+    plt.close(fig)
+
+    picks = [int(np.flatnonzero(labels == d)[0]) for d in range(10)]
+    fig, axes = plt.subplots(2, 10, figsize=(12, 2.8))
+    for col, i in enumerate(picks):
+        for row, img in enumerate((images[i], recons[i])):
+            axes[row, col].imshow(img.reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+            axes[row, col].axis("off")
+    axes[0, 0].set_title("original", loc="left", fontsize=9)
+    axes[1, 0].set_title("reconstruction", loc="left", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(plots_dir / "reconstructions.png", dpi=110)
+    plt.close(fig)
+
+
+@register("autoencoder")
+def run(ctx: RunContext) -> dict:
+    config = ctx.config
+    train_data, eval_data = image_classification(config.data.name, config.data.train_split,
+                                                 config.data.eval_splits.to_dict())
+    task = autoencoder_task(config.model)
+    result, per_seed = train_task(ctx, task, train_data, eval_data)
+
+    code_at = code_layer(config.model.hidden_sizes)
+    forward = jax.jit(jax.vmap(lambda p, x: (lambda o: (o[code_at], o[-1]))(
+        mlp_activations(p, x, config.model.activation, config.model.output_activation)), in_axes=(0, None)))
+    dead = {}
+    for name, data in {"train": train_data, **eval_data}.items():
+        codes, _ = jax.device_get(forward(result.state.params, data["x"]))
+        dead[name] = [dead_units(c) for c in codes]  # per seed
+    any_dead = sorted({u for per_split in dead.values() for units in per_split for u in units})
+    if any_dead:
+        ctx.log(f"WARNING: dead code unit(s) {any_dead}: exactly 0 for every example of a split "
+                f"(per split and seed: {dead}); the 2-D picture is degenerate")
+    else:
+        ctx.log("no dead code unit: both code units are non-zero somewhere on every split, for every seed")
+
+    first = next(iter(eval_data))
+    seed0 = jax.tree.map(lambda a: a[:1], result.state.params)
+    codes, recons = jax.device_get(forward(seed0, eval_data[first]["x"]))
+    save_pictures(ctx.workdir / "plots", codes[0], eval_data[first]["y"], eval_data[first]["x"], recons[0])
+    per_seed = {k: v for k, v in per_seed.items() if "zero_fraction" not in k}
+    return finish(ctx, result, per_seed, extra={"dead_code_units": dead})
