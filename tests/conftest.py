@@ -1,0 +1,44 @@
+"""Shared fixtures. Tests read the offline data copies from $JAXNETS_DATA_DIR (CI: ../shared/data)."""
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+_shared = ROOT.parent / "shared" / "data"
+if "JAXNETS_DATA_DIR" not in os.environ and _shared.is_dir():
+    os.environ["JAXNETS_DATA_DIR"] = str(_shared)
+os.chdir(ROOT)  # config paths in tests are relative to the repository root
+
+
+def mnist_dir() -> pathlib.Path | None:
+    path = pathlib.Path(os.environ.get("JAXNETS_DATA_DIR", "/nonexistent")) / "mnist"
+    return path if (path / "train-images-idx3-ubyte.gz").is_file() else None
+
+
+needs_mnist = pytest.mark.skipif(mnist_dir() is None, reason="MNIST IDX files not under $JAXNETS_DATA_DIR/mnist")
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path, monkeypatch):
+    """A 200/50-example MNIST-shaped data set in IDX files under a fresh JAXNETS_DATA_DIR: images
+    of class k are bright in the k-th band of rows, so a small net learns them quickly."""
+    from jaxnets.data import write_idx
+    from jaxnets.data.images import _read_local
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for split, n in (("train", 200), ("t10k", 50)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(labels):
+            images[i, 2 * label: 2 * label + 3] = 250
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels)
+    monkeypatch.setenv("JAXNETS_DATA_DIR", str(tmp_path))
+    _read_local.cache_clear()
+    yield folder
+    _read_local.cache_clear()

@@ -1,0 +1,109 @@
+import gzip
+
+import chex
+import numpy as np
+import pytest
+
+from jaxnets.data import DataError, load_images, read_idx, select, write_idx
+from jaxnets.data.images import image_classification, standardizer
+from tests.conftest import needs_mnist
+
+
+def test_idx_round_trip(tmp_path):
+    images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    write_idx(tmp_path / "x.gz", images)
+    np.testing.assert_array_equal(read_idx(tmp_path / "x.gz", 0x803), images)
+    write_idx(tmp_path / "y", np.array([3, 1], np.uint8))
+    np.testing.assert_array_equal(read_idx(tmp_path / "y", 0x801), [3, 1])
+
+
+def test_truncated_file_is_named(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    write_idx(path, np.zeros((4, 28, 28), np.uint8))
+    raw = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(raw[:-100]))
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz holds 3036 values.*truncated"):
+        read_idx(path, 0x803, "get it from X")
+
+
+def test_cut_gzip_stream_is_named(tmp_path):
+    path = tmp_path / "t.gz"
+    write_idx(path, np.zeros((40, 28, 28), np.uint8))
+    path.write_bytes(path.read_bytes()[:30])
+    with pytest.raises(DataError, match=r"t\.gz is corrupt or truncated"):
+        read_idx(path, 0x803)
+
+
+def test_wrong_magic(tmp_path):
+    write_idx(tmp_path / "labels", np.zeros(5, np.uint8))
+    with pytest.raises(DataError, match=r"magic number 0x00000801, expected 0x00000803"):
+        read_idx(tmp_path / "labels", 0x803)
+
+
+def test_missing_file_says_how_to_get_it(tiny_mnist):
+    (tiny_mnist / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError) as err:
+        load_images("mnist", "test")
+    assert "t10k-labels-idx1-ubyte.gz is missing" in str(err.value)
+    assert "JAXNETS_DATA_DIR" in str(err.value)
+
+
+def test_corrupt_label_file_is_not_replaced_by_other_data(tiny_mnist):
+    write_idx(tiny_mnist / "train-labels-idx1-ubyte.gz", np.full(200, 42, np.uint8))
+    with pytest.raises(DataError, match="label 42"):
+        load_images("mnist", "train")
+
+
+def test_split_syntax(tiny_mnist):
+    full = load_images("mnist", "train")
+    chex.assert_shape(full["image"], (200, 28, 28))
+    chex.assert_type(full["label"], np.int32)
+    head, tail = load_images("mnist", "train[:150]"), load_images("mnist", "train[150:]")
+    np.testing.assert_array_equal(np.concatenate([head["label"], tail["label"]]), full["label"])
+    assert len(load_images("mnist", "train[:10%]")["label"]) == 20
+    both = load_images("mnist", "train[-5:]+test")
+    assert len(both["label"]) == 55
+    with pytest.raises(ValueError, match="bad split"):
+        load_images("mnist", "train[::2]")
+    with pytest.raises(ValueError, match="has the splits"):
+        load_images("mnist", "validation")
+
+
+def test_select_percent_and_concat():
+    arrays = {"a": {"v": np.arange(10)}, "b": {"v": np.arange(100, 104)}}
+    np.testing.assert_array_equal(select("a[20%:40%]+b[:1]", arrays)["v"], [2, 3, 100])
+
+
+def test_standardizer_uses_train_statistics_and_guards_constant_pixels():
+    x = np.array([[0.0, 1.0, 5.0], [0.0, 3.0, 5.0]], np.float32)
+    mean, std = standardizer(x)
+    np.testing.assert_allclose(mean, [0, 2, 5])
+    np.testing.assert_allclose(std, [1, np.sqrt(2), 1])
+
+
+def test_image_classification_arrays(tiny_mnist):
+    train, evals = image_classification("mnist", "train", {"test": "test"}, standardize=True)
+    chex.assert_shape(train["x"], (200, 784))
+    chex.assert_type(train["x"], np.float32)
+    np.testing.assert_allclose(train["x"].mean(axis=0), 0, atol=1e-4)
+    chex.assert_shape(evals["test"]["x"], (50, 784))
+
+
+def test_tfds_adapter_with_mock_data(tmp_path, monkeypatch):
+    """Where the local folder is absent, tensorflow-datasets provides the data (here mocked)."""
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setenv("JAXNETS_DATA_DIR", str(tmp_path))  # no mnist/ folder here
+    with tfds.testing.mock_data(num_examples=12):
+        arrays = load_images("mnist", "train")
+    chex.assert_shape(arrays["image"], (12, 28, 28))
+    chex.assert_type(arrays["image"], np.uint8)
+    assert arrays["label"].min() >= 0 and arrays["label"].max() <= 9
+
+
+@needs_mnist
+def test_real_mnist_matches_published_counts_and_mean():
+    train, test = load_images("mnist", "train"), load_images("mnist", "test")
+    assert len(train["label"]) == 60000 and len(test["label"]) == 10000
+    assert abs(train["image"].mean() - 33.3184) < 1e-3  # = 0.1307 * 255, data README
+    np.testing.assert_array_equal(np.bincount(test["label"]), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])

@@ -1,0 +1,192 @@
+"""End-to-end: the CLI, run directories, resume after a kill, NaN stop, sweeps, report."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import chex
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+import pytest
+
+from jaxnets import report, rundir
+from jaxnets.__main__ import main
+from jaxnets.train import NonFiniteLoss, Task, fit
+from tests.conftest import ROOT, needs_mnist
+
+SUMMARY_KEYS = {"experiment", "config_file", "seeds", "metrics", "metrics_std", "reference", "steps", "wall_time_s",
+                "examples_per_s", "backend", "devices", "jax_version"}
+TINY = ["--config.model.hidden_sizes=(32,)", "--config.train.batch_size=20", "--config.train.eval_batch_size=50"]
+
+
+def final_params(workdir: pathlib.Path) -> dict:
+    steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+    return ocp.StandardCheckpointer().restore((workdir / "checkpoints" / str(steps[-1]) / "default").absolute())
+
+
+@needs_mnist
+@pytest.mark.parametrize("config", sorted(p.name for p in (ROOT / "configs").glob("*.py")))
+def test_every_config_runs_end_to_end(config, tmp_path):
+    workdir = tmp_path / "run"
+    assert main(["train", "--config", f"configs/{config}", "--config.train.steps=20", "--workdir", str(workdir)]) == 0
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(summary)
+    assert summary["seeds"] == [0] and summary["metrics"]
+    assert all(np.isfinite(v) for v in summary["metrics"].values())
+    assert "source" in summary["reference"]
+    assert json.loads((workdir / "config.json").read_text())["config"]["experiment"] == summary["experiment"]
+    assert list((workdir / "plots").glob("*.png"))
+
+
+def test_metrics_jsonl_and_curves(tiny_mnist, tmp_path):
+    workdir = tmp_path / "run"
+    assert main(["train", "--config", "configs/mnist_mlp.py", *TINY, "--config.train.steps=40",
+                 "--config.train.log_every=10", "--workdir", str(workdir)]) == 0
+    records = rundir.read_metrics(workdir / "metrics.jsonl")
+    assert [r["step"] for r in records] == [10, 20, 30, 40]
+    assert {"time", "examples_per_s", "train_loss", "test_accuracy"} <= set(records[-1])
+    assert (workdir / "plots" / "curves.png").stat().st_size > 10_000
+
+
+def test_a_different_config_never_overwrites_a_run(tiny_mnist, tmp_path, capsys):
+    workdir = tmp_path / "run"
+    args = ["train", "--config", "configs/mnist_mlp.py", *TINY, "--workdir", str(workdir)]
+    assert main([*args, "--config.train.steps=10"]) == 0
+    before = (workdir / "summary.json").read_text()
+    assert main([*args, "--config.train.steps=20"]) == 2
+    err = capsys.readouterr().err
+    assert "different config" in err and "train.steps: 10 -> 20" in err and "--overwrite" in err
+    assert (workdir / "summary.json").read_text() == before
+    assert main([*args, "--config.train.steps=20", "--overwrite"]) == 0
+    assert json.loads((workdir / "summary.json").read_text())["steps"] == 20
+
+
+def _cli(workdir, *extra):
+    return [sys.executable, "-m", "jaxnets", "train", "--config", "configs/mnist_mlp.py", *TINY,
+            "--config.train.steps=600", "--config.train.log_every=10", "--config.train.checkpoint_every=50",
+            "--config.model.keep_prob=0.8", "--workdir", str(workdir), *extra]
+
+
+def test_resume_after_kill_is_bitwise_equal(tiny_mnist, tmp_path):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    subprocess.run(_cli(straight), check=True, cwd=ROOT, env=env, capture_output=True)
+
+    proc = subprocess.Popen(_cli(killed), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        records = rundir.read_metrics(killed / "metrics.jsonl")
+        if records and records[-1]["step"] >= 100:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    interrupted_at = rundir.read_metrics(killed / "metrics.jsonl")[-1]["step"]
+    assert 100 <= interrupted_at < 600, "the run must be killed in the middle"
+
+    resumed = subprocess.run(_cli(killed), check=True, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert "resuming" in resumed.stdout
+    a, b = final_params(straight), final_params(killed)
+    assert int(a["step"][0]) == int(b["step"][0]) == 600
+    chex.assert_trees_all_equal(a["params"], b["params"])  # bitwise, not approximately
+    chex.assert_trees_all_equal(a["opt_state"], b["opt_state"])
+    steps = [r["step"] for r in rundir.read_metrics(killed / "metrics.jsonl")]
+    assert steps == list(range(10, 601, 10))  # no duplicated or missing lines after the resume
+
+
+def counting_task(nan_from: int) -> Task:
+    """A least-squares task whose loss turns NaN after `nan_from` steps (model_state counts)."""
+
+    def init(key):
+        return {"w": jnp.zeros(2)}, jnp.zeros((), jnp.int32)
+
+    def loss(params, count, batch, key):
+        value = jnp.mean((batch["x"] @ params["w"] - batch["y"]) ** 2)
+        return jnp.where(count >= nan_from, jnp.nan, value), (count + 1, {})
+
+    def evaluate(params, count, batch):
+        return {"sq_error": (batch["x"] @ params["w"] - batch["y"]) ** 2}
+
+    return Task(init, loss, evaluate)
+
+
+def _train_config(**overrides):
+    c = ml_collections.ConfigDict(dict(batch_size=8, num_epochs=0.0, steps=100, shuffle=True, log_every=10,
+                                       eval_every=0, checkpoint_every=20, eval_batch_size=64, stop_on_nan=True))
+    c.update(overrides)
+    return c
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    x = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
+    data = {"x": x, "y": x @ np.array([1.0, 2.0], np.float32)}
+    lines = []
+    with pytest.raises(NonFiniteLoss) as err:
+        fit(counting_task(nan_from=45), optax.sgd(0.1), data, {"test": data}, _train_config(), tmp_path, [0],
+            log=lines.append)
+    message = str(err.value)
+    assert "non-finite training loss" in message and "step 50" in message and "(step 40)" in message
+    checkpoints = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+    assert checkpoints[-1] == 40  # the NaN state (step 50, 60) never reached a checkpoint
+    restored = final_params(tmp_path)
+    assert np.all(np.isfinite(restored["params"]["w"]))
+    assert [r["step"] for r in rundir.read_metrics(tmp_path / "metrics.jsonl")][-1] == 50
+
+
+def test_cli_reports_nan_with_exit_code(tiny_mnist, tmp_path, capsys):
+    code = main(["train", "--config", "configs/mnist_mlp.py", *TINY, "--config.optimizer.learning_rate=nan",
+                 "--config.train.steps=20", "--workdir", str(tmp_path / "run")])
+    assert code == 3
+    assert "non-finite training loss" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_sweep_is_vmapped_and_reports_mean_and_std(tiny_mnist, tmp_path):
+    sweep_dir, single_dir = tmp_path / "sweep", tmp_path / "single"
+    common = ["--config", "configs/mnist_mlp.py", *TINY, "--config.train.steps=30"]
+    assert main(["sweep", *common, "--seeds", "3", "--workdir", str(sweep_dir)]) == 0
+    summary = json.loads((sweep_dir / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1, 2]
+    per_seed = np.array(summary["metrics_per_seed"]["test_loss"])
+    chex.assert_shape(per_seed, (3,))
+    assert len(set(per_seed.tolist())) == 3  # three different runs
+    np.testing.assert_allclose(summary["metrics"]["test_loss"], per_seed.mean(), rtol=1e-12)
+    np.testing.assert_allclose(summary["metrics_std"]["test_loss"], per_seed.std(ddof=1), rtol=1e-12)
+    params = final_params(sweep_dir)["params"]
+    chex.assert_shape(params["dense_0"]["w"], (3, 784, 32))  # one stacked (vmapped) state
+    # seed 1 of the sweep is the same run as a single run with seed 1
+    assert main(["train", *common, "--config.seed=1", "--workdir", str(single_dir)]) == 0
+    single = json.loads((single_dir / "summary.json").read_text())
+    np.testing.assert_allclose(single["metrics"]["test_loss"], per_seed[1], rtol=1e-4)
+    records = rundir.read_metrics(sweep_dir / "metrics.jsonl")
+    assert len(records[-1]["per_seed"]["train_loss"]) == 3
+
+
+def test_report_table(tmp_path, capsys):
+    for name, values in (("a", [0.97, 0.98]), ("b", [0.5])):
+        rundir.write_summary(tmp_path / name if (tmp_path / name).mkdir() is None else None, experiment=f"exp_{name}",
+                             config_file=f"configs/{name}.py", seeds=list(range(len(values))),
+                             per_seed={"test_accuracy": np.array(values)},
+                             reference={"test_accuracy": 0.975, "source": "post"}, steps=10, wall_time_s=1.0,
+                             examples_per_s=100.0)
+    text = report.main(str(tmp_path))
+    assert "| a | exp_a | test_accuracy | 0.975 ± 0.007071 | 2 | 0.975 | post |" in text
+    assert "| b | exp_b | test_accuracy | 0.5 | 1 | 0.975 | post |" in text
+    assert (tmp_path / "results.md").read_text() == text
+
+
+@needs_mnist
+def test_real_mnist_mlp_beats_90_percent(tmp_path):
+    workdir = tmp_path / "run"
+    assert main(["train", "--config", "configs/mnist_mlp.py", "--config.train.batch_size=100",
+                 "--config.train.steps=600", "--workdir", str(workdir)]) == 0
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["metrics"]["test_accuracy"] > 0.90, summary["metrics"]
