@@ -79,6 +79,17 @@ def _summarize(values: dict[str, np.ndarray], prefix: str) -> dict[str, Any]:
     return record, per_seed
 
 
+def sharded_chunk(task: Task, optimizer: optax.GradientTransformation, train: ml_collections.ConfigDict,
+                  mesh: jax.sharding.Mesh, num_steps: int) -> Callable:
+    """chunk(states, data) for a stack of seeds, jitted over `mesh`: seeds vmapped along the
+    'seed' axis, each batch split along 'data', the input state donated."""
+    batch_sharding = sharding.batch(mesh) if mesh.shape["data"] > 1 else None
+    chunk = make_chunk(task, optimizer, train.batch_size, num_steps, train.shuffle, batch_sharding)
+    state_sharding = sharding.per_seed(mesh)
+    return jax.jit(jax.vmap(chunk, in_axes=(0, None), spmd_axis_name="seed"),
+                   donate_argnums=0, out_shardings=(state_sharding, state_sharding))
+
+
 def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[str, np.ndarray],
         eval_data: dict[str, dict[str, np.ndarray]], train: ml_collections.ConfigDict,
         workdir: str | pathlib.Path, seeds: list[int], log: Callable[[str], None] = print) -> FitResult:
@@ -89,7 +100,6 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
     n_seeds = len(seeds)
     mesh = sharding.make_mesh(n_seeds, train.batch_size)
     state_sharding = sharding.per_seed(mesh)
-    batch_spec = sharding.BATCH_SPEC if mesh.shape["data"] > 1 else None
 
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
     state = jax.jit(jax.vmap(lambda k: init_state(task, optimizer, k)), out_shardings=state_sharding)(keys)
@@ -107,9 +117,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
 
     def chunk_fn(num_steps: int) -> Callable:
         if num_steps not in chunks:
-            chunk = make_chunk(task, optimizer, train.batch_size, num_steps, train.shuffle, batch_spec)
-            chunks[num_steps] = jax.jit(jax.vmap(chunk, in_axes=(0, None), spmd_axis_name="seed"),
-                                        donate_argnums=0, out_shardings=(state_sharding, state_sharding))
+            chunks[num_steps] = sharded_chunk(task, optimizer, train, mesh, num_steps)
         return chunks[num_steps]
 
     evaluate = jax.jit(jax.vmap(make_evaluate(task, train.eval_batch_size), in_axes=(0, None)))

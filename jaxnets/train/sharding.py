@@ -40,4 +40,7 @@ def put_replicated(mesh: Mesh, tree):
     return jax.tree.map(lambda a: jax.make_array_from_process_local_data(sharding, a), tree)
 
 
-BATCH_SPEC = P("data")  # inside vmap(..., spmd_axis_name='seed') this becomes P('seed', 'data')
+def batch(mesh: Mesh) -> NamedSharding:
+    """A batch split over the data axis; inside vmap(..., spmd_axis_name='seed') the seed axis
+    is added in front."""
+    return NamedSharding(mesh, P("data"))

@@ -90,7 +90,7 @@ def make_chunk(task: Task, optimizer: optax.GradientTransformation, batch_size: 
                shuffle: bool = True, batch_sharding: Any = None) -> Callable:
     """chunk(state, data) -> (state, metrics[num_steps]): `num_steps` steps as one `lax.scan`
     over shuffled batch indices, with the data set already on the device. `batch_sharding`
-    (a PartitionSpec) lays each batch out over the mesh's `data` axis."""
+    (a NamedSharding) lays each batch out over the mesh's `data` axis."""
     step = make_step(task, optimizer)
 
     def chunk(state: TrainState, data: Batch) -> tuple[TrainState, Metrics]:

@@ -1,0 +1,73 @@
+"""The sharded step on 8 simulated CPU devices gives the single-device result.
+
+Each configuration runs in a fresh subprocess, because the device count is fixed when JAX
+starts (XLA_FLAGS=--xla_force_host_platform_device_count=8).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT
+
+SCRIPT = r"""
+import json, sys
+import jax, numpy as np
+from jaxnets.config import load
+from jaxnets.experiments.classifier import classifier_task
+from jaxnets.train import fit, make_optimizer, sharding
+from jaxnets.train.loop import sharded_chunk
+
+out, n_seeds = sys.argv[1], int(sys.argv[2])
+c = load("configs/mnist_mlp.py", ["--config.model.hidden_sizes=(16,)", "--config.model.keep_prob=0.75",
+                                  "--config.train.batch_size=32", "--config.train.steps=40",
+                                  "--config.train.log_every=20", "--config.train.eval_batch_size=64",
+                                  "--config.optimizer.learning_rate=0.01"])
+rng = np.random.default_rng(0)
+x = rng.normal(size=(256, 20)).astype(np.float32)
+data = {"x": x, "y": (x[:, 0] > 0).astype(np.int32) + 2 * (x[:, 1] > 0).astype(np.int32)}
+task, optimizer = classifier_task(c.model, n_in=20, n_classes=4), make_optimizer(c.optimizer)
+result = fit(task, optimizer, data, {"test": data}, c.train, out + "_work", list(range(n_seeds)), log=lambda m: None)
+mesh = sharding.make_mesh(n_seeds, c.train.batch_size)
+hlo = sharded_chunk(task, optimizer, c.train, mesh, 20).lower(result.state, sharding.put_replicated(mesh, data)) \
+    .compile().as_text()
+leaves = jax.tree_util.tree_flatten_with_path(result.state.params)[0]
+np.savez(out, **{jax.tree_util.keystr(path): np.asarray(v) for path, v in leaves})
+w = result.state.params["dense_0"]["w"]
+print(json.dumps({"devices": jax.device_count(), "mesh": dict(mesh.shape), "all_reduce": "all-reduce" in hlo,
+                  "param_devices": len(w.sharding.device_set), "loss": result.history[-1]["train_loss"]}))
+"""
+
+
+def run(tmp_path, devices: int, n_seeds: int):
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["JAX_PLATFORMS"] = "cpu"
+    if devices > 1:
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    out = str(tmp_path / f"d{devices}_s{n_seeds}")
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, out, str(n_seeds)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    return info, dict(np.load(out + ".npz"))
+
+
+@pytest.mark.parametrize("n_seeds, mesh", [(1, {"seed": 1, "data": 8}), (8, {"seed": 8, "data": 1})])
+def test_eight_devices_match_one(tmp_path, n_seeds, mesh):
+    one_info, one = run(tmp_path, 1, n_seeds)
+    eight_info, eight = run(tmp_path, 8, n_seeds)
+    assert one_info["devices"] == 1 and one_info["mesh"] == {"seed": 1, "data": 1}
+    assert eight_info["devices"] == 8 and eight_info["mesh"] == mesh
+    # a sweep's state is split over the seed axis; a single run's replicated over the data axis
+    assert eight_info["param_devices"] == 8
+    # batch sharding makes the compiler sum gradients across devices; independent seeds need no communication
+    assert eight_info["all_reduce"] == (mesh["data"] > 1)
+    assert one.keys() == eight.keys()
+    for key in one:
+        assert one[key].shape[0] == n_seeds
+        np.testing.assert_allclose(eight[key], one[key], rtol=2e-5, atol=2e-6, err_msg=key)
+    assert abs(one_info["loss"] - eight_info["loss"]) < 1e-5
