@@ -75,10 +75,7 @@ def _list() -> int:
     for path in sorted(pathlib.Path("configs").glob("*.py")):
         try:
             config = config_lib.load_config_file(str(path))
-            doc = (config_lib.load_config_file.__module__, "")
-            del doc
-            first = _config_doc(path)
-            print(f"{str(path):34s} {config.experiment:22s} {first}")
+            print(f"{str(path):34s} {config.experiment:22s} {_config_doc(path)}")
         except Exception as err:  # a broken config must not hide the others
             print(f"{str(path):34s} <error: {err}>")
     return 0
@@ -115,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
             report.main(args.root, args.output)
             return 0
-    except (ConfigError, DataError, RunDirError, KeyError) as err:
+    except (ConfigError, DataError, RunDirError) as err:
         print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
         return USAGE_ERRORS
     except NonFiniteLoss as err:

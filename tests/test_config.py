@@ -63,3 +63,9 @@ def test_list_shows_every_config(capsys):
     out = capsys.readouterr().out
     for name in ("mnist_mlp", "mnist_advanced", "autoencoder", "gradient_descent"):
         assert f"configs/{name}.py" in out
+
+
+def test_unknown_experiment_is_a_config_error(tmp_path, capsys):
+    assert main(["train", "--config", "configs/mnist_mlp.py", "--config.experiment=mnist_mpl",
+                 "--workdir", str(tmp_path / "run")]) == 2
+    assert "unknown experiment 'mnist_mpl'" in capsys.readouterr().err

@@ -47,5 +47,7 @@ def names() -> list[str]:
 def get(name: str) -> Callable:
     _load_all()
     if name not in _REGISTRY:
-        raise KeyError(f"unknown experiment {name!r}; registered: {sorted(_REGISTRY)}")
+        from jaxnets.config import ConfigError
+
+        raise ConfigError(f"unknown experiment {name!r}; registered: {sorted(_REGISTRY)}")
     return _REGISTRY[name]

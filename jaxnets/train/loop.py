@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import pathlib
-import sys
 import time
 from typing import Any, Callable
 
@@ -196,9 +195,3 @@ def final_metrics(task: Task, state: TrainState, eval_data: dict[str, dict[str, 
             out[f"{name}_{key}"] = np.asarray(values)
     return out
 
-
-def log_to(stream=sys.stdout) -> Callable[[str], None]:
-    def log(message: str) -> None:
-        print(message, file=stream, flush=True)
-
-    return log
