@@ -6,7 +6,7 @@ machine's matmul FLOP/s the large model reaches.
 
 Both sides train the same sigmoid MLP with Adam (lr 1e-3) and softmax cross-entropy on a
 60,000 x 784 data set held in memory, drawing shuffled batches; jaxnets runs its real training
-chunk (a jitted `lax.scan` of `--steps` steps), PyTorch its usual Python loop. Printed:
+chunk (a jitted `lax.scan` of 2000 or 100 steps), PyTorch its usual Python loop. Printed:
 examples/s for each and the ratio.
 """
 
@@ -21,7 +21,8 @@ import numpy as np
 
 from jaxnets.config import load
 from jaxnets.experiments.classifier import classifier_task
-from jaxnets.train import init_state, make_chunk, make_optimizer
+from jaxnets.train import init_state, make_chunk, make_optimizer, sharding
+from jaxnets.train.loop import sharded_chunk
 
 MODELS = {  # name: (hidden sizes, batch size)
     "784-100-100-10 @ batch 100": ((100, 100), 100),
@@ -51,12 +52,22 @@ def time_best(fn, repeats: int) -> float:
     return best
 
 
-def jaxnets_rate(hidden, batch, arrays, steps, repeats) -> float:
-    config = load("configs/mnist_mlp.py", [f"--config.model.hidden_sizes={tuple(hidden)}"])
+def jaxnets_rate(hidden, batch, arrays, steps, repeats, vmapped: bool = True) -> float:
+    """Examples/s of the chunk `jaxnets train` runs (vmapped over a 1-seed axis on the trivial
+    mesh), or of the bare un-vmapped chunk."""
+    config = load("configs/mnist_mlp.py", [f"--config.model.hidden_sizes={tuple(hidden)}",
+                                           f"--config.train.batch_size={batch}"])
     task, optimizer = classifier_task(config.model), make_optimizer(config.optimizer)
-    chunk = jax.jit(make_chunk(task, optimizer, batch, steps), donate_argnums=0)
-    device_data = jax.device_put(arrays)
-    holder = {"state": init_state(task, optimizer, jax.random.PRNGKey(0))}
+    state = init_state(task, optimizer, jax.random.PRNGKey(0))
+    if vmapped:
+        mesh = sharding.make_mesh(1, batch, jax.devices()[:1])
+        chunk = sharded_chunk(task, optimizer, config.train, mesh, steps)
+        state = jax.tree.map(lambda a: a[None], state)
+        device_data = sharding.put_replicated(mesh, arrays)
+    else:
+        chunk = jax.jit(make_chunk(task, optimizer, batch, steps), donate_argnums=0)
+        device_data = jax.device_put(arrays)
+    holder = {"state": state}
 
     def run():
         holder["state"], metrics = chunk(holder["state"], device_data)
@@ -118,9 +129,10 @@ def main() -> None:
     for name, (hidden, batch) in MODELS.items():
         steps = 2000 if batch <= 100 else 100
         jax_rate = jaxnets_rate(hidden, batch, arrays, steps, args.repeats)
+        bare_rate = jaxnets_rate(hidden, batch, arrays, steps, args.repeats, vmapped=False)
         flops = train_flops((784, *hidden, 10), batch)
-        line = (f"{name}: jaxnets {jax_rate:,.0f} ex/s, {flops * jax_rate / batch / 1e9:.1f} GFLOP/s "
-                f"= {flops * jax_rate / batch / peak:.0%} of matmul peak")
+        line = (f"{name}: jaxnets {jax_rate:,.0f} ex/s (un-vmapped chunk {bare_rate:,.0f}), "
+                f"{flops * jax_rate / batch / 1e9:.1f} GFLOP/s = {flops * jax_rate / batch / peak:.0%} of matmul peak")
         if not args.no_torch:
             torch_steps = 500 if batch <= 100 else 50
             t_rate = torch_rate(hidden, batch, arrays, torch_steps, args.repeats, args.threads)

@@ -48,6 +48,7 @@ def get_config(arg=None):
     c.train.checkpoint_every = 600  # a multiple of log_every; 0 = only at the end
     c.train.eval_batch_size = 10000
     c.train.stop_on_nan = True
+    c.train.shard_batch = "auto"  # split each batch over devices: always / never / auto (= not on CPU)
 
     c.reference = ml_collections.ConfigDict()
     c.reference.test_error = 0.0193

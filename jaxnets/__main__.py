@@ -91,9 +91,12 @@ def _config_doc(path: pathlib.Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args, rest = _parser().parse_known_args(argv)
-    if os.environ.get("JAXNETS_MULTIHOST") == "1":
-        import jax
+    import jax
 
+    from jaxnets.train.sharding import cpu_devices_per_core
+
+    cpu_devices_per_core()  # on a CPU, sweeps spread seeds over the cores
+    if os.environ.get("JAXNETS_MULTIHOST") == "1":
         jax.distributed.initialize()
     from jaxnets.config import ConfigError
     from jaxnets.data import DataError

@@ -12,6 +12,10 @@ if "JAXNETS_DATA_DIR" not in os.environ and _shared.is_dir():
     os.environ["JAXNETS_DATA_DIR"] = str(_shared)
 os.chdir(ROOT)  # config paths in tests are relative to the repository root
 
+from jaxnets.train.sharding import cpu_devices_per_core  # noqa: E402
+
+cpu_devices_per_core()  # as the CLI does: in-process runs see the devices a real run sees
+
 
 def mnist_dir() -> pathlib.Path | None:
     path = pathlib.Path(os.environ.get("JAXNETS_DATA_DIR", "/nonexistent")) / "mnist"

@@ -26,13 +26,13 @@ out, n_seeds = sys.argv[1], int(sys.argv[2])
 c = load("configs/mnist_mlp.py", ["--config.model.hidden_sizes=(16,)", "--config.model.keep_prob=0.75",
                                   "--config.train.batch_size=32", "--config.train.steps=40",
                                   "--config.train.log_every=20", "--config.train.eval_batch_size=64",
-                                  "--config.optimizer.learning_rate=0.01"])
+                                  "--config.optimizer.learning_rate=0.01", "--config.train.shard_batch=always"])
 rng = np.random.default_rng(0)
 x = rng.normal(size=(256, 20)).astype(np.float32)
 data = {"x": x, "y": (x[:, 0] > 0).astype(np.int32) + 2 * (x[:, 1] > 0).astype(np.int32)}
 task, optimizer = classifier_task(c.model, n_in=20, n_classes=4), make_optimizer(c.optimizer)
 result = fit(task, optimizer, data, {"test": data}, c.train, out + "_work", list(range(n_seeds)), log=lambda m: None)
-mesh = sharding.make_mesh(n_seeds, c.train.batch_size)
+mesh = sharding.make_mesh(n_seeds, c.train.batch_size, shard_batch="always")
 hlo = sharded_chunk(task, optimizer, c.train, mesh, 20).lower(result.state, sharding.put_replicated(mesh, data)) \
     .compile().as_text()
 leaves = jax.tree_util.tree_flatten_with_path(result.state.params)[0]
@@ -71,3 +71,19 @@ def test_eight_devices_match_one(tmp_path, n_seeds, mesh):
         assert one[key].shape[0] == n_seeds
         np.testing.assert_allclose(eight[key], one[key], rtol=2e-5, atol=2e-6, err_msg=key)
     assert abs(one_info["loss"] - eight_info["loss"]) < 1e-5
+
+
+def test_cpu_mesh_policy():
+    """On CPU the batch stays on one device unless asked; seeds spread over devices."""
+    import jax
+
+    from jaxnets.train import sharding
+
+    cpus = [jax.devices("cpu")[0]] * 4  # only the mesh shape is under test
+    mesh = sharding.make_mesh(1, 100, cpus)
+    assert dict(mesh.shape) == {"seed": 1, "data": 1}
+    assert dict(sharding.make_mesh(1, 100, cpus, shard_batch="always").shape) == {"seed": 1, "data": 4}
+    assert dict(sharding.make_mesh(6, 100, cpus).shape) == {"seed": 2, "data": 1}
+    assert dict(sharding.make_mesh(6, 100, cpus, shard_batch="always").shape) == {"seed": 2, "data": 2}
+    with pytest.raises(ValueError, match="shard_batch"):
+        sharding.make_mesh(1, 100, cpus, shard_batch="yes")

@@ -97,7 +97,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
     n_train = len(next(iter(train_data.values())))
     total, log_every, eval_every, ckpt_every = schedule(train, n_train)
     n_seeds = len(seeds)
-    mesh = sharding.make_mesh(n_seeds, train.batch_size)
+    mesh = sharding.make_mesh(n_seeds, train.batch_size, shard_batch=train.get("shard_batch", "auto"))
     state_sharding = sharding.per_seed(mesh)
 
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
