@@ -98,8 +98,10 @@ def test_resume_after_kill_is_bitwise_equal(tiny_mnist, tmp_path):
     assert int(a["step"][0]) == int(b["step"][0]) == 600
     chex.assert_trees_all_equal(a["params"], b["params"])  # bitwise, not approximately
     chex.assert_trees_all_equal(a["opt_state"], b["opt_state"])
-    steps = [r["step"] for r in rundir.read_metrics(killed / "metrics.jsonl")]
-    assert steps == list(range(10, 601, 10))  # no duplicated or missing lines after the resume
+    records = rundir.read_metrics(killed / "metrics.jsonl")
+    assert [r["step"] for r in records] == list(range(10, 601, 10))  # no duplicated or missing lines
+    times = [r["time"] for r in records]
+    assert times == sorted(times)  # the resumed clock continues from the killed one
 
 
 def counting_task(nan_from: int) -> Task:

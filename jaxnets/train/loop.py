@@ -35,7 +35,7 @@ class FitResult:
     state: TrainState  # leading axis = seed
     history: list[dict]  # the records of metrics.jsonl
     steps: int
-    wall_time_s: float  # this process's training time, compilation included
+    wall_time_s: float  # training time of all processes of this run, compilation included
     examples_per_s: float | None  # after the first chunk (which includes compilation)
 
 
@@ -120,7 +120,10 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
         return chunks[num_steps]
 
     evaluate = jax.jit(jax.vmap(make_evaluate(task, train.eval_batch_size), in_axes=(0, None)))
-    clock = {"start": time.time(), "first_done": None, "last": time.time(), "steps_after_first": 0}
+    # A resumed run's clock continues from its last logged time, so times and wall_time_s
+    # count the training of all processes together.
+    already = history[-1]["time"] if history else 0.0
+    clock = {"start": time.time() - already, "first_done": None, "last": time.time(), "steps_after_first": 0}
     last_good_ckpt = start or None
 
     def process(pending) -> None:
