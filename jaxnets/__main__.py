@@ -50,6 +50,7 @@ def _train(args, overrides) -> int:
     from jaxnets import experiments, rundir
 
     config = config_lib.load(args.config, overrides)  # every config error surfaces here, before any work
+    experiments.validate(config)
     run = experiments.get(config.experiment)
     n_seeds = getattr(args, "seeds", None)
     if n_seeds is not None and n_seeds < 1:

@@ -69,3 +69,13 @@ def test_unknown_experiment_is_a_config_error(tmp_path, capsys):
     assert main(["train", "--config", "configs/mnist_mlp.py", "--config.experiment=mnist_mpl",
                  "--workdir", str(tmp_path / "run")]) == 2
     assert "unknown experiment 'mnist_mpl'" in capsys.readouterr().err
+
+
+def test_unknown_names_fail_before_any_work(tmp_path, capsys):
+    for override, message in (("--config.model.activation=sigmoidd", "model.activation = 'sigmoidd'"),
+                              ("--config.optimizer.name=adamw2", "optimizer.name = 'adamw2'"),
+                              ("--config.model.w_init=xavier", "model.w_init = 'xavier'")):
+        workdir = tmp_path / "run"
+        assert main(["train", "--config", "configs/mnist_mlp.py", override, "--workdir", str(workdir)]) == 2
+        assert message in capsys.readouterr().err
+        assert not workdir.exists()

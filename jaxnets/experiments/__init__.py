@@ -34,6 +34,22 @@ def register(*names: str):
     return decorate
 
 
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Names in a config that select code must exist, checked before any work starts."""
+    from jaxnets.config import ConfigError
+    from jaxnets.nn import ACTIVATIONS, INITIALIZERS
+    from jaxnets.train.optim import OPTIMIZERS
+
+    choices = {"model.activation": ACTIVATIONS, "model.output_activation": ACTIVATIONS,
+               "model.w_init": INITIALIZERS, "model.b_init": INITIALIZERS, "optimizer.name": OPTIMIZERS,
+               "model.loss_reduction": ("mean", "sum"), "train.shard_batch": ("auto", "always", "never")}
+    for key, valid in choices.items():
+        section, name = key.split(".")
+        if section in config and name in config[section] and config[section][name] not in valid:
+            raise ConfigError(f"{key} = {config[section][name]!r} is not one of {sorted(valid)}")
+    get(config.experiment)
+
+
 def _load_all() -> None:
     for module in MODULES:
         importlib.import_module(f"jaxnets.experiments.{module}")

@@ -29,20 +29,22 @@ def activation(name: str) -> Callable[[jax.Array], jax.Array]:
     return ACTIVATIONS[name]
 
 
+INITIALIZERS: dict[str, Callable[[float], Callable]] = {
+    "normal": lambda scale: jax.nn.initializers.normal(stddev=scale),
+    "truncated_normal": lambda scale: jax.nn.initializers.truncated_normal(stddev=scale),
+    "lecun_normal": lambda scale: jax.nn.initializers.variance_scaling(scale, "fan_in", "truncated_normal"),
+    "glorot_uniform": lambda scale: jax.nn.initializers.variance_scaling(scale, "fan_avg", "uniform"),
+    "he_normal": lambda scale: jax.nn.initializers.variance_scaling(2.0 * scale, "fan_in", "truncated_normal"),
+    "zeros": lambda scale: jax.nn.initializers.zeros,
+}
+
+
 def initializer(name: str, scale: float) -> Callable:
-    """'normal' draws N(0, scale²) (TensorFlow.jl's default with scale 0.01); the others are the
-    usual fan-scaled schemes, whose `scale` multiplies the variance."""
-    inits = {
-        "normal": lambda: jax.nn.initializers.normal(stddev=scale),
-        "truncated_normal": lambda: jax.nn.initializers.truncated_normal(stddev=scale),
-        "lecun_normal": lambda: jax.nn.initializers.variance_scaling(scale, "fan_in", "truncated_normal"),
-        "glorot_uniform": lambda: jax.nn.initializers.variance_scaling(scale, "fan_avg", "uniform"),
-        "he_normal": lambda: jax.nn.initializers.variance_scaling(2.0 * scale, "fan_in", "truncated_normal"),
-        "zeros": lambda: jax.nn.initializers.zeros,
-    }
-    if name not in inits:
-        raise ValueError(f"unknown initializer {name!r}; have {sorted(inits)}")
-    return inits[name]()
+    """'normal' draws N(0, scale²) (TensorFlow.jl's default with scale 0.01); the fan-scaled
+    schemes multiply their variance by `scale`."""
+    if name not in INITIALIZERS:
+        raise ValueError(f"unknown initializer {name!r}; have {sorted(INITIALIZERS)}")
+    return INITIALIZERS[name](scale)
 
 
 def dense_init(key: jax.Array, n_in: int, n_out: int, w_init: Callable, b_init: Callable) -> dict:

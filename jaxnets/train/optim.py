@@ -36,7 +36,7 @@ def dampened_momentum(learning_rate: float, alpha: float) -> optax.GradientTrans
     return optax.GradientTransformation(init, update)
 
 
-_BUILDERS = {
+OPTIMIZERS = {
     "sgd": lambda c: optax.inject_hyperparams(optax.sgd)(learning_rate=c.learning_rate),
     "momentum": lambda c: optax.inject_hyperparams(optax.sgd)(learning_rate=c.learning_rate, momentum=c.momentum),
     "dampened_momentum": lambda c: optax.inject_hyperparams(dampened_momentum)(
@@ -51,8 +51,8 @@ _BUILDERS = {
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
     """optimizer.name in {sgd, momentum, dampened_momentum, adam, adagrad, rmsprop}."""
-    if config.name not in _BUILDERS:
-        raise ValueError(f"unknown optimizer.name {config.name!r}; have {sorted(_BUILDERS)}")
+    if config.name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer.name {config.name!r}; have {sorted(OPTIMIZERS)}")
     if config.name in ("momentum", "dampened_momentum") and "momentum" not in config:
         raise ValueError(f"optimizer {config.name!r} needs optimizer.momentum")
-    return _BUILDERS[config.name](config)
+    return OPTIMIZERS[config.name](config)
