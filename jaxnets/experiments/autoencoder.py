@@ -23,13 +23,17 @@ def code_layer(hidden_sizes) -> int:
     return int(np.argmin(hidden_sizes))
 
 
+def encode_decode(params: dict, x: jax.Array, model: ml_collections.ConfigDict) -> tuple[jax.Array, jax.Array]:
+    """(code, reconstruction) of a batch."""
+    outputs = mlp_activations(params, x, model.activation, model.output_activation)
+    return outputs[code_layer(model.hidden_sizes)], outputs[-1]
+
+
 def autoencoder_task(model: ml_collections.ConfigDict, n_in: int = 784) -> Task:
     sizes = (n_in, *model.hidden_sizes, n_in)
-    code_at = code_layer(model.hidden_sizes)
 
     def forward(params, x):
-        outputs = mlp_activations(params, x, model.activation, model.output_activation)
-        return outputs[code_at], outputs[-1]
+        return encode_decode(params, x, model)
 
     def init(key):
         return init_mlp(key, sizes, model.w_init, model.w_scale, model.b_init, model.b_scale), {}
@@ -105,9 +109,7 @@ def run(ctx: RunContext) -> dict:
     task = autoencoder_task(config.model)
     result, per_seed = train_task(ctx, task, train_data, eval_data)
 
-    code_at = code_layer(config.model.hidden_sizes)
-    forward = jax.jit(jax.vmap(lambda p, x: (lambda o: (o[code_at], o[-1]))(
-        mlp_activations(p, x, config.model.activation, config.model.output_activation)), in_axes=(0, None)))
+    forward = jax.jit(jax.vmap(lambda p, x: encode_decode(p, x, config.model), in_axes=(0, None)))
     dead = {}
     for name, data in {"train": train_data, **eval_data}.items():
         codes, _ = jax.device_get(forward(result.state.params, data["x"]))
