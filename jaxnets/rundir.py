@@ -17,9 +17,6 @@ from typing import Any
 import jax
 import numpy as np
 
-RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", "checkpoints", "plots")
-
-
 class RunDirError(RuntimeError):
     """The workdir holds a different run."""
 
@@ -47,10 +44,8 @@ def open_run(workdir: str | pathlib.Path, run_config: dict, overwrite: bool = Fa
             raise RunDirError(
                 f"{workdir} holds a run of a different config; differences: {'; '.join(differences[:8])}. "
                 f"Choose another --workdir, or pass --overwrite to delete that run and start this one.")
-        if differences:
-            for name in RUN_FILES:
-                path = workdir / name
-                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        if differences:  # asked for explicitly: the old run goes, whatever files it wrote
+            shutil.rmtree(workdir)
     elif workdir.exists() and any(workdir.iterdir()) and not overwrite:
         raise RunDirError(f"{workdir} exists, is not empty and holds no jaxnets run (no config.json); "
                           f"choose another --workdir or pass --overwrite")
