@@ -6,8 +6,9 @@
     python -m jaxnets list
 
 Multi-host: start the same command on every host with JAXNETS_MULTIHOST=1; it then calls
-`jax.distributed.initialize()` (auto-detecting Slurm, Open MPI, Kubernetes or Cloud TPU)
-before JAX touches a device, and the mesh spans all hosts' devices.
+`jax.distributed.initialize()` (auto-detecting Slurm, Open MPI, Kubernetes or Cloud TPU, or
+reading JAX_COORDINATOR_ADDRESS, JAXNETS_NUM_PROCESSES, JAXNETS_PROCESS_ID) before JAX
+touches a device, and the mesh spans all hosts' devices.
 """
 
 from __future__ import annotations
@@ -89,6 +90,18 @@ def _config_doc(path: pathlib.Path) -> str:
     return doc.splitlines()[0] if doc else ""
 
 
+def init_multihost() -> None:
+    """jax.distributed.initialize(): cluster auto-detection (Slurm, Open MPI, Kubernetes, Cloud
+    TPU), or JAX_COORDINATOR_ADDRESS plus JAXNETS_NUM_PROCESSES and JAXNETS_PROCESS_ID."""
+    import jax
+
+    kwargs = {}
+    if "JAXNETS_NUM_PROCESSES" in os.environ:
+        kwargs = {"num_processes": int(os.environ["JAXNETS_NUM_PROCESSES"]),
+                  "process_id": int(os.environ["JAXNETS_PROCESS_ID"])}
+    jax.distributed.initialize(**kwargs)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args, rest = _parser().parse_known_args(argv)
@@ -98,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cpu_devices_per_core()  # on a CPU, sweeps spread seeds over the cores
     if os.environ.get("JAXNETS_MULTIHOST") == "1":
-        jax.distributed.initialize()
+        init_multihost()
     from jaxnets.config import ConfigError
     from jaxnets.data import DataError
     from jaxnets.rundir import RunDirError
