@@ -59,13 +59,21 @@ def _train(args, overrides) -> int:
     seeds = [config.seed + i for i in range(n_seeds or 1)]
     workdir = pathlib.Path(args.workdir) if args.workdir else default_workdir(args.config, n_seeds)
     config_file = config_lib.split_spec(args.config)[0]
-    rundir.open_run(workdir, {"config_file": args.config, "seeds": seeds, "config": config_lib.to_jsonable(config)},
-                    overwrite=args.overwrite)
     import jax
 
-    print(f"jaxnets {config.experiment}: {len(seeds)} seed(s) on {jax.device_count()} {jax.default_backend()} "
-          f"device(s), jax {jax.__version__}; workdir {workdir}", flush=True)
-    run(experiments.RunContext(config, config_file, workdir, seeds))
+    if jax.process_index() == 0:  # multi-host: one process owns the run directory
+        rundir.open_run(workdir, {"config_file": args.config, "seeds": seeds,
+                                  "config": config_lib.to_jsonable(config)}, overwrite=args.overwrite)
+
+    primary = jax.process_index() == 0
+
+    def log(message: str) -> None:
+        if primary:  # one progress stream on multi-host runs
+            print(message, flush=True)
+
+    log(f"jaxnets {config.experiment}: {len(seeds)} seed(s) on {jax.device_count()} {jax.default_backend()} "
+        f"device(s) in {jax.process_count()} process(es), jax {jax.__version__}; workdir {workdir}")
+    run(experiments.RunContext(config, config_file, workdir, seeds, log=log))
     return 0
 
 

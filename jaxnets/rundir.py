@@ -76,10 +76,14 @@ class MetricsLog:
 
     def __init__(self, path: str | pathlib.Path, resume_step: int | None):
         self.path = pathlib.Path(path)
-        kept = [r for r in read_metrics(self.path) if resume_step is not None and r["step"] <= resume_step]
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        self.primary = jax.process_index() == 0  # one writer on multi-host runs
+        if self.primary:
+            kept = [r for r in read_metrics(self.path) if resume_step is not None and r["step"] <= resume_step]
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
     def write(self, record: dict) -> None:
+        if not self.primary:
+            return
         with self.path.open("a") as f:
             f.write(json.dumps(record, default=_to_builtin, allow_nan=True) + "\n")
 
@@ -130,5 +134,7 @@ def write_summary(workdir: str | pathlib.Path, *, experiment: str, config_file: 
     }
     if extra:
         summary.update(extra)
+    if jax.process_index() != 0:
+        return summary
     _write_json_atomic(pathlib.Path(workdir) / "summary.json", summary)
     return summary

@@ -87,3 +87,33 @@ def test_cpu_mesh_policy():
     assert dict(sharding.make_mesh(6, 100, cpus, shard_batch="always").shape) == {"seed": 2, "data": 2}
     with pytest.raises(ValueError, match="shard_batch"):
         sharding.make_mesh(1, 100, cpus, shard_batch="yes")
+
+
+def test_two_processes_match_one(tiny_mnist, tmp_path):
+    """A multi-host sweep (2 processes x 1 CPU device on loopback, jax.distributed + Gloo)
+    gives the single-process result, and only process 0 writes the run directory."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [sys.executable, "-m", "jaxnets", "sweep", "--config", "configs/mnist_mlp.py", "--seeds", "2",
+            "--config.model.hidden_sizes=(32,)", "--config.train.batch_size=20", "--config.train.eval_batch_size=50",
+            "--config.train.steps=40", "--config.train.log_every=10", "--config.train.checkpoint_every=20"]
+    base = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    base.update(JAX_PLATFORMS="cpu", JAX_NUM_CPU_DEVICES="1")
+    procs = [subprocess.Popen([*args, "--workdir", str(tmp_path / "multi")], cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              env={**base, "JAXNETS_MULTIHOST": "1", "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
+                                   "JAXNETS_NUM_PROCESSES": "2", "JAXNETS_PROCESS_ID": str(i)})
+             for i in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    assert "step 40/40" in outputs[0] and "step 40/40" not in outputs[1]  # one progress stream
+    single = subprocess.run([*args, "--workdir", str(tmp_path / "single")], cwd=ROOT, env=base, capture_output=True)
+    assert single.returncode == 0, single.stderr[-2000:]
+    multi = json.loads((tmp_path / "multi" / "summary.json").read_text())
+    one = json.loads((tmp_path / "single" / "summary.json").read_text())
+    assert multi["devices"] == 2 and one["devices"] == 1
+    for key, values in one["metrics_per_seed"].items():
+        np.testing.assert_allclose(multi["metrics_per_seed"][key], values, rtol=1e-5, err_msg=key)

@@ -16,6 +16,7 @@ from jaxnets.experiments import RunContext, register  # noqa: E402
 from jaxnets.experiments.common import finish, train_task  # noqa: E402
 from jaxnets.models import init_mlp, mlp_activations  # noqa: E402
 from jaxnets.train import Task  # noqa: E402
+from jaxnets.train.sharding import is_primary, to_host  # noqa: E402
 
 
 def code_layer(hidden_sizes) -> int:
@@ -112,7 +113,7 @@ def run(ctx: RunContext) -> dict:
     forward = jax.jit(jax.vmap(lambda p, x: encode_decode(p, x, config.model), in_axes=(0, None)))
     dead = {}
     for name, data in {"train": train_data, **eval_data}.items():
-        codes, _ = jax.device_get(forward(result.state.params, data["x"]))
+        codes, _ = to_host(forward(result.state.params, data["x"]))
         dead[name] = [dead_units(c) for c in codes]  # per seed
     any_dead = sorted({u for per_split in dead.values() for units in per_split for u in units})
     if any_dead:
@@ -123,7 +124,8 @@ def run(ctx: RunContext) -> dict:
 
     first = next(iter(eval_data))
     seed0 = jax.tree.map(lambda a: a[:1], result.state.params)
-    codes, recons = jax.device_get(forward(seed0, eval_data[first]["x"]))
-    save_pictures(ctx.workdir / "plots", codes[0], eval_data[first]["y"], eval_data[first]["x"], recons[0])
+    codes, recons = to_host(forward(seed0, eval_data[first]["x"]))
+    if is_primary():
+        save_pictures(ctx.workdir / "plots", codes[0], eval_data[first]["y"], eval_data[first]["x"], recons[0])
     per_seed = {k: v for k, v in per_seed.items() if "zero_fraction" not in k}
     return finish(ctx, result, per_seed, extra={"dead_code_units": dead})

@@ -8,6 +8,7 @@ import numpy as np
 from jaxnets import plots, rundir
 from jaxnets.experiments import RunContext
 from jaxnets.train import FitResult, Task, final_metrics, fit, make_optimizer
+from jaxnets.train.sharding import is_primary
 
 
 def reference_of(ctx: RunContext) -> dict:
@@ -22,8 +23,9 @@ def train_task(ctx: RunContext, task: Task, train_data: dict, eval_data: dict) -
 
 
 def finish(ctx: RunContext, result: FitResult, per_seed: dict[str, np.ndarray], extra: dict | None = None) -> dict:
-    plots.training_curves(result.history, ctx.workdir / "plots" / "curves.png",
-                          title=f"{ctx.config.experiment} ({len(ctx.seeds)} seed{'s' * (len(ctx.seeds) > 1)})")
+    if is_primary():
+        plots.training_curves(result.history, ctx.workdir / "plots" / "curves.png",
+                              title=f"{ctx.config.experiment} ({len(ctx.seeds)} seed{'s' * (len(ctx.seeds) > 1)})")
     summary = rundir.write_summary(
         ctx.workdir, experiment=ctx.config.experiment, config_file=ctx.config_file, seeds=ctx.seeds,
         per_seed=per_seed, reference=reference_of(ctx), steps=result.steps, wall_time_s=result.wall_time_s,

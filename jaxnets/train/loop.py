@@ -94,6 +94,8 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
         workdir: str | pathlib.Path, seeds: list[int], log: Callable[[str], None] = print) -> FitResult:
     """Train len(seeds) independent runs of `task` as one vmapped computation."""
     workdir = pathlib.Path(workdir)
+    if not sharding.is_primary():
+        log = lambda message: None  # noqa: E731  (one progress stream, from process 0)
     n_train = len(next(iter(train_data.values())))
     total, log_every, eval_every, ckpt_every = schedule(train, n_train)
     n_seeds = len(seeds)
@@ -128,12 +130,12 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
 
     def process(pending) -> None:
         step, n_steps, metrics, eval_metrics = pending
-        metrics = jax.device_get(metrics)
+        metrics = sharding.to_host(metrics)
         now = time.time()
         record, per_seed = _summarize(metrics, "train_")
         bad = [seeds[i] for i in range(n_seeds) if not np.all(np.isfinite(metrics["loss"][i]))]
         if eval_metrics is not None:
-            for name, values in jax.device_get(eval_metrics).items():
+            for name, values in sharding.to_host(eval_metrics).items():
                 r, p = _summarize(values, f"{name}_")
                 record.update(r)
                 per_seed.update(p)
@@ -194,7 +196,7 @@ def final_metrics(task: Task, state: TrainState, eval_data: dict[str, dict[str, 
     evaluate = jax.jit(jax.vmap(make_evaluate(task, batch_size), in_axes=(0, None)))
     out = {}
     for name, data in eval_data.items():
-        for key, values in jax.device_get(evaluate(state, data)).items():
+        for key, values in sharding.to_host(evaluate(state, data)).items():
             out[f"{name}_{key}"] = np.asarray(values)
     return out
 

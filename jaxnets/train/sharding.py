@@ -59,6 +59,18 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
 
 
+def to_host(tree):
+    """Device arrays -> NumPy on every process (an all-gather across hosts; a copy on one)."""
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def is_primary() -> bool:
+    """Only process 0 writes files and prints progress."""
+    return jax.process_index() == 0
+
+
 def put_replicated(mesh: Mesh, tree):
     """Host arrays -> global replicated device arrays; on many hosts each passes its full copy."""
     sharding = replicated(mesh)
