@@ -44,6 +44,8 @@ def test_every_config_runs_end_to_end(config, tmp_path):
     assert "source" in summary["reference"]
     assert json.loads((workdir / "config.json").read_text())["config"]["experiment"] == summary["experiment"]
     assert list((workdir / "plots").glob("*.png"))
+    assert rundir.read_metrics(workdir / "metrics.jsonl")  # every run logs...
+    assert [p for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()]  # ...and checkpoints
 
 
 def test_metrics_jsonl_and_curves(tiny_mnist, tmp_path):

@@ -19,6 +19,7 @@ from jaxnets.data import image_classification  # noqa: E402
 from jaxnets.experiments import RunContext, register  # noqa: E402
 from jaxnets.experiments.classifier import classifier_task  # noqa: E402
 from jaxnets.train import dampened_momentum, init_state, make_chunk, make_evaluate  # noqa: E402
+from jaxnets.train.checkpoint import Checkpointer  # noqa: E402
 
 
 def f(x):
@@ -50,16 +51,17 @@ def _steps(trace: np.ndarray) -> int:
     return int(np.count_nonzero(~np.isnan(trace))) - 1
 
 
-def compare_batch_sizes(ctx: RunContext) -> list[dict]:
+def compare_batch_sizes(ctx: RunContext) -> tuple[list[dict], dict]:
     """Train the same one-hidden-layer sigmoid net with each (label, batch, lr, momentum) for the
-    same number of examples; record training loss (on a fixed subset) vs examples and wall time."""
+    same number of examples; record training loss (on a fixed subset) vs examples and wall time.
+    Returns the curves and each method's final train state."""
     config = ctx.config
     train_data, _ = image_classification(config.data.name, config.data.train_split, {})
     probe = {k: v[: config.train.eval_examples] for k, v in train_data.items()}
     task = classifier_task(config.model)
     evaluate = jax.jit(make_evaluate(task, min(config.train.eval_examples, 10000)))
     data = jax.device_put(train_data)
-    curves = []
+    curves, final_states = [], {}
     for label, batch, lr, momentum in zip(config.train.labels, config.train.batch_sizes,
                                           config.train.learning_rates, config.train.momenta):
         optimizer = dampened_momentum(lr, momentum)
@@ -85,7 +87,8 @@ def compare_batch_sizes(ctx: RunContext) -> list[dict]:
                 f"{wall:.2f} s -> training loss {losses[-1]:.4f}")
         curves.append({"label": label, "batch_size": batch, "learning_rate": lr, "momentum": momentum,
                        "examples": xs, "wall_s": walls, "loss": losses})
-    return curves
+        final_states[f"method_{len(curves) - 1}"] = state
+    return curves, final_states
 
 
 def plot_function(path, traces: dict[str, np.ndarray]) -> None:
@@ -138,9 +141,16 @@ def run(ctx: RunContext) -> dict:
         fc.fast_learning_rate, fast[_steps(fast)], _steps(fast), momentum[_steps(momentum)], _steps(momentum)))
     plot_function(ctx.workdir / "plots" / "descent_path.png", traces)
 
-    curves = compare_batch_sizes(ctx)
+    curves, final_states = compare_batch_sizes(ctx)
     plot_comparison(ctx.workdir / "plots" / "batch_size_comparison.png", curves)
-    (ctx.workdir / "comparison.json").write_text(__import__("json").dumps(curves))
+    metrics_log = rundir.MetricsLog(ctx.workdir / "metrics.jsonl", resume_step=None)
+    for c in curves:  # one line per evaluation point of each method
+        for step, (examples, wall, loss) in enumerate(zip(c["examples"], c["wall_s"], c["loss"])):
+            metrics_log.write({"step": step, "time": round(wall, 4), "method": c["label"], "batch_size": c["batch_size"],
+                               "examples_seen": examples, "train_loss": loss})
+    checkpointer = Checkpointer(ctx.workdir / "checkpoints")
+    checkpointer.save(len(curves), final_states)  # the comparison nets' final states, by method index
+    checkpointer.close()
 
     metrics = {
         "x_1": slow[1], "x_2": slow[2], "x_final": slow[_steps(slow)], "updates": _steps(slow),
