@@ -113,7 +113,6 @@ def init_multihost() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args, rest = _parser().parse_known_args(argv)
-    import jax
 
     from jaxnets.train.sharding import cpu_devices_per_core
 

@@ -9,7 +9,6 @@ import sys
 import time
 
 import chex
-import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -176,7 +175,8 @@ def test_sweep_is_vmapped_and_reports_mean_and_std(tiny_mnist, tmp_path):
 
 def test_report_table(tmp_path, capsys):
     for name, values in (("a", [0.97, 0.98]), ("b", [0.5])):
-        rundir.write_summary(tmp_path / name if (tmp_path / name).mkdir() is None else None, experiment=f"exp_{name}",
+        (tmp_path / name).mkdir()
+        rundir.write_summary(tmp_path / name, experiment=f"exp_{name}",
                              config_file=f"configs/{name}.py", seeds=list(range(len(values))),
                              per_seed={"test_accuracy": np.array(values)},
                              reference={"test_accuracy": 0.975, "source": "post"}, steps=10, wall_time_s=1.0,
@@ -194,3 +194,14 @@ def test_real_mnist_mlp_beats_90_percent(tmp_path):
                  "--config.train.steps=600", "--workdir", str(workdir)]) == 0
     summary = json.loads((workdir / "summary.json").read_text())
     assert summary["metrics"]["test_accuracy"] > 0.90, summary["metrics"]
+
+
+def test_rerunning_a_finished_run_restores_and_reports_the_same(tiny_mnist, tmp_path):
+    args = ["train", "--config", "configs/mnist_mlp.py", *TINY, "--config.train.steps=20",
+            "--workdir", str(tmp_path / "run")]
+    assert main(args) == 0
+    first = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert main(args) == 0  # nothing left to train: the final checkpoint is evaluated again
+    again = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert again["metrics"] == first["metrics"] and again["steps"] == 20
+    assert [r["step"] for r in rundir.read_metrics(tmp_path / "run" / "metrics.jsonl")][-1] == 20

@@ -7,7 +7,7 @@ import numpy as np
 
 from jaxnets import plots, rundir
 from jaxnets.experiments import RunContext
-from jaxnets.train import FitResult, Task, final_metrics, fit, make_optimizer
+from jaxnets.train import FitResult, Task, fit, make_optimizer
 from jaxnets.train.sharding import is_primary
 
 
@@ -19,7 +19,7 @@ def train_task(ctx: RunContext, task: Task, train_data: dict, eval_data: dict) -
     """Fit all seeds and return the result with the final per-seed eval metrics."""
     optimizer = make_optimizer(ctx.config.optimizer)
     result = fit(task, optimizer, train_data, eval_data, ctx.config.train, ctx.workdir, ctx.seeds, ctx.log)
-    return result, final_metrics(task, result.state, eval_data, ctx.config.train.eval_batch_size)
+    return result, result.final_eval
 
 
 def finish(ctx: RunContext, result: FitResult, per_seed: dict[str, np.ndarray], extra: dict | None = None) -> dict:

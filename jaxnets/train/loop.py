@@ -12,7 +12,7 @@ import dataclasses
 import math
 import pathlib
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +20,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from jaxnets.config import ConfigError
 from jaxnets.rundir import MetricsLog, read_metrics
 from jaxnets.train import sharding
 from jaxnets.train.checkpoint import Checkpointer
@@ -37,6 +38,7 @@ class FitResult:
     steps: int
     wall_time_s: float  # training time of all processes of this run, compilation included
     examples_per_s: float | None  # after the first chunk (which includes compilation)
+    final_eval: dict[str, np.ndarray]  # {"<split>_<metric>": [S]} of the final state
 
 
 def resolve_steps(train: ml_collections.ConfigDict, n_train: int) -> int:
@@ -57,8 +59,8 @@ def schedule(train: ml_collections.ConfigDict, n_train: int) -> tuple[int, int, 
     ckpt_every = train.checkpoint_every or total
     for name, value in (("eval_every", eval_every), ("checkpoint_every", ckpt_every)):
         if value % log_every and value != total:
-            raise ValueError(f"train.{name} ({value}) must be a multiple of train.log_every ({log_every}): "
-                             f"training runs in chunks of log_every steps")
+            raise ConfigError(f"train.{name} ({value}) must be a multiple of train.log_every ({log_every}): "
+                              f"training runs in chunks of log_every steps")
     return total, log_every, eval_every, ckpt_every
 
 
@@ -67,8 +69,8 @@ def _fmt_time(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-def _summarize(values: dict[str, np.ndarray], prefix: str) -> dict[str, Any]:
-    """{'loss': [S, n]} -> {'train/loss': mean, 'per_seed': {'train/loss': [S]}} (per-seed only if S > 1)."""
+def _summarize(values: dict[str, np.ndarray], prefix: str) -> tuple[dict[str, float], dict[str, list]]:
+    """{'loss': [S, n]} -> ({'train_loss': mean}, {'train_loss': [S] seed means}); the second only if S > 1."""
     record, per_seed = {}, {}
     for key, value in values.items():
         seed_means = np.asarray(value, dtype=np.float64).reshape(value.shape[0], -1).mean(axis=1)
@@ -127,6 +129,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
     already = history[-1]["time"] if history else 0.0
     clock = {"start": time.time() - already, "first_done": None, "last": time.time(), "steps_after_first": 0}
     last_good_ckpt = start or None
+    final_eval: dict[str, np.ndarray] = {}  # per-seed eval of the newest evaluated state
 
     def process(pending) -> None:
         step, n_steps, metrics, eval_metrics = pending
@@ -139,6 +142,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
                 r, p = _summarize(values, f"{name}_")
                 record.update(r)
                 per_seed.update(p)
+                final_eval.update({f"{name}_{k}": np.asarray(v) for k, v in values.items()})
         if clock["first_done"] is None:
             clock["first_done"] = now
         else:
@@ -184,19 +188,12 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
             process(pending)
     finally:
         checkpointer.close()
+    if step == start:  # nothing left to train (a finished run rerun): evaluate what was restored
+        for name, d in evals.items():
+            values = sharding.to_host(evaluate(state, d))
+            final_eval.update({f"{name}_{k}": np.asarray(v) for k, v in values.items()})
     wall = time.time() - clock["start"]
     after_first = clock["last"] - clock["first_done"] if clock["first_done"] else 0.0
     rate = clock["steps_after_first"] * train.batch_size * n_seeds / after_first if after_first > 0 else None
-    return FitResult(state, history, total, wall, rate)
-
-
-def final_metrics(task: Task, state: TrainState, eval_data: dict[str, dict[str, np.ndarray]],
-                  batch_size: int) -> dict[str, np.ndarray]:
-    """{"<split>_<metric>": [S]} for a (vmapped) state, used for summary.json."""
-    evaluate = jax.jit(jax.vmap(make_evaluate(task, batch_size), in_axes=(0, None)))
-    out = {}
-    for name, data in eval_data.items():
-        for key, values in sharding.to_host(evaluate(state, data)).items():
-            out[f"{name}_{key}"] = np.asarray(values)
-    return out
+    return FitResult(state, history, total, wall, rate, final_eval)
 
