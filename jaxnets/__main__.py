@@ -1,7 +1,8 @@
-"""Command line: `python -m jaxnets {train,sweep,report,list}` (also installed as `jaxnets`).
+"""Command line: `python -m jaxnets {train,sweep,suite,report,list}` (also installed as `jaxnets`).
 
     python -m jaxnets train --config configs/mnist_mlp.py [--config.train.steps=20] [--workdir runs/x]
     python -m jaxnets sweep --config configs/mnist_mlp.py --seeds 8
+    python -m jaxnets suite --config configs/binary_neurons.py --seeds 5 --jobs 2
     python -m jaxnets report [runs/]
     python -m jaxnets list
 
@@ -31,6 +32,17 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--overwrite", action="store_true", help="replace a different run found in --workdir")
         if name == "sweep":
             p.add_argument("--seeds", type=int, required=True, help="number of seeds: config.seed, config.seed+1, ...")
+    p = sub.add_parser("suite", help="run every variant of a config file (a post's whole table) and tabulate it",
+                       description="Runs each variant of a config file as a sweep (in --jobs worker processes), "
+                                   "then writes <workdir>/results.md (published vs measured) and one figure per "
+                                   "experiment; finished variants are reused, interrupted ones resume.")
+    p.add_argument("--config", required=True, help="configs/<name>.py (a file with VARIANTS)")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per variant (default 5)")
+    p.add_argument("--jobs", type=int, default=1, help="variants trained at once, each in its own process "
+                   "with its share of the CPU cores (default 1: in this process)")
+    p.add_argument("--variants", help="comma-separated subset of the variants (default: all)")
+    p.add_argument("--workdir", help="root directory (default runs/<config name>_seeds<N>)")
+    p.add_argument("--overwrite", action="store_true", help="replace variant runs whose config changed")
     p = sub.add_parser("report", help="collect summary.json files into a Markdown table")
     p.add_argument("root", nargs="?", default="runs")
     p.add_argument("--output", help="where to write the table (default <root>/results.md)")
@@ -47,23 +59,28 @@ def default_workdir(config_spec: str, n_seeds: int | None) -> pathlib.Path:
 
 
 def _train(args, overrides) -> int:
+    train_run(args.config, overrides, getattr(args, "seeds", None), args.workdir, args.overwrite)
+    return 0
+
+
+def train_run(spec: str, overrides, n_seeds: int | None, workdir: str | None, overwrite: bool) -> dict:
+    """Train one config (a sweep when n_seeds is given) and return its summary."""
     from jaxnets import config as config_lib
     from jaxnets import experiments, rundir
 
-    config = config_lib.load(args.config, overrides)  # every config error surfaces here, before any work
+    config = config_lib.load(spec, overrides)  # every config error surfaces here, before any work
     experiments.validate(config)
     run = experiments.get(config.experiment)
-    n_seeds = getattr(args, "seeds", None)
     if n_seeds is not None and n_seeds < 1:
         raise config_lib.ConfigError("--seeds must be at least 1")
     seeds = [config.seed + i for i in range(n_seeds or 1)]
-    workdir = pathlib.Path(args.workdir) if args.workdir else default_workdir(args.config, n_seeds)
-    config_file = config_lib.split_spec(args.config)[0]
+    workdir = pathlib.Path(workdir) if workdir else default_workdir(spec, n_seeds)
+    config_file = config_lib.split_spec(spec)[0]
     import jax
 
     if jax.process_index() == 0:  # multi-host: one process owns the run directory
-        rundir.open_run(workdir, {"config_file": args.config, "seeds": seeds,
-                                  "config": config_lib.to_jsonable(config)}, overwrite=args.overwrite)
+        rundir.open_run(workdir, {"config_file": spec, "seeds": seeds,
+                                  "config": config_lib.to_jsonable(config)}, overwrite=overwrite)
 
     primary = jax.process_index() == 0
 
@@ -73,8 +90,7 @@ def _train(args, overrides) -> int:
 
     log(f"jaxnets {config.experiment}: {len(seeds)} seed(s) on {jax.device_count()} {jax.default_backend()} "
         f"device(s) in {jax.process_count()} process(es), jax {jax.__version__}; workdir {workdir}")
-    run(experiments.RunContext(config, config_file, workdir, seeds, log=log))
-    return 0
+    return run(experiments.RunContext(config, config_file, workdir, seeds, log=log))
 
 
 def _list() -> int:
@@ -127,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in ("train", "sweep"):
             return _train(args, rest)
+        if args.command == "suite":
+            from jaxnets import suite
+
+            return suite.main(args.config, rest, args.seeds, args.jobs, args.variants, args.workdir, args.overwrite)
         if rest:
             raise ConfigError(f"unrecognised arguments: {rest}")
         if args.command == "list":

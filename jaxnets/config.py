@@ -29,14 +29,21 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     return path, (arg if sep else None)
 
 
-def load_config_file(spec: str) -> ml_collections.ConfigDict:
-    path, arg = split_spec(spec)
+def load_module(path: str):
+    """The config file as a Python module (for get_config and, in files that hold a suite of
+    variants, VARIANTS / TABLE / FIGURES)."""
     file = pathlib.Path(path)
     if not file.is_file():
         raise ConfigError(f"config file {path!r} does not exist (see `python -m jaxnets list`)")
     module_spec = importlib.util.spec_from_file_location(f"jaxnets_config_{file.stem}", file)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
+    return module
+
+
+def load_config_file(spec: str) -> ml_collections.ConfigDict:
+    path, arg = split_spec(spec)
+    module = load_module(path)
     if not hasattr(module, "get_config"):
         raise ConfigError(f"config file {path!r} defines no get_config()")
     config = module.get_config(arg) if arg is not None else module.get_config()
@@ -142,6 +149,25 @@ def load(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
 def to_jsonable(config: ml_collections.ConfigDict) -> dict:
     """A plain dict that survives a JSON round trip unchanged (tuples become lists)."""
     return json.loads(json.dumps(config.to_dict(), default=str))
+
+
+def apply_variant(config: ml_collections.ConfigDict, variants: dict[str, dict], name: str | None,
+                  default: str | None = None) -> ml_collections.ConfigDict:
+    """Apply the dotted-key overrides {"model.neuron": "tanh", ...} of the named variant."""
+    name = default if name is None else name
+    if name is None:
+        return config
+    if name not in variants:
+        raise ConfigError(f"unknown variant {name!r}; this file has: {', '.join(variants)}")
+    for key, value in variants[name].items():
+        node = config
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node[part]
+        if leaf not in node:
+            raise ConfigError(f"variant {name!r} sets {key!r}, which the base config lacks")
+        node[leaf] = value
+    return config
 
 
 def base_config(this_file: str, name: str, arg: str | None = None) -> ml_collections.ConfigDict:

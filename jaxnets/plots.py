@@ -47,3 +47,57 @@ def training_curves(history: list[dict], path: str | pathlib.Path, title: str = 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def ternary_figure(grid: np.ndarray, f: np.ndarray, f_prime: np.ndarray, fractions: np.ndarray,
+                   path: str | pathlib.Path) -> pathlib.Path:
+    """The ternary neuron: its activation f, its derivative f' (the straight-through backward)
+    and the distribution of its outputs over an evaluation set ([seeds, 3] fractions of -1/0/+1)."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    axes[0].plot(grid, f)
+    axes[0].set_title("f(a) = 1.5 tanh(a) + 0.5 tanh(-3a)")
+    axes[1].plot(grid, f_prime)
+    axes[1].set_title("f'(a)")
+    for ax in axes[:2]:
+        ax.set_xlabel("a")
+        ax.grid(alpha=0.3)
+    mean, std = fractions.mean(axis=0), fractions.std(axis=0, ddof=1) if len(fractions) > 1 else None
+    axes[2].bar(["-1", "0", "+1"], mean, yerr=std, capsize=4)
+    axes[2].set_title(f"hidden outputs on the evaluation set ({len(fractions)} seeds)")
+    axes[2].set_ylabel("fraction")
+    fig.tight_layout()
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def comparison(curves: list[tuple[str, list[dict]]], keys: list[str], path: str | pathlib.Path,
+               title: str = "") -> pathlib.Path:
+    """Several runs' curves in one figure (one panel per metric key, e.g. validation_accuracy),
+    a ±1 std band across seeds for sweeps — the posts' one-figure-per-experiment layout."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 4), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for label, history in curves:
+            steps, mean, std = _series(history, key)
+            if not len(steps):
+                continue
+            line, = ax.plot(steps, mean, label=label)
+            if std is not None:
+                ax.fill_between(steps, mean - std, mean + std, alpha=0.2, color=line.get_color())
+        ax.set_xlabel("step")
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+        if key.endswith("accuracy"):
+            finals = [r[key] for _, h in curves for r in h[-1:] if key in r and np.isfinite(r[key])]
+            if finals and min(finals) > 0.8:
+                ax.set_ylim(max(0.8, min(finals) - 0.05), 1.0)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -47,8 +47,8 @@ def test_classifier_loss_gradient_matches_finite_differences():
     with jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64():
         params64 = jax.tree.map(lambda p: p.astype(jnp.float64), params)
         batch64 = {"x": batch["x"].astype(jnp.float64), "y": batch["y"]}
-        check_grads(lambda p: task.loss(p, state, batch64, None)[0], (params64,), order=1, modes=["rev"])
-    loss, (_, metrics) = task.loss(params, state, batch, None)
+        check_grads(lambda p: task.loss(p, state, batch64, None, 0)[0], (params64,), order=1, modes=["rev"])
+    loss, (_, metrics) = task.loss(params, state, batch, None, 0)
     logits = mlp(params, batch["x"], "sigmoid")
     expected = optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]).mean()
     np.testing.assert_allclose(loss, expected, rtol=1e-6)
@@ -77,7 +77,7 @@ def test_autoencoder_detects_a_dead_code_unit():
     chex.assert_shape(params[code_layer]["w"], (64, 2))
     params[code_layer]["w"] = params[code_layer]["w"].at[:, 1].set(0.0)
     params[code_layer]["b"] = params[code_layer]["b"].at[1].set(0.0)
-    out = task.evaluate(params, state, {"x": jax.random.uniform(jax.random.PRNGKey(1), (7, 12))})
+    out = task.evaluate(params, state, {"x": jax.random.uniform(jax.random.PRNGKey(1), (7, 12))}, None, 0)
     chex.assert_shape(out["reconstruction_loss"], (7,))
     assert float(out["code1_zero_fraction"].mean()) == 1.0
     assert float(out["code0_zero_fraction"].mean()) == 0.0

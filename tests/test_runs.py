@@ -111,11 +111,11 @@ def counting_task(nan_from: int) -> Task:
     def init(key):
         return {"w": jnp.zeros(2)}, jnp.zeros((), jnp.int32)
 
-    def loss(params, count, batch, key):
+    def loss(params, count, batch, key, step):
         value = jnp.mean((batch["x"] @ params["w"] - batch["y"]) ** 2)
         return jnp.where(count >= nan_from, jnp.nan, value), (count + 1, {})
 
-    def evaluate(params, count, batch):
+    def evaluate(params, count, batch, key, step):
         return {"sq_error": (batch["x"] @ params["w"] - batch["y"]) ** 2}
 
     return Task(init, loss, evaluate)

@@ -13,10 +13,10 @@ def linear_task() -> Task:
     def init(key):
         return {"w": jnp.zeros((3,))}, {}
 
-    def loss(params, model_state, batch, key):
+    def loss(params, model_state, batch, key, step):
         return jnp.mean((batch["x"] @ params["w"] - batch["y"]) ** 2), (model_state, {})
 
-    def evaluate(params, model_state, batch):
+    def evaluate(params, model_state, batch, key, step):
         return {"sq_error": (batch["x"] @ params["w"] - batch["y"]) ** 2}
 
     return Task(init, loss, evaluate)
@@ -53,7 +53,7 @@ def test_step_is_one_optax_update():
     state = init_state(task, opt, jax.random.PRNGKey(0))
     batch = jax.tree.map(lambda a: a[:8], linear_data())
     new, metrics = make_step(task, opt)(state, batch)
-    grad = jax.grad(lambda p: task.loss(p, {}, batch, None)[0])(state.params)
+    grad = jax.grad(lambda p: task.loss(p, {}, batch, None, 0)[0])(state.params)
     np.testing.assert_allclose(new.params["w"], -0.1 * grad["w"], rtol=1e-6)
     assert int(new.step) == 1
     chex.assert_shape(metrics["loss"], ())

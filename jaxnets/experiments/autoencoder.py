@@ -39,11 +39,11 @@ def autoencoder_task(model: ml_collections.ConfigDict, n_in: int = 784) -> Task:
     def init(key):
         return init_mlp(key, sizes, model.w_init, model.w_scale, model.b_init, model.b_scale), {}
 
-    def loss(params, model_state, batch, key):
+    def loss(params, model_state, batch, key, step):
         _, recon = forward(params, batch["x"])
         return jnp.mean(0.5 * (recon - batch["x"]) ** 2), (model_state, {})
 
-    def evaluate(params, model_state, batch):
+    def evaluate(params, model_state, batch, key, step):
         code, recon = forward(params, batch["x"])
         out = {"reconstruction_loss": jnp.mean(0.5 * (recon - batch["x"]) ** 2, axis=-1)}
         for unit in range(code.shape[-1]):  # mean over the data = 1 exactly when the unit is dead

@@ -20,13 +20,13 @@ def classifier_task(model: ml_collections.ConfigDict, n_in: int = 784, n_classes
     def init(key):
         return init_mlp(key, sizes, model.w_init, model.w_scale, model.b_init, model.b_scale), {}
 
-    def loss(params, model_state, batch, key):
+    def loss(params, model_state, batch, key, step):
         logits = mlp(params, batch["x"], model.activation, keep_prob=model.keep_prob, key=key)
         xent = optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"])
         accuracy = jnp.mean(jnp.argmax(logits, -1) == batch["y"])
         return reduce(xent), (model_state, {"accuracy": accuracy})
 
-    def evaluate(params, model_state, batch):
+    def evaluate(params, model_state, batch, key, step):
         logits = mlp(params, batch["x"], model.activation)  # evaluation: no dropout
         correct = (jnp.argmax(logits, -1) == batch["y"]).astype(jnp.float32)
         return {"loss": optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]),

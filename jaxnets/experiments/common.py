@@ -12,7 +12,7 @@ from jaxnets.train.sharding import is_primary
 
 
 def reference_of(ctx: RunContext) -> dict:
-    return ctx.config.reference.to_dict()
+    return {k: v for k, v in ctx.config.reference.to_dict().items() if v is not None}
 
 
 def train_task(ctx: RunContext, task: Task, train_data: dict, eval_data: dict) -> tuple[FitResult, dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import jax
@@ -29,12 +30,26 @@ def activation(name: str) -> Callable[[jax.Array], jax.Array]:
     return ACTIVATIONS[name]
 
 
+def uniform_unit_scaling(factor: float) -> Callable:
+    """TensorFlow 0.x's default for `tf.get_variable` (until TF 1.0 made it Glorot-uniform):
+    U(-m, m) with m = factor·sqrt(3 / input_size), input_size = the product of all dimensions
+    but the last, so 1 for a bias vector (m = 1.73: biases start far from zero)."""
+
+    def init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+        input_size = max(math.prod(shape[:-1]), 1)
+        limit = factor * math.sqrt(3.0 / input_size)
+        return jax.random.uniform(key, shape, dtype, -limit, limit)
+
+    return init
+
+
 INITIALIZERS: dict[str, Callable[[float], Callable]] = {
     "normal": lambda scale: jax.nn.initializers.normal(stddev=scale),
     "truncated_normal": lambda scale: jax.nn.initializers.truncated_normal(stddev=scale),
     "lecun_normal": lambda scale: jax.nn.initializers.variance_scaling(scale, "fan_in", "truncated_normal"),
     "glorot_uniform": lambda scale: jax.nn.initializers.variance_scaling(scale, "fan_avg", "uniform"),
     "he_normal": lambda scale: jax.nn.initializers.variance_scaling(2.0 * scale, "fan_in", "truncated_normal"),
+    "uniform_unit_scaling": uniform_unit_scaling,
     "zeros": lambda scale: jax.nn.initializers.zeros,
 }
 

@@ -18,7 +18,7 @@ Metrics = dict[str, jax.Array]
 
 # Independent random streams derived from a run's key, so that e.g. dropout masks do not
 # depend on how the data happened to be shuffled.
-STEP_STREAM, DATA_STREAM = 0, 1
+STEP_STREAM, DATA_STREAM, EVAL_STREAM = 0, 1, 2
 
 
 class TrainState(NamedTuple):
@@ -34,13 +34,17 @@ class Task:
     """What the common trainer needs from an experiment.
 
     init(key) -> (params, model_state)
-    loss(params, model_state, batch, key) -> (scalar loss, (new model_state, {metric: scalar}))
-    evaluate(params, model_state, batch) -> {metric: per-example values [B]}
+    loss(params, model_state, batch, key, step) -> (scalar loss, (new model_state, {metric: scalar}))
+    evaluate(params, model_state, batch, key, step) -> {metric: per-example values [B]}
+
+    `step` (int32 scalar, traced: the number of updates already applied) serves schedules that
+    live inside the model, such as the slope annealing of binary neurons; `key` serves
+    stochastic layers, in evaluation too (stochastic neurons can be evaluated stochastically).
     """
 
     init: Callable[[jax.Array], tuple[Any, Any]]
-    loss: Callable[[Any, Any, Batch, jax.Array], tuple[jax.Array, tuple[Any, Metrics]]]
-    evaluate: Callable[[Any, Any, Batch], Metrics]
+    loss: Callable[[Any, Any, Batch, jax.Array, jax.Array], tuple[jax.Array, tuple[Any, Metrics]]]
+    evaluate: Callable[[Any, Any, Batch, jax.Array, jax.Array], Metrics]
 
 
 def init_state(task: Task, optimizer: optax.GradientTransformation, key: jax.Array) -> TrainState:
@@ -55,7 +59,7 @@ def make_step(task: Task, optimizer: optax.GradientTransformation) -> Callable:
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         key = jax.random.fold_in(jax.random.fold_in(state.key, STEP_STREAM), state.step)
         grad_fn = jax.value_and_grad(task.loss, has_aux=True)
-        (loss, (model_state, metrics)), grads = grad_fn(state.params, state.model_state, batch, key)
+        (loss, (model_state, metrics)), grads = grad_fn(state.params, state.model_state, batch, key, state.step)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         return TrainState(state.step + 1, params, opt_state, model_state, state.key), {"loss": loss, **metrics}
@@ -115,14 +119,17 @@ def make_evaluate(task: Task, batch_size: int) -> Callable:
 
     def evaluate(state: TrainState, data: Batch) -> Metrics:
         n = len(jax.tree.leaves(data)[0])
+        key = jax.random.fold_in(jax.random.fold_in(state.key, EVAL_STREAM), state.step)
+        run = lambda i, b: task.evaluate(state.params, state.model_state, b, jax.random.fold_in(key, i),  # noqa: E731
+                                         state.step)
         full = (n // batch_size) * batch_size
         per_example = []
         if full:
             batched = jax.tree.map(lambda a: a[:full].reshape(n // batch_size, batch_size, *a.shape[1:]), data)
-            out = jax.lax.map(lambda b: task.evaluate(state.params, state.model_state, b), batched)
+            out = jax.lax.map(lambda ib: run(*ib), (jnp.arange(n // batch_size), batched))
             per_example.append(jax.tree.map(lambda v: v.reshape(full), out))
         if full < n:
-            per_example.append(task.evaluate(state.params, state.model_state, jax.tree.map(lambda a: a[full:], data)))
+            per_example.append(run(n // batch_size, jax.tree.map(lambda a: a[full:], data)))
         return {k: jnp.concatenate([p[k] for p in per_example]).mean() for k in per_example[0]}
 
     return evaluate

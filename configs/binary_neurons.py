@@ -1,0 +1,198 @@
+"""R2RT, "Binary Stochastic Neurons in Tensorflow" (2016): experiments 0-7, one variant per row.
+
+MNIST 784 -> [100] -> softmax(10); hidden units are binary stochastic neurons b = ceil(sigmoid(
+slope·a) - U) trained with straight-through (pass-through or sigmoid-adjusted) or REINFORCE
+estimators, or plain sigmoid units. As in the post: training on train[:55000] (TF's
+mnist.train), evaluation on the 5,000 images train[55000:] (mnist.validation), plain SGD, batch
+50, an "epoch" = 1,000 steps (the post's loop ran 1,001), the loss = per-example CE/10 (the
+post's -mean(y·log p) over the 10 classes) *summed* over the batch (TF summed the vector it was
+given), TF 0.12's default initializer (uniform unit scaling, for weights and biases).
+Stochastic training and stochastic evaluation unless a row says otherwise.
+
+Slope annealing (slope ← slope × 1.1 after each epoch): `annealed_*` variants anneal the slope
+used in training, as the post meant; `annealed_posts_code_*` reproduce the post's code, which
+fed the annealed slope only to evaluation (model.anneal_in_training=false).
+
+    python -m jaxnets sweep --config configs/binary_neurons.py:annealed_lr0.3 --seeds 5
+    python -m jaxnets suite --config configs/binary_neurons.py --seeds 5 --jobs 2   # every row
+"""
+
+import ml_collections
+
+from jaxnets.config import apply_variant
+
+SOURCE = "R2RT 2016, Binary Stochastic Neurons in Tensorflow"
+EPOCH = 1000  # steps
+
+
+def _row(**kw):
+    """Dotted-key overrides for one variant; lr/steps/hidden are shorthands."""
+    out = {}
+    for key, value in kw.items():
+        key = {"lr": "optimizer.learning_rate", "steps": "train.steps", "hidden": "model.hidden_sizes",
+               "published": "reference.validation_accuracy"}.get(key, key)
+        out[key if "." in key else f"model.{key}"] = value
+    return out
+
+
+LRS = (0.1, 0.3, 1.0)
+VARIANTS = {
+    "exp0_sigmoid": _row(neuron="sigmoid", lr=1.0, published=0.9698),
+    # REINFORCE, 3 epochs at lr 0.3: the post prints the accuracy after each epoch.
+    "exp1_reinforce_lr0.3_3ep": _row(estimator="reinforce", lr=0.3, steps=3 * EPOCH, published=0.575,
+                                     **{"reference.validation_accuracy_step1000": 0.4466,
+                                        "reference.validation_accuracy_step2000": 0.511}),
+    "exp1_reinforce_no_baseline_lr0.3_3ep": _row(estimator="reinforce", baseline="none", lr=0.3, steps=3 * EPOCH,
+                                                 published=0.0958,
+                                                 **{"reference.validation_accuracy_step1000": 0.0958,
+                                                    "reference.validation_accuracy_step2000": 0.0958}),
+    "exp1_reinforce_lr0.05": _row(estimator="reinforce", lr=0.05, published=0.9274),
+    "exp1_reinforce_no_baseline_lr0.05": _row(estimator="reinforce", baseline="none", lr=0.05, published=0.923),
+    **{f"exp2_pass_through_lr{lr}": _row(estimator="pass_through", lr=lr, published=p)
+       for lr, p in zip(LRS, (0.8334, 0.8828, 0.0958))},
+    **{f"sigmoid_adjusted_lr{lr}": _row(lr=lr, published=p) for lr, p in zip(LRS, (0.9566, 0.9668, 0.9572))},
+    **{f"annealed_lr{lr}": _row(lr=lr, slope_rate=1.1, published=p) for lr, p in zip(LRS, (0.974, 0.9764, 0.9624))},
+    **{f"annealed_posts_code_lr{lr}": _row(lr=lr, slope_rate=1.1, anneal_in_training=False, published=p)
+       for lr, p in zip(LRS, (0.974, 0.9764, 0.9624))},
+    "exp5_det_train_det_eval": _row(lr=0.3, slope_rate=1.1, train_mode="deterministic", eval_mode="deterministic",
+                                    published=0.9704),
+    **{f"exp6_st_depth{d}": _row(lr=0.3, slope_rate=1.1, hidden=(100,) * d, published=p)
+       for d, p in ((2, 0.9738), (3, 0.9728))},
+    **{f"exp6_reinforce_depth{d}": _row(estimator="reinforce", lr=0.05, hidden=(100,) * d, published=p)
+       for d, p in ((2, 0.8788), (3, 0.2904))},
+    # "REINFORCE (LR=0.002)", 50 epochs: the printed code passes non_binary=True (a sigmoid net),
+    # the text says REINFORCE. Both readings:
+    **{f"exp6_sigmoid_lr0.002_depth{d}": _row(neuron="sigmoid", lr=0.002, steps=50 * EPOCH, hidden=(100,) * d,
+                                              published=p) for d, p in ((1, 0.931), (2, 0.9294), (3, 0.9096))},
+    **{f"exp6_reinforce_lr0.002_depth{d}": _row(estimator="reinforce", lr=0.002, steps=50 * EPOCH, hidden=(100,) * d,
+                                                published=p) for d, p in ((1, 0.931), (2, 0.9294), (3, 0.9096))},
+    # Regularizer: train on the 5k validation images, test on the 10k test set, hidden 200.
+    "exp7_sigmoid": {**_row(neuron="sigmoid", lr=0.03, hidden=(200,)), "reference.test_accuracy": 0.9276},
+    "exp7_binary": {**_row(lr=0.3, slope_rate=1.1, eval_mode="deterministic", hidden=(200,)),
+                    "reference.test_accuracy": 0.941},
+}
+for name in ("exp7_sigmoid", "exp7_binary"):
+    VARIANTS[name].update({"data.train_split": "train[55000:]", "data.eval_splits": {"test": "test"},
+                           "reference.validation_accuracy": None})
+
+# Every printed number of the post: (experiment, row, variant, metric, published). Rows that are
+# the same setting share one run (e.g. Exp 4's two curves are Exp 1's and Exp 3's runs).
+ACC, DET = "validation_accuracy", "validation_accuracy_deterministic_eval"
+TABLE = [
+    ("0", "sigmoid, lr 1.0", "exp0_sigmoid", ACC, 0.9698),
+    ("1", "REINFORCE var-adj, lr 0.3, epoch 1", "exp1_reinforce_lr0.3_3ep", f"{ACC}_step1000", 0.4466),
+    ("1", "REINFORCE var-adj, lr 0.3, epoch 2", "exp1_reinforce_lr0.3_3ep", f"{ACC}_step2000", 0.511),
+    ("1", "REINFORCE var-adj, lr 0.3, epoch 3", "exp1_reinforce_lr0.3_3ep", ACC, 0.575),
+    ("1", "REINFORCE no baseline, lr 0.3, epoch 3", "exp1_reinforce_no_baseline_lr0.3_3ep", ACC, 0.0958),
+    ("1", "REINFORCE var-adj, lr 0.05", "exp1_reinforce_lr0.05", ACC, 0.9274),
+    ("1", "REINFORCE no baseline, lr 0.05", "exp1_reinforce_no_baseline_lr0.05", ACC, 0.923),
+    *[("2", f"pass-through ST, lr {lr}", f"exp2_pass_through_lr{lr}", ACC, p) for lr, p in zip(LRS, (0.8334, 0.8828, 0.0958))],
+    *[("2", f"sigmoid-adjusted ST, lr {lr}", f"sigmoid_adjusted_lr{lr}", ACC, p) for lr, p in zip(LRS, (0.9566, 0.9668, 0.9572))],
+    *[("3", f"sigmoid-adjusted (rate 1.0), lr {lr}", f"sigmoid_adjusted_lr{lr}", ACC, p) for lr, p in zip(LRS, (0.9548, 0.9704, 0.9608))],
+    *[("3", f"slope-annealed 1.1 (in training), lr {lr}", f"annealed_lr{lr}", ACC, p) for lr, p in zip(LRS, (0.974, 0.9764, 0.9624))],
+    *[("3", f"slope-annealed 1.1 (posts' code: eval only), lr {lr}", f"annealed_posts_code_lr{lr}", ACC, p)
+      for lr, p in zip(LRS, (0.974, 0.9764, 0.9624))],
+    ("4", "REINFORCE var-adj, lr 0.05", "exp1_reinforce_lr0.05", ACC, 0.926),
+    ("4", "slope-annealed ST, lr 0.3", "annealed_lr0.3", ACC, 0.9782),
+    ("5", "stochastic train / stochastic eval", "annealed_lr0.3", ACC, 0.9776),
+    ("5", "stochastic train / deterministic eval", "annealed_lr0.3", DET, 0.977),
+    ("5", "deterministic train / deterministic eval", "exp5_det_train_det_eval", ACC, 0.9704),
+    ("6", "slope-annealed ST, 1 layer", "annealed_lr0.3", ACC, 0.9774),
+    ("6", "slope-annealed ST, 2 layers", "exp6_st_depth2", ACC, 0.9738),
+    ("6", "slope-annealed ST, 3 layers", "exp6_st_depth3", ACC, 0.9728),
+    ("6", "REINFORCE lr 0.05, 1 layer", "exp1_reinforce_lr0.05", ACC, 0.9302),
+    ("6", "REINFORCE lr 0.05, 2 layers", "exp6_reinforce_depth2", ACC, 0.8788),
+    ("6", "REINFORCE lr 0.05, 3 layers", "exp6_reinforce_depth3", ACC, 0.2904),
+    *[("6", f"'REINFORCE (LR=0.002)' as coded (sigmoid net), {d} layer{'s' * (d > 1)}", f"exp6_sigmoid_lr0.002_depth{d}",
+       ACC, p) for d, p in ((1, 0.931), (2, 0.9294), (3, 0.9096))],
+    *[("6", f"'REINFORCE (LR=0.002)' as written (REINFORCE), {d} layer{'s' * (d > 1)}",
+       f"exp6_reinforce_lr0.002_depth{d}", ACC, p) for d, p in ((1, 0.931), (2, 0.9294), (3, 0.9096))],
+    ("7", "sigmoid, lr 0.03 (5k train, 10k test)", "exp7_sigmoid", "test_accuracy", 0.9276),
+    ("7", "binary ST annealed, lr 0.3, deterministic eval", "exp7_binary", "test_accuracy", 0.941),
+]
+
+# One figure per experiment of the post: {name: (title, {label: variant}, metric keys)}.
+VAL, TRAIN = ["validation_accuracy"], ["train_accuracy", "validation_accuracy"]
+FIGURES = {
+    "exp0": ("Exp 0: sigmoid baseline", {"sigmoid lr 1.0": "exp0_sigmoid"}, TRAIN),
+    "exp1": ("Exp 1: REINFORCE, variance-adjusted vs no baseline",
+             {"var-adj lr 0.3": "exp1_reinforce_lr0.3_3ep", "none lr 0.3": "exp1_reinforce_no_baseline_lr0.3_3ep",
+              "var-adj lr 0.05": "exp1_reinforce_lr0.05", "none lr 0.05": "exp1_reinforce_no_baseline_lr0.05"}, VAL),
+    "exp2": ("Exp 2: pass-through vs sigmoid-adjusted ST",
+             {**{f"pass-through lr {lr}": f"exp2_pass_through_lr{lr}" for lr in LRS},
+              **{f"sigmoid-adjusted lr {lr}": f"sigmoid_adjusted_lr{lr}" for lr in LRS}}, VAL),
+    "exp3": ("Exp 3: slope annealing (rate 1.1) vs none",
+             {**{f"rate 1.0 lr {lr}": f"sigmoid_adjusted_lr{lr}" for lr in LRS},
+              **{f"annealed lr {lr}": f"annealed_lr{lr}" for lr in LRS},
+              **{f"posts' code lr {lr}": f"annealed_posts_code_lr{lr}" for lr in LRS}}, VAL),
+    "exp4": ("Exp 4: REINFORCE vs slope-annealed ST",
+             {"REINFORCE lr 0.05": "exp1_reinforce_lr0.05", "annealed ST lr 0.3": "annealed_lr0.3"}, VAL),
+    "exp5": ("Exp 5: stochastic vs deterministic training",
+             {"stochastic train": "annealed_lr0.3", "deterministic train": "exp5_det_train_det_eval"}, TRAIN),
+    "exp6_st": ("Exp 6: depth, slope-annealed ST",
+                {f"{d} layer(s)": v for d, v in ((1, "annealed_lr0.3"), (2, "exp6_st_depth2"), (3, "exp6_st_depth3"))}, VAL),
+    "exp6_reinforce": ("Exp 6: depth, REINFORCE lr 0.05",
+                       {f"{d} layer(s)": v for d, v in ((1, "exp1_reinforce_lr0.05"), (2, "exp6_reinforce_depth2"),
+                                                        (3, "exp6_reinforce_depth3"))}, VAL),
+    "exp6_lr0.002": ("Exp 6: 'REINFORCE (LR=0.002)', 50 epochs, both readings",
+                     {**{f"sigmoid (as coded) {d}": f"exp6_sigmoid_lr0.002_depth{d}" for d in (1, 2, 3)},
+                      **{f"REINFORCE (as written) {d}": f"exp6_reinforce_lr0.002_depth{d}" for d in (1, 2, 3)}}, VAL),
+    "exp7": ("Exp 7: binary neurons as a regularizer (train on 5k)",
+             {"sigmoid": "exp7_sigmoid", "binary ST, deterministic eval": "exp7_binary"},
+             ["train_accuracy", "test_accuracy"]),
+}
+
+
+def get_config(arg=None):
+    c = ml_collections.ConfigDict()
+    c.experiment = "binary_neurons"
+    c.seed = 0
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "mnist"
+    c.data.train_split = "train[:55000]"  # TF's mnist.train
+    c.data.eval_splits = ml_collections.ConfigDict({"validation": "train[55000:]"})  # mnist.validation
+    c.data.standardize = False
+
+    c.model = ml_collections.ConfigDict()
+    c.model.hidden_sizes = (100,)
+    c.model.neuron = "binary"  # binary, ternary, one_hot, or the real-valued sigmoid / tanh
+    c.model.estimator = "sigmoid_adjusted"  # binary: pass_through, sigmoid_adjusted, reinforce
+    c.model.baseline = "variance_adjusted"  # reinforce: variance_adjusted or none
+    c.model.baseline_decay = 0.95  # reinforce: EMA decay of the baseline's numerator and denominator
+    c.model.slope_rate = 1.0  # slope (binary) or 1/temperature (one-hot) × rate every anneal_every steps
+    c.model.anneal_every = EPOCH
+    c.model.anneal_in_training = True  # false = the posts' code: the annealed slope reaches evaluation only
+    c.model.one_hot_dim = 5  # one_hot: choices per neuron (a layer of width w has w / dim neurons)
+    c.model.train_mode = "stochastic"  # or deterministic (round / argmax)
+    c.model.eval_mode = "stochastic"
+    c.model.w_init = "uniform_unit_scaling"  # TF 0.12's get_variable default, weights and biases
+    c.model.w_scale = 1.0
+    c.model.b_init = "uniform_unit_scaling"
+    c.model.b_scale = 1.0
+    c.model.loss_scale = 0.1  # the posts' per-example loss: CE / 10 (a mean over the 10 classes)
+    c.model.loss_reduction = "sum"  # TF summed the per-example loss vector
+
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.name = "sgd"
+    c.optimizer.learning_rate = 0.1
+
+    c.train = ml_collections.ConfigDict()
+    c.train.batch_size = 50
+    c.train.num_epochs = 0.0
+    c.train.steps = 20 * EPOCH
+    c.train.shuffle = True
+    c.train.log_every = 500  # steps per jitted chunk and metrics line
+    c.train.eval_every = 500  # the post evaluated every 100 steps; 500 keeps evaluation ~10% of the time
+    c.train.checkpoint_every = 0  # at the end
+    c.train.eval_batch_size = 5000
+    c.train.stop_on_nan = False  # some published rows diverge (accuracy 0.0958 = argmax of NaN = class 0)
+    c.train.shard_batch = "auto"
+
+    c.reference = ml_collections.ConfigDict()
+    c.reference.validation_accuracy = 0.9782  # Exp 4, slope-annealed ST, lr 0.3
+    c.reference.source = SOURCE
+    c.reference.test_accuracy = None
+    c.reference.validation_accuracy_step1000 = None
+    c.reference.validation_accuracy_step2000 = None
+    return apply_variant(c, VARIANTS, arg, default="annealed_lr0.3")

@@ -1,0 +1,198 @@
+"""Run every variant of a config file — a post's whole table — and tabulate it.
+
+Each variant is an ordinary sweep (its own run directory under the suite's root, resumable). With
+`--jobs N` the variants run N at a time in worker processes, each pinned to its own share of the
+CPU cores: on a small CPU one seed-vmapped net per core beats two processes fighting over both
+cores, and one process's compilation overlaps another's training. Longest variants start first.
+
+Afterwards the suite writes `<root>/results.md` (every published number beside jaxnets' mean ±
+std over seeds, from the config file's TABLE) and one figure per experiment (its FIGURES) under
+`<root>/figures/`. A config file opts in with:
+
+    VARIANTS = {name: {"dotted.key": value, ...}}   # get_config(name) applies these
+    TABLE = [(experiment, row, variant, metric, published), ...]   # optional
+    FIGURES = {name: (title, {label: variant}, [metric keys])}     # optional
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import json
+import math
+import multiprocessing
+import os
+import pathlib
+import sys
+import time
+import traceback
+
+
+def _cost(config) -> float:
+    """A rough relative cost for scheduling longest-first: steps × batch × weights."""
+    steps = config.train.steps or config.train.get("num_epochs", 1) * 1000
+    sizes = [784, *config.model.get("hidden_sizes", (100,)), 10]
+    return float(steps * config.train.batch_size * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])))
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _worker_init(slots, cores_per_job: int, jobs: int) -> None:
+    """Runs in each fresh worker before it imports JAX: pin it to its own cores and size XLA's
+    CPU client (and a GPU's memory share) to match."""
+    slot = slots.get()
+    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if available and len(available) >= jobs:
+        mine = available[slot * cores_per_job:(slot + 1) * cores_per_job]
+        os.sched_setaffinity(0, mine)
+        os.environ.setdefault("JAX_NUM_CPU_DEVICES", str(len(mine)))
+        if len(mine) == 1:  # one core: XLA's own thread pool would only add switching
+            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+    os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.75 / jobs:.3f}")
+
+
+def _run_variant(spec: str, overrides: list[str], n_seeds: int, workdir: str, log_path: str,
+                 overwrite: bool) -> tuple[str, dict | None, str | None, float]:
+    """(spec, summary or None, error or None, seconds): one variant, its output to log_path."""
+    start = time.time()
+    pathlib.Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        try:
+            from jaxnets.__main__ import train_run
+            from jaxnets.train.sharding import cpu_devices_per_core
+
+            cpu_devices_per_core()
+            summary = train_run(spec, overrides, n_seeds, workdir, overwrite)
+            return spec, summary, None, time.time() - start
+        except Exception as err:  # one failed variant must not take the others down
+            traceback.print_exc()
+            return spec, None, f"{type(err).__name__}: {err}", time.time() - start
+
+
+def _finished(workdir: pathlib.Path, config_json: dict) -> dict | None:
+    """The summary of a finished run of exactly this config in workdir, else None."""
+    try:
+        saved = json.loads((workdir / "config.json").read_text())
+        summary = json.loads((workdir / "summary.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return summary if saved == config_json else None
+
+
+def results_table(module, summaries: dict[str, dict]) -> str:
+    """Markdown: every published number beside the mean ± std over seeds and the gap in stds."""
+    lines = ["| exp | row | published | jaxnets mean ± std (seeds) | gap | gap / std | variant |",
+             "|---|---|---|---|---|---|---|"]
+    table = getattr(module, "TABLE", None) or [
+        ("", name, name, metric, ref) for name, s in summaries.items()
+        for metric, ref in s.get("reference", {}).items() if isinstance(ref, (int, float))]
+    for exp, row, variant, metric, published in table:
+        summary = summaries.get(variant)
+        if summary is None or metric not in summary.get("metrics", {}):
+            lines.append(f"| {exp} | {row} | {published} | (not run) | | | {variant} |")
+            continue
+        mean = summary["metrics"][metric]
+        std = summary.get("metrics_std", {}).get(metric)
+        gap = mean - published
+        ratio = f"{gap / std:+.1f}" if std else "—"
+        shown = f"{mean:.4f} ± {std:.4f}" if std is not None else f"{mean:.4f}"
+        lines.append(f"| {exp} | {row} | {published} | {shown} ({len(summary['seeds'])}) | {gap:+.4f} | {ratio} | "
+                     f"{variant} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: float) -> pathlib.Path:
+    from jaxnets import plots
+    from jaxnets.rundir import read_metrics
+
+    text = results_table(module, summaries)
+    train_s = sum(s.get("wall_time_s", 0.0) for s in summaries.values())
+    text += (f"\nSuite wall time {_fmt_time(wall)} for {len(summaries)} variants "
+             f"(sum of the variants' training times {_fmt_time(train_s)}).\n")
+    out = root / "results.md"
+    out.write_text(text)
+    for name, (title, curves, keys) in getattr(module, "FIGURES", {}).items():
+        histories = [(label, read_metrics(root / variant / "metrics.jsonl")) for label, variant in curves.items()
+                     if (root / variant / "metrics.jsonl").exists()]
+        if histories:
+            plots.comparison(histories, keys, root / "figures" / f"{name}.png", title=title)
+    return out
+
+
+def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, variants: str | None,
+         workdir: str | None, overwrite: bool, log=print) -> int:
+    from jaxnets import config as config_lib
+    from jaxnets import experiments
+
+    if ":" in config_path:
+        raise config_lib.ConfigError("suite takes a config file without a :variant (use --variants a,b)")
+    module = config_lib.load_module(config_path)
+    if not hasattr(module, "VARIANTS"):
+        raise config_lib.ConfigError(f"{config_path} defines no VARIANTS; run it with `train` or `sweep`")
+    names = variants.split(",") if variants else list(module.VARIANTS)
+    if jobs < 1 or n_seeds < 1:
+        raise config_lib.ConfigError("--jobs and --seeds must be at least 1")
+    root = pathlib.Path(workdir) if workdir else pathlib.Path("runs") / f"{pathlib.Path(config_path).stem}_seeds{n_seeds}"
+
+    # Every variant's config is loaded and checked before any training starts.
+    configs = {}
+    for name in names:
+        config = config_lib.load(f"{config_path}:{name}", overrides)
+        experiments.validate(config)
+        configs[name] = config
+    seeds = lambda c: [c.seed + i for i in range(n_seeds)]  # noqa: E731
+    summaries, todo = {}, []
+    for name, config in configs.items():
+        done = _finished(root / name, {"config_file": f"{config_path}:{name}", "seeds": seeds(config),
+                                       "config": config_lib.to_jsonable(config)})
+        if done is not None:
+            summaries[name] = done
+        else:
+            todo.append(name)
+    todo.sort(key=lambda n: -_cost(configs[n]))
+    total_cost = sum(_cost(configs[n]) for n in todo) or 1.0
+    log(f"suite {config_path}: {len(names)} variants × {n_seeds} seeds in {root}; {len(summaries)} already done, "
+        f"{len(todo)} to run, {jobs} at a time; logs in {root / 'logs'}")
+
+    start, done_cost, failures = time.time(), 0.0, {}
+    args = [(f"{config_path}:{n}", list(overrides), n_seeds, str(root / n), str(root / "logs" / f"{n}.log"), overwrite)
+            for n in todo]
+    if jobs == 1:
+        results = (_run_variant(*a) for a in args)
+    else:
+        context = multiprocessing.get_context("spawn")  # a fresh process: JAX is configured before import
+        slots = context.Queue()
+        for slot in range(jobs):
+            slots.put(slot)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
+                                                      initargs=(slots, max(1, cores // jobs), jobs))
+        results = (f.result() for f in concurrent.futures.as_completed([pool.submit(_run_variant, *a) for a in args]))
+    try:
+        for i, (spec, summary, error, seconds) in enumerate(results, 1):
+            name = spec.rpartition(":")[2]
+            done_cost += _cost(configs[name])
+            elapsed = time.time() - start
+            eta = elapsed * (total_cost - done_cost) / done_cost if done_cost else math.nan
+            if error:
+                failures[name] = error
+                shown = f"FAILED ({error}); see {root / 'logs' / (name + '.log')}"
+            else:
+                summaries[name] = summary
+                shown = ", ".join(f"{k} {v:.4f}" + (f" ± {summary['metrics_std'][k]:.4f}" if k in summary["metrics_std"] else "")
+                                  for k, v in summary["metrics"].items() if k.endswith("accuracy"))
+            log(f"[{i}/{len(todo)}] {name}: {shown} ({_fmt_time(seconds)}) | elapsed {_fmt_time(elapsed)}, "
+                f"ETA {_fmt_time(eta) if math.isfinite(eta) else '?'}")
+    finally:
+        if jobs > 1:
+            pool.shutdown(cancel_futures=True)
+    out = write_outputs(module, root, summaries, time.time() - start)
+    log(out.read_text())
+    log(f"wrote {out} and {root / 'figures'}")
+    if failures:
+        print(f"error: {len(failures)} variant(s) failed: {', '.join(failures)}", file=sys.stderr)
+        return 1
+    return 0
