@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=5, help="seeds per variant (default 5)")
     p.add_argument("--jobs", type=int, default=1, help="variants trained at once, each in its own process "
                    "with its share of the CPU cores (default 1: in this process)")
-    p.add_argument("--variants", help="comma-separated subset of the variants (default: all)")
+    p.add_argument("--variants", help="comma-separated variants, or 'all' (default: the file's SUITE, else all)")
     p.add_argument("--workdir", help="root directory (default runs/<config name>_seeds<N>)")
     p.add_argument("--overwrite", action="store_true", help="replace variant runs whose config changed")
     p = sub.add_parser("report", help="collect summary.json files into a Markdown table")

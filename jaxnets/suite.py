@@ -10,6 +10,7 @@ std over seeds, from the config file's TABLE) and one figure per experiment (its
 `<root>/figures/`. A config file opts in with:
 
     VARIANTS = {name: {"dotted.key": value, ...}}   # get_config(name) applies these
+    SUITE = [name, ...]                              # optional: the default subset to run
     TABLE = [(experiment, row, variant, metric, published), ...]   # optional
     FIGURES = {name: (title, {label: variant}, [metric keys])}     # optional
 """
@@ -38,6 +39,14 @@ def _cost(config) -> float:
 def _fmt_time(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _compilation_cache(root: pathlib.Path) -> None:
+    """Variants that differ only in traced values (learning rate, seeds) compile to the same
+    program: a persistent cache in the suite's root compiles each once (unless the user chose
+    a cache already)."""
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str((root / ".jax_cache").absolute()))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 
 def _worker_init(slots, cores_per_job: int, jobs: int) -> None:
@@ -132,7 +141,8 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
     module = config_lib.load_module(config_path)
     if not hasattr(module, "VARIANTS"):
         raise config_lib.ConfigError(f"{config_path} defines no VARIANTS; run it with `train` or `sweep`")
-    names = variants.split(",") if variants else list(module.VARIANTS)
+    default = list(getattr(module, "SUITE", module.VARIANTS))
+    names = list(module.VARIANTS) if variants == "all" else variants.split(",") if variants else default
     if jobs < 1 or n_seeds < 1:
         raise config_lib.ConfigError("--jobs and --seeds must be at least 1")
     root = pathlib.Path(workdir) if workdir else pathlib.Path("runs") / f"{pathlib.Path(config_path).stem}_seeds{n_seeds}"
@@ -157,6 +167,13 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
     log(f"suite {config_path}: {len(names)} variants × {n_seeds} seeds in {root}; {len(summaries)} already done, "
         f"{len(todo)} to run, {jobs} at a time; logs in {root / 'logs'}")
 
+    _compilation_cache(root)  # inherited by the workers; read by JAX in this process when jobs == 1
+    if jobs == 1 and "jax" in sys.modules:
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+        jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                          float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
     start, done_cost, failures = time.time(), 0.0, {}
     args = [(f"{config_path}:{n}", list(overrides), n_seeds, str(root / n), str(root / "logs" / f"{n}.log"), overwrite)
             for n in todo]

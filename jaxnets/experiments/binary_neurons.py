@@ -36,7 +36,7 @@ BASELINES = ("variance_adjusted", "none")
 
 def check(model: ml_collections.ConfigDict) -> None:
     for key, valid in (("neuron", stochastic_mlp.NEURONS), ("estimator", ESTIMATORS), ("baseline", BASELINES),
-                       ("train_mode", MODES), ("eval_mode", MODES)):
+                       ("train_mode", MODES), ("eval_mode", MODES), ("loss_form", ("stable", "posts"))):
         if model[key] not in valid:
             raise ConfigError(f"model.{key} = {model[key]!r} is not one of {list(valid)}")
     if model.neuron == "binary" and model.estimator == "reinforce" and model.train_mode == "deterministic":
@@ -75,7 +75,7 @@ def stochastic_task(model: ml_collections.ConfigDict, n_in: int = 784, n_classes
     def loss(params, state, batch, key, step):
         slope = slope_at(model, step) if model.anneal_in_training else jnp.float32(1.0)
         logits, hidden = stochastic_mlp.forward(params, batch["x"], spec, key if train_stochastic else None, slope)
-        xent = optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"])
+        xent = cross_entropy(logits, batch["y"], model.loss_form)
         per_example = model.loss_scale * xent  # the posts' vector loss: -mean over classes of y·log p
         new_state = {}
         if reinforce:
@@ -97,6 +97,16 @@ def stochastic_task(model: ml_collections.ConfigDict, n_in: int = 784, n_classes
         return {"loss": optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]), "accuracy": correct}
 
     return Task(init, loss, evaluate)
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array, form: str) -> jax.Array:
+    """Per-example cross-entropy. 'stable' uses log_softmax; 'posts' is the posts' (and many 2016
+    notebooks') -sum(y · log(softmax(logits))): once a wrong class's probability underflows to 0,
+    0 · log 0 = NaN, in the loss and in its gradient — how their runs that "fail" die."""
+    if form == "stable":
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    one_hot = jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype)
+    return -jnp.sum(one_hot * jnp.log(jax.nn.softmax(logits)), axis=-1)
 
 
 def metrics_at_steps(history: list[dict], names: list[str]) -> dict[str, np.ndarray]:

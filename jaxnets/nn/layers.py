@@ -43,11 +43,25 @@ def uniform_unit_scaling(factor: float) -> Callable:
     return init
 
 
+def glorot_uniform(scale: float) -> Callable:
+    """U(-m, m), m = sqrt(3·scale / fan_avg) (TF ≥ 1.0's `get_variable` default). A bias vector
+    of n units counts fan_in = fan_out = n, as TensorFlow does (m = sqrt(3/n))."""
+    matrix = jax.nn.initializers.variance_scaling(scale, "fan_avg", "uniform")
+
+    def init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+        if len(shape) != 1:
+            return matrix(key, shape, dtype)
+        limit = math.sqrt(3.0 * scale / shape[0])
+        return jax.random.uniform(key, shape, dtype, -limit, limit)
+
+    return init
+
+
 INITIALIZERS: dict[str, Callable[[float], Callable]] = {
     "normal": lambda scale: jax.nn.initializers.normal(stddev=scale),
     "truncated_normal": lambda scale: jax.nn.initializers.truncated_normal(stddev=scale),
     "lecun_normal": lambda scale: jax.nn.initializers.variance_scaling(scale, "fan_in", "truncated_normal"),
-    "glorot_uniform": lambda scale: jax.nn.initializers.variance_scaling(scale, "fan_avg", "uniform"),
+    "glorot_uniform": glorot_uniform,
     "he_normal": lambda scale: jax.nn.initializers.variance_scaling(2.0 * scale, "fan_in", "truncated_normal"),
     "uniform_unit_scaling": uniform_unit_scaling,
     "zeros": lambda scale: jax.nn.initializers.zeros,
