@@ -73,27 +73,47 @@ def ternary_figure(grid: np.ndarray, f: np.ndarray, f_prime: np.ndarray, fractio
     return path
 
 
-def comparison(curves: list[tuple[str, list[dict]]], keys: list[str], path: str | pathlib.Path,
-               title: str = "") -> pathlib.Path:
-    """Several runs' curves in one figure (one panel per metric key, e.g. validation_accuracy),
-    a ±1 std band across seeds for sweeps — the posts' one-figure-per-experiment layout."""
-    fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 4), squeeze=False)
-    for ax, key in zip(axes[0], keys):
-        for label, history in curves:
-            steps, mean, std = _series(history, key)
+def _finite_series(history: list[dict], key: str, drop: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Mean and std over seeds of `key` at each logged step, leaving out the seeds in `drop`
+    (indices of seeds that diverged, whose curves would otherwise swamp the others')."""
+    steps, mean, std = _series(history, key)
+    per_seed = [r.get("per_seed", {}).get(key) for r in history if key in r]
+    if not drop or not all(per_seed):
+        return steps, mean, std
+    kept = np.array([[v for i, v in enumerate(p) if i not in drop] for p in per_seed], dtype=float)
+    if kept.shape[1] == 0:
+        return steps, mean, None
+    return steps, kept.mean(axis=1), kept.std(axis=1, ddof=1) if kept.shape[1] > 1 else None
+
+
+def comparison(panels: dict[str, list[tuple[str, list[dict], list[int]]]], keys: list[str],
+               path: str | pathlib.Path, title: str = "") -> pathlib.Path:
+    """Several runs' curves in one figure, the posts' one-figure-per-experiment layout: one
+    panel per (panel name, metric key); each curve is the mean over seeds with a ±1 std band.
+    Seeds that diverged (third tuple item: their indices) are left out of mean and band and
+    counted in the legend, so one NaN seed does not hide what the others did."""
+    cells = [(name, key) for name in panels for key in keys]
+    fig, axes = plt.subplots(1, len(cells), figsize=(5.5 * len(cells), 4), squeeze=False)
+    for ax, (name, key) in zip(axes[0], cells):
+        finals = []
+        for label, history, drop in panels[name]:
+            steps, mean, std = _finite_series(history, key, drop)
             if not len(steps):
                 continue
-            line, = ax.plot(steps, mean, label=label)
+            n_seeds = len(history[-1].get("per_seed", {}).get(key, [0]))
+            note = "" if not drop else (" (all seeds diverged)" if len(drop) >= n_seeds
+                                        else f" ({len(drop)}/{n_seeds} seeds diverged, left out)")
+            line, = ax.plot(steps, mean, label=label + note)
             if std is not None:
                 ax.fill_between(steps, mean - std, mean + std, alpha=0.2, color=line.get_color())
+            if len(drop) < n_seeds and np.isfinite(mean[-1]):
+                finals.append(mean[-1])
         ax.set_xlabel("step")
-        ax.set_title(key)
+        ax.set_title(f"{name}: {key}" if name else key)
         ax.grid(alpha=0.3)
-        if key.endswith("accuracy"):
-            finals = [r[key] for _, h in curves for r in h[-1:] if key in r and np.isfinite(r[key])]
-            if finals and min(finals) > 0.8:
-                ax.set_ylim(max(0.8, min(finals) - 0.05), 1.0)
-        ax.legend(fontsize=8)
+        if key.endswith("accuracy") and finals:
+            ax.set_ylim(max(0.0, min(finals) - 0.04), min(1.0, max(finals) + 0.01))
+        ax.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     path = pathlib.Path(path)

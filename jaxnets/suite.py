@@ -24,6 +24,7 @@ import math
 import multiprocessing
 import os
 import pathlib
+import statistics
 import sys
 import time
 import traceback
@@ -91,6 +92,19 @@ def _finished(workdir: pathlib.Path, config_json: dict) -> dict | None:
     return summary if saved == config_json else None
 
 
+def _diverged_note(summary: dict, metric: str) -> str:
+    """'; 1 diverged, the other 4: m ± s' when some seeds ended with a non-finite loss."""
+    diverged = summary.get("diverged_seeds") or []
+    values = summary.get("metrics_per_seed", {}).get(metric)
+    if not diverged or not values:
+        return ""
+    finite = [v for seed, v in zip(summary["seeds"], values) if seed not in diverged]
+    if not finite:
+        return "; all diverged"
+    spread = f" ± {statistics.stdev(finite):.4f}" if len(finite) > 1 else ""
+    return f"; {len(diverged)} diverged, the other {len(finite)}: {statistics.mean(finite):.4f}{spread}"
+
+
 def results_table(module, summaries: dict[str, dict]) -> str:
     """Markdown: every published number beside the mean ± std over seeds and the gap in stds."""
     lines = ["| exp | row | published | jaxnets mean ± std (seeds) | gap | gap / std | variant |",
@@ -108,14 +122,21 @@ def results_table(module, summaries: dict[str, dict]) -> str:
         gap = mean - published
         ratio = f"{gap / std:+.1f}" if std else "—"
         shown = f"{mean:.4f} ± {std:.4f}" if std is not None else f"{mean:.4f}"
-        lines.append(f"| {exp} | {row} | {published} | {shown} ({len(summary['seeds'])}) | {gap:+.4f} | {ratio} | "
-                     f"{variant} |")
+        shown += f" ({len(summary['seeds'])}{_diverged_note(summary, metric)})"
+        lines.append(f"| {exp} | {row} | {published} | {shown} | {gap:+.4f} | {ratio} | {variant} |")
     return "\n".join(lines) + "\n"
+
+
+def _curve(root: pathlib.Path, summaries: dict[str, dict], label: str, variant: str) -> tuple[str, list, list]:
+    from jaxnets.rundir import read_metrics
+
+    summary = summaries.get(variant, {})
+    drop = [summary["seeds"].index(s) for s in summary.get("diverged_seeds", []) if s in summary.get("seeds", [])]
+    return label, read_metrics(root / variant / "metrics.jsonl"), drop
 
 
 def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: float) -> pathlib.Path:
     from jaxnets import plots
-    from jaxnets.rundir import read_metrics
 
     text = results_table(module, summaries)
     train_s = sum(s.get("wall_time_s", 0.0) for s in summaries.values())
@@ -124,10 +145,13 @@ def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: 
     out = root / "results.md"
     out.write_text(text)
     for name, (title, curves, keys) in getattr(module, "FIGURES", {}).items():
-        histories = [(label, read_metrics(root / variant / "metrics.jsonl")) for label, variant in curves.items()
-                     if (root / variant / "metrics.jsonl").exists()]
-        if histories:
-            plots.comparison(histories, keys, root / "figures" / f"{name}.png", title=title)
+        # {label: variant} is one panel; {panel: {label: variant}} is one panel each.
+        groups = curves if all(isinstance(v, dict) for v in curves.values()) else {"": curves}
+        panels = {panel: [_curve(root, summaries, label, variant) for label, variant in members.items()
+                          if (root / variant / "metrics.jsonl").exists()]
+                  for panel, members in groups.items()}
+        if any(panels.values()):
+            plots.comparison(panels, keys, root / "figures" / f"{name}.png", title=title)
     return out
 
 
@@ -145,7 +169,8 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
     names = list(module.VARIANTS) if variants == "all" else variants.split(",") if variants else default
     if jobs < 1 or n_seeds < 1:
         raise config_lib.ConfigError("--jobs and --seeds must be at least 1")
-    root = pathlib.Path(workdir) if workdir else pathlib.Path("runs") / f"{pathlib.Path(config_path).stem}_seeds{n_seeds}"
+    stem = pathlib.Path(config_path).stem
+    root = pathlib.Path(workdir) if workdir else pathlib.Path("runs") / f"{stem}_seeds{n_seeds}"
 
     # Every variant's config is loaded and checked before any training starts.
     configs = {}
@@ -199,13 +224,22 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
                 shown = f"FAILED ({error}); see {root / 'logs' / (name + '.log')}"
             else:
                 summaries[name] = summary
-                shown = ", ".join(f"{k} {v:.4f}" + (f" ± {summary['metrics_std'][k]:.4f}" if k in summary["metrics_std"] else "")
+                stds = summary["metrics_std"]
+                shown = ", ".join(f"{k} {v:.4f}" + (f" ± {stds[k]:.4f}" if k in stds else "")
                                   for k, v in summary["metrics"].items() if k.endswith("accuracy"))
             log(f"[{i}/{len(todo)}] {name}: {shown} ({_fmt_time(seconds)}) | elapsed {_fmt_time(elapsed)}, "
                 f"ETA {_fmt_time(eta) if math.isfinite(eta) else '?'}")
     finally:
         if jobs > 1:
             pool.shutdown(cancel_futures=True)
+    # The table and figures cover every finished variant in root, not only this invocation's.
+    for name in module.VARIANTS:
+        if name not in summaries and (root / name / "summary.json").exists():
+            config = config_lib.load(f"{config_path}:{name}", overrides)
+            done = _finished(root / name, {"config_file": f"{config_path}:{name}", "seeds": seeds(config),
+                                           "config": config_lib.to_jsonable(config)})
+            if done is not None:
+                summaries[name] = done
     out = write_outputs(module, root, summaries, time.time() - start)
     log(out.read_text())
     log(f"wrote {out} and {root / 'figures'}")

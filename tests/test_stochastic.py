@@ -142,7 +142,8 @@ def test_variance_adjusted_baseline_is_the_ema_of_the_post():
     np.testing.assert_allclose(state["den"], den, rtol=1e-6)
     np.testing.assert_allclose(baseline, num / (den + 1e-4), rtol=1e-6)
     baseline2, state2 = reinforce_baseline(state, b, p, 2 * loss)
-    np.testing.assert_allclose(state2["num"], 0.95 * num + 0.05 * np.mean((b - p) ** 2 * 2 * loss[:, None], 0), rtol=1e-6)
+    np.testing.assert_allclose(state2["num"], 0.95 * num + 0.05 * np.mean((b - p) ** 2 * 2 * loss[:, None], 0),
+                               rtol=1e-6)
 
 
 def test_ternary_forward_and_backward():
@@ -281,7 +282,8 @@ def test_straight_through_and_reinforce_learn_mnist(tmp_path):
         results[variant] = json.loads((workdir / "summary.json").read_text())["metrics"]
     assert results["annealed_lr0.3"]["validation_accuracy"] > 0.9
     assert results["annealed_lr0.3"]["validation_accuracy_deterministic_eval"] > 0.9
-    assert 0.3 < results["exp1_reinforce_lr0.05"]["validation_accuracy"] < results["annealed_lr0.3"]["validation_accuracy"] - 0.05
+    reinforce, st = results["exp1_reinforce_lr0.05"], results["annealed_lr0.3"]
+    assert 0.3 < reinforce["validation_accuracy"] < st["validation_accuracy"] - 0.05
 
 
 def test_suite_runs_variants_tabulates_and_reuses_finished_runs(tiny_mnist, tmp_path, capsys):
@@ -292,7 +294,8 @@ def test_suite_runs_variants_tabulates_and_reuses_finished_runs(tiny_mnist, tmp_
             "--config.data.eval_splits.validation=test"]
     assert main(args) == 0
     table = (root / "results.md").read_text()
-    row = next(line for line in table.splitlines() if "| 4 | slope-annealed ST, lr 0.3 (annealed in training) |" in line)
+    row = next(line for line in table.splitlines()
+               if "| 4 | slope-annealed ST, lr 0.3 (annealed in training) |" in line)
     assert "± " in row and "(2)" in row and "annealed_lr0.3" in row
     assert "(not run)" in next(line for line in table.splitlines() if "exp2_pass_through_lr0.1" in line)
     assert (root / "figures" / "exp4.png").is_file() and (root / "figures" / "exp0.png").is_file()
@@ -314,7 +317,8 @@ def test_suite_reports_a_failed_variant_and_keeps_going(tiny_mnist, tmp_path, ca
     err = capsys.readouterr().err
     assert "1 variant(s) failed: exp1_reinforce_lr0.3_3ep" in err
     assert (root / "exp0_sigmoid" / "summary.json").is_file()
-    assert "no evaluation of validation_accuracy at step 1000" in (root / "logs" / "exp1_reinforce_lr0.3_3ep.log").read_text()
+    log = (root / "logs" / "exp1_reinforce_lr0.3_3ep.log").read_text()
+    assert "no evaluation of validation_accuracy at step 1000" in log
 
 
 def test_posts_loss_form_equals_the_stable_one_until_a_probability_underflows():
@@ -333,3 +337,18 @@ def test_glorot_uniform_bias_follows_tensorflow():
     assert np.abs(b).max() <= np.sqrt(3 / 100) and np.abs(b).max() > 0.9 * np.sqrt(3 / 100)
     w = initializer("glorot_uniform", 1.0)(jax.random.PRNGKey(0), (784, 100))
     assert np.abs(w).max() <= np.sqrt(6 / 884)
+
+
+def test_posts_code_temperature_annealing_is_no_annealing_for_one_hot_nets():
+    """Beyond Binary's annealing rows, as its code ran them: training never sees the temperature
+    and the deterministic (argmax) evaluation ignores it — the no-annealing setting exactly."""
+    plain = config_lib.load("configs/beyond_binary.py:one_hot_dim5").model
+    posts = config_lib.load("configs/beyond_binary.py:one_hot_dim5_anneal1.2").model
+    with posts.unlocked():
+        posts.anneal_in_training = False
+    params, state = stochastic_task(plain).init(jax.random.PRNGKey(0))
+    args = (state, _batch(), jax.random.PRNGKey(1), jnp.int32(7000))
+    grad = lambda m: jax.grad(lambda p: stochastic_task(m).loss(p, *args)[0])(params)  # noqa: E731
+    chex.assert_trees_all_close(grad(posts), grad(plain))
+    evaluate = lambda m: stochastic_task(m).evaluate(params, *args)  # noqa: E731
+    chex.assert_trees_all_close(evaluate(posts), evaluate(plain))

@@ -161,7 +161,8 @@ def run(ctx: RunContext) -> dict:
             per_seed[f"{name}_accuracy_{other}_eval"] = np.asarray(values["accuracy"])
             per_seed[f"{name}_accuracy_{config.model.eval_mode}_eval"] = per_seed[f"{name}_accuracy"]
 
-    per_seed.update(metrics_at_steps(result.history, [k for k, v in config.reference.items() if "_step" in k and v is not None]))
+    at_steps = [k for k, v in config.reference.items() if "_step" in k and v is not None]
+    per_seed.update(metrics_at_steps(result.history, at_steps))
     losses = [r["per_seed"]["train_loss"] if "per_seed" in r else [r["train_loss"]] for r in result.history[-1:]]
     diverged = [s for s, v in zip(ctx.seeds, losses[0] if losses else []) if not np.isfinite(v)]
     extra = {"diverged_seeds": diverged}
