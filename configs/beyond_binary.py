@@ -35,9 +35,8 @@ VARIANTS = {
     "one_hot_dim5_anneal1.5": _row(0.9798, neuron="one_hot", one_hot_dim=5, hidden_sizes=(500,), slope_rate=1.5),
     **{f"one_hot_dim{d}": _row(p, neuron="one_hot", one_hot_dim=d, hidden_sizes=(100 * d,))
        for d, p in ((3, 0.9772), (7, 0.981), (10, 0.9754))},
-    # The measured cause of the one-hot gap: TF 1.0's default initializer (Glorot-uniform, biases
-    # ±sqrt(3/n)) instead of TF 0.12's (uniform unit scaling, biases ±1.73, which start each
-    # one-hot neuron's softmax peaked on a few choices). TF 1.0 came out a week after the post.
+    # For comparison, TF 1.0's default initializer (Glorot-uniform, biases ±sqrt(3/n)) instead
+    # of TF 0.12's (uniform unit scaling, biases ±1.73). TF 1.0 came out a week after the post.
     "one_hot_dim5_glorot": _row(0.9794, neuron="one_hot", one_hot_dim=5, hidden_sizes=(500,),
                                 w_init="glorot_uniform", b_init="glorot_uniform"),
 }
