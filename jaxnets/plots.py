@@ -22,6 +22,15 @@ def _series(history: list[dict], key: str) -> tuple[np.ndarray, np.ndarray, np.n
     return steps, mean, std
 
 
+def _save(fig, path: str | pathlib.Path) -> pathlib.Path:
+    fig.tight_layout()
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def training_curves(history: list[dict], path: str | pathlib.Path, title: str = "") -> pathlib.Path:
     """One panel per metric name (loss, accuracy, ...), train and eval splits overlaid; a band
     of ±1 std across seeds for sweeps."""
@@ -65,12 +74,7 @@ def ternary_figure(grid: np.ndarray, f: np.ndarray, f_prime: np.ndarray, fractio
     axes[2].bar(["-1", "0", "+1"], mean, yerr=std, capsize=4)
     axes[2].set_title(f"hidden outputs on the evaluation set ({len(fractions)} seeds)")
     axes[2].set_ylabel("fraction")
-    fig.tight_layout()
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _finite_series(history: list[dict], key: str, drop: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -113,11 +117,7 @@ def comparison(panels: dict[str, list[tuple[str, list[dict], list[int]]]], keys:
         ax.grid(alpha=0.3)
         if key.endswith("accuracy") and finals:
             ax.set_ylim(max(0.0, min(finals) - 0.04), min(1.0, max(finals) + 0.01))
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
