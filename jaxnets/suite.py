@@ -173,23 +173,29 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
     root = pathlib.Path(workdir) if workdir else pathlib.Path("runs") / f"{stem}_seeds{n_seeds}"
 
     # Every variant's config is loaded and checked before any training starts.
+    # Every chosen variant's config is loaded and checked before any training starts; the other
+    # variants are loaded too, so that the table covers every finished variant in root.
     configs = {}
     for name in names:
-        config = config_lib.load(f"{config_path}:{name}", overrides)
-        experiments.validate(config)
-        configs[name] = config
-    seeds = lambda c: [c.seed + i for i in range(n_seeds)]  # noqa: E731
-    summaries, todo = {}, []
+        configs[name] = config_lib.load(f"{config_path}:{name}", overrides)
+        experiments.validate(configs[name])
+    for name in module.VARIANTS:
+        if name not in configs and (root / name / "summary.json").exists():
+            try:
+                configs[name] = config_lib.load(f"{config_path}:{name}", overrides)
+            except config_lib.ConfigError:  # these overrides do not apply to it: not this table's run
+                pass
+    summaries = {}
     for name, config in configs.items():
-        done = _finished(root / name, {"config_file": f"{config_path}:{name}", "seeds": seeds(config),
+        done = _finished(root / name, {"config_file": f"{config_path}:{name}",
+                                       "seeds": [config.seed + i for i in range(n_seeds)],
                                        "config": config_lib.to_jsonable(config)})
         if done is not None:
             summaries[name] = done
-        else:
-            todo.append(name)
+    todo = [name for name in names if name not in summaries]
     todo.sort(key=lambda n: -_cost(configs[n]))
     total_cost = sum(_cost(configs[n]) for n in todo) or 1.0
-    log(f"suite {config_path}: {len(names)} variants × {n_seeds} seeds in {root}; {len(summaries)} already done, "
+    log(f"suite {config_path}: {len(names)} variants × {n_seeds} seeds in {root}; {len(names) - len(todo)} already done, "
         f"{len(todo)} to run, {jobs} at a time; logs in {root / 'logs'}")
 
     _compilation_cache(root)  # inherited by the workers; read by JAX in this process when jobs == 1
@@ -232,14 +238,6 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
     finally:
         if jobs > 1:
             pool.shutdown(cancel_futures=True)
-    # The table and figures cover every finished variant in root, not only this invocation's.
-    for name in module.VARIANTS:
-        if name not in summaries and (root / name / "summary.json").exists():
-            config = config_lib.load(f"{config_path}:{name}", overrides)
-            done = _finished(root / name, {"config_file": f"{config_path}:{name}", "seeds": seeds(config),
-                                           "config": config_lib.to_jsonable(config)})
-            if done is not None:
-                summaries[name] = done
     out = write_outputs(module, root, summaries, time.time() - start)
     log(out.read_text())
     log(f"wrote {out} and {root / 'figures'}")

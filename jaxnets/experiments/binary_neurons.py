@@ -23,7 +23,7 @@ from jaxnets.config import ConfigError
 from jaxnets.data import image_classification
 from jaxnets.experiments import RunContext, register
 from jaxnets.experiments.common import finish, train_task
-from jaxnets.models import stochastic_mlp
+from jaxnets.models import init_mlp, stochastic_mlp
 from jaxnets.nn.stochastic import (ESTIMATORS, init_reinforce_baseline, reinforce_baseline, reinforce_tap,
                                    ternary_activation, ternary_activation_grad)
 from jaxnets.train import Task
@@ -67,7 +67,7 @@ def stochastic_task(model: ml_collections.ConfigDict, n_in: int = 784, n_classes
     eval_stochastic = (eval_mode or model.eval_mode) == "stochastic"
 
     def init(key):
-        params = stochastic_mlp.init(key, sizes, model.w_init, model.w_scale, model.b_init, model.b_scale)
+        params = init_mlp(key, sizes, model.w_init, model.w_scale, model.b_init, model.b_scale)
         state = {f"baseline_{i}": init_reinforce_baseline(h) for i, h in enumerate(model.hidden_sizes)} \
             if adjusted_baseline else {}
         return params, state
@@ -145,7 +145,6 @@ def hidden_output_histogram(ctx: RunContext, task_model: ml_collections.ConfigDi
 @register("binary_neurons", "beyond_binary")
 def run(ctx: RunContext) -> dict:
     config = ctx.config
-    check(config.model)
     train_data, eval_data = image_classification(config.data.name, config.data.train_split,
                                                  config.data.eval_splits.to_dict(), config.data.standardize)
     result, per_seed = train_task(ctx, stochastic_task(config.model), train_data, eval_data)
@@ -163,8 +162,9 @@ def run(ctx: RunContext) -> dict:
 
     at_steps = [k for k, v in config.reference.items() if "_step" in k and v is not None]
     per_seed.update(metrics_at_steps(result.history, at_steps))
-    losses = [r["per_seed"]["train_loss"] if "per_seed" in r else [r["train_loss"]] for r in result.history[-1:]]
-    diverged = [s for s, v in zip(ctx.seeds, losses[0] if losses else []) if not np.isfinite(v)]
+    last = result.history[-1] if result.history else {}
+    final_loss = last.get("per_seed", {}).get("train_loss", [last.get("train_loss", 0.0)])
+    diverged = [seed for seed, value in zip(ctx.seeds, final_loss) if not np.isfinite(value)]
     extra = {"diverged_seeds": diverged}
     if config.model.neuron == "ternary":
         first_eval = next(iter(eval_data.values()))

@@ -3,19 +3,17 @@ or their real-valued baselines (sigmoid, tanh), as in R2RT's "Binary Stochastic 
 Tensorflow" and "Beyond Binary".
 
 The neuron, estimator and mode are Python-level (static) choices; slope/temperature and the
-noise are traced inputs. `forward` returns each hidden layer's pre-activation and output so that
-REINFORCE can attach its estimator to them in the loss.
+noise are traced inputs. Parameters are `jaxnets.models.init_mlp`'s. `forward` returns each
+hidden layer's pre-activation and output so that REINFORCE can attach its estimator to them in
+the loss.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
-
 import jax
 import jax.numpy as jnp
 
-from jaxnets.models.mlp import init_mlp
 from jaxnets.nn import dense
 from jaxnets.nn.stochastic import (binary_straight_through, one_hot_straight_through, reinforce_sample,
                                    ternary_straight_through)
@@ -33,10 +31,6 @@ class NeuronSpec:
     def __post_init__(self):
         if self.kind not in NEURONS:
             raise ValueError(f"unknown neuron {self.kind!r}; have {list(NEURONS)}")
-
-
-def init(key: jax.Array, sizes: Sequence[int], w_init: str, w_scale: float, b_init: str, b_scale: float) -> dict:
-    return init_mlp(key, sizes, w_init, w_scale, b_init, b_scale)
 
 
 def neuron(spec: NeuronSpec, a: jax.Array, key: jax.Array | None, slope: jax.Array) -> jax.Array:
