@@ -22,7 +22,7 @@ def _series(history: list[dict], key: str) -> tuple[np.ndarray, np.ndarray, np.n
     return steps, mean, std
 
 
-def _save(fig, path: str | pathlib.Path) -> pathlib.Path:
+def save_figure(fig, path: str | pathlib.Path) -> pathlib.Path:
     fig.tight_layout()
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +74,7 @@ def ternary_figure(grid: np.ndarray, f: np.ndarray, f_prime: np.ndarray, fractio
     axes[2].bar(["-1", "0", "+1"], mean, yerr=std, capsize=4)
     axes[2].set_title(f"hidden outputs on the evaluation set ({len(fractions)} seeds)")
     axes[2].set_ylabel("fraction")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _finite_series(history: list[dict], key: str, drop: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -120,4 +120,4 @@ def comparison(panels: dict[str, list[tuple[str, list[dict], list[int]]]], keys:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

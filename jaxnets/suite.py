@@ -119,10 +119,13 @@ def results_table(module, summaries: dict[str, dict]) -> str:
             continue
         mean = summary["metrics"][metric]
         std = summary.get("metrics_std", {}).get(metric)
-        gap = mean - published
-        ratio = f"{gap / std:+.1f}" if std else "—"
         shown = f"{mean:.4f} ± {std:.4f}" if std is not None else f"{mean:.4f}"
         shown += f" ({len(summary['seeds'])}{_diverged_note(summary, metric)})"
+        if published is None:  # a row the source shows only as a plot
+            lines.append(f"| {exp} | {row} | (plot only) | {shown} | | | {variant} |")
+            continue
+        gap = mean - published
+        ratio = f"{gap / std:+.1f}" if std else "—"
         lines.append(f"| {exp} | {row} | {published} | {shown} | {gap:+.4f} | {ratio} | {variant} |")
     return "\n".join(lines) + "\n"
 

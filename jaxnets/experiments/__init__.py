@@ -13,7 +13,7 @@ from typing import Callable
 
 import ml_collections
 
-MODULES = ("classifier", "autoencoder", "gradient_descent", "binary_neurons")
+MODULES = ("classifier", "autoencoder", "gradient_descent", "binary_neurons", "batchnorm")
 _REGISTRY: dict[str, Callable] = {}
 
 

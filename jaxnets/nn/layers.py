@@ -65,6 +65,7 @@ INITIALIZERS: dict[str, Callable[[float], Callable]] = {
     "he_normal": lambda scale: jax.nn.initializers.variance_scaling(2.0 * scale, "fan_in", "truncated_normal"),
     "uniform_unit_scaling": uniform_unit_scaling,
     "zeros": lambda scale: jax.nn.initializers.zeros,
+    "constant": lambda scale: jax.nn.initializers.constant(scale),  # every entry = scale (e.g. biases 0.1)
 }
 
 
