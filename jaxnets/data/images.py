@@ -1,9 +1,10 @@
-"""MNIST and Fashion-MNIST as NumPy arrays.
+"""MNIST, Fashion-MNIST and CIFAR-10 as NumPy arrays.
 
-Primary source: the published IDX files under `$JAXNETS_DATA_DIR/<name>/`. If that folder does
-not exist, tensorflow-datasets is asked for the same data set (which needs network access
-and, to prepare MNIST, TensorFlow: `pip install -e ".[tfds]"`). A folder that exists but holds a
-missing or corrupt file is an error -- never a silent switch to other data.
+Primary source: the published files under `$JAXNETS_DATA_DIR/<name>/` (IDX files; for CIFAR-10
+the "python version" batches). If that folder does not exist, tensorflow-datasets is asked for
+the same data set (which needs network access and, to prepare it, TensorFlow: `pip install -e
+".[tfds]"`); without network that fails at once with a message that says what to do. A folder
+that exists but holds a missing or corrupt file is an error -- never a silent switch to other data.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from jaxnets.data.idx import DataError, read_idx
 from jaxnets.data.splits import parse_split, select
 
 DATA_DIR_ENV = "JAXNETS_DATA_DIR"
-IMAGE_DATASETS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+IMAGE_DATASETS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+IMAGE_SHAPES = {"mnist": (28, 28), "fashion_mnist": (28, 28), "cifar10": (32, 32, 3)}
 FILES = {  # split -> (images, labels), the published file names
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
@@ -26,7 +28,10 @@ FILES = {  # split -> (images, labels), the published file names
 SOURCES = {
     "mnist": "http://yann.lecun.com/exdb/mnist/ (or any mirror of the four *-ubyte.gz files)",
     "fashion_mnist": "https://github.com/zalandoresearch/fashion-mnist (data/fashion/*.gz)",
+    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar.html (the python version, cifar-10-python.tar.gz)",
 }
+CIFAR_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+TFDS_HOST = ("storage.googleapis.com", 443)  # where tensorflow-datasets downloads from
 
 
 def data_dir() -> pathlib.Path:
@@ -34,8 +39,10 @@ def data_dir() -> pathlib.Path:
 
 
 def how_to_get(name: str) -> str:
-    return (f"Put the published IDX files of {IMAGE_DATASETS[name]} ({', '.join(sum(FILES.values(), ()))}) "
-            f"in $JAXNETS_DATA_DIR/{name}/ (JAXNETS_DATA_DIR={data_dir()}); they are at {SOURCES[name]}.")
+    files = "the files of cifar-10-batches-py/ (data_batch_1..5, test_batch)" if name == "cifar10" \
+        else f"the published IDX files ({', '.join(sum(FILES.values(), ()))})"
+    return (f"Put {files} of {IMAGE_DATASETS[name]} in $JAXNETS_DATA_DIR/{name}/ "
+            f"(JAXNETS_DATA_DIR={data_dir()}); they are at {SOURCES[name]}.")
 
 
 @functools.lru_cache(maxsize=8)
@@ -51,23 +58,65 @@ def _read_local(folder: str, name: str, split: str) -> dict[str, np.ndarray]:
     return {"image": images, "label": labels.astype(np.int32)}
 
 
+@functools.lru_cache(maxsize=4)
+def _read_cifar(folder: str, split: str) -> dict[str, np.ndarray]:
+    """The CIFAR-10 "python version" batches: pickled dicts with b'data' uint8 [N, 3072] (CHW) and b'labels'."""
+    import pickle
+
+    images, labels = [], []
+    for file in CIFAR_FILES[split]:
+        path = pathlib.Path(folder, file)
+        if not path.is_file():
+            raise DataError(f"{path} is missing. {how_to_get('cifar10')}")
+        try:
+            with open(path, "rb") as f:
+                batch = pickle.load(f, encoding="bytes")
+            data = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        except Exception as err:
+            raise DataError(f"{path} is not a CIFAR-10 python batch ({type(err).__name__}: {err}). "
+                            f"{how_to_get('cifar10')}") from err
+        images.append(data)
+        labels.append(np.asarray(batch[b"labels"], np.int32))
+    return {"image": np.concatenate(images), "label": np.concatenate(labels)}
+
+
+def _network_reachable(host: tuple[str, int], timeout: float = 3.0) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(host, timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 def _read_tfds(name: str, split: str) -> dict[str, np.ndarray]:
-    """The same data set through tensorflow-datasets' random-access `data_source` (no TF to read)."""
+    """The same data set through tensorflow-datasets' random-access `data_source` (no TF to read).
+    Data prepared earlier is read offline; otherwise an unreachable download host is an error at
+    once (tfds itself would retry for minutes before failing)."""
+    missing = (f"{IMAGE_DATASETS[name]}: the folder {data_dir() / name} does not exist and tensorflow-datasets "
+               f"could not provide it")
     try:
         import tensorflow_datasets as tfds
-        source = tfds.data_source(name, split=split, download=True)
+        try:
+            source = tfds.data_source(name, split=split, download=False)
+        except Exception:  # not prepared yet: download it, if the internet can be reached
+            if not _network_reachable(TFDS_HOST):
+                raise DataError(f"{missing} (it is not prepared in the tfds data folder and "
+                                f"{TFDS_HOST[0]} cannot be reached: no network). {how_to_get(name)}") from None
+            source = tfds.data_source(name, split=split, download=True)
         records = [source[i] for i in range(len(source))]
+    except DataError:
+        raise
     except Exception as err:  # tfds raises many kinds; all mean "could not get the data"
-        raise DataError(
-            f"{IMAGE_DATASETS[name]}: the folder {data_dir() / name} does not exist and tensorflow-datasets "
-            f"could not provide it ({type(err).__name__}: {err}). {how_to_get(name)}") from err
-    images = np.stack([np.asarray(r["image"]).reshape(28, 28) for r in records]).astype(np.uint8)
+        raise DataError(f"{missing} ({type(err).__name__}: {err}). {how_to_get(name)}") from err
+    images = np.stack([np.asarray(r["image"]).reshape(IMAGE_SHAPES[name]) for r in records]).astype(np.uint8)
     labels = np.asarray([r["label"] for r in records], dtype=np.int32)
     return {"image": images, "label": labels}
 
 
 def load_images(name: str, split: str) -> dict[str, np.ndarray]:
-    """{'image': uint8 [N, 28, 28], 'label': int32 [N]} for a TFDS-style split of `name`."""
+    """{'image': uint8 [N, 28, 28] (CIFAR-10: [N, 32, 32, 3]), 'label': int32 [N]} for a TFDS-style split."""
     if name not in IMAGE_DATASETS:
         raise ValueError(f"unknown image data set {name!r}; have {sorted(IMAGE_DATASETS)}")
     folder = data_dir() / name
@@ -77,12 +126,22 @@ def load_images(name: str, split: str) -> dict[str, np.ndarray]:
     unknown = needed - set(FILES)
     if unknown:
         raise ValueError(f"split {split!r}: {IMAGE_DATASETS[name]} has the splits {sorted(FILES)}")
-    return select(split, {part: _read_local(str(folder), name, part) for part in needed})
+    read = (lambda part: _read_cifar(str(folder), part)) if name == "cifar10" else \
+        (lambda part: _read_local(str(folder), name, part))
+    return select(split, {part: read(part) for part in needed})
 
 
 def flat_pixels(images: np.ndarray) -> np.ndarray:
     """uint8 [N, 28, 28] -> float32 [N, 784] scaled to [0, 1]."""
     return images.reshape(len(images), -1).astype(np.float32) / 255.0
+
+
+def pixels(images: np.ndarray, flatten: bool) -> np.ndarray:
+    """float32 in [0, 1]: flat [N, H·W·C] for dense nets, or [N, H, W, C] (channels last) for conv nets."""
+    if flatten:
+        return flat_pixels(images)
+    x = images.astype(np.float32) / 255.0
+    return x if x.ndim == 4 else x[..., None]
 
 
 def standardizer(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,14 +153,15 @@ def standardizer(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def image_classification(name: str, train_split: str, eval_splits: dict[str, str],
-                         standardize: bool = False) -> tuple[dict, dict]:
-    """({'x': [N, 784], 'y': [N]}, {eval name: same}); standardized with training statistics."""
+                         standardize: bool = False, flatten: bool = True) -> tuple[dict, dict]:
+    """({'x': [N, 784], 'y': [N]}, {eval name: same}); standardized with training statistics.
+    flatten=False keeps images as [N, H, W, C]."""
     train = load_images(name, train_split)
-    train_data = {"x": flat_pixels(train["image"]), "y": train["label"]}
+    train_data = {"x": pixels(train["image"], flatten), "y": train["label"]}
     evals = {}
     for eval_name, split in eval_splits.items():
         arrays = load_images(name, split)
-        evals[eval_name] = {"x": flat_pixels(arrays["image"]), "y": arrays["label"]}
+        evals[eval_name] = {"x": pixels(arrays["image"], flatten), "y": arrays["label"]}
     if standardize:
         mean, std = standardizer(train_data["x"])
         for d in (train_data, *evals.values()):

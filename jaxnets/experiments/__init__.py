@@ -13,7 +13,8 @@ from typing import Callable
 
 import ml_collections
 
-MODULES = ("classifier", "autoencoder", "gradient_descent", "binary_neurons", "batchnorm")
+MODULES = ("classifier", "autoencoder", "gradient_descent", "binary_neurons", "batchnorm",
+           "synthetic_gradients")
 _REGISTRY: dict[str, Callable] = {}
 
 

@@ -91,3 +91,25 @@ def dropout(key: jax.Array, x: jax.Array, keep_prob: float) -> jax.Array:
     so evaluation (no dropout) needs no rescaling."""
     keep = jax.random.bernoulli(key, keep_prob, x.shape)
     return jnp.where(keep, x / keep_prob, 0.0)
+
+
+def conv_init(key: jax.Array, size: int, c_in: int, c_out: int, w_init: Callable, b_init: Callable) -> dict:
+    """A `size` × `size` convolution, kernel [size, size, c_in, c_out] (HWIO)."""
+    w_key, b_key = jax.random.split(key)
+    return {"w": w_init(w_key, (size, size, c_in, c_out), jnp.float32), "b": b_init(b_key, (c_out,), jnp.float32)}
+
+
+def conv(params: dict, x: jax.Array, padding: str = "SAME") -> jax.Array:
+    """2-D convolution, stride 1, of channels-last images [B, H, W, C]."""
+    y = jax.lax.conv_general_dilated(x, params["w"], (1, 1), padding, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return y + params["b"]
+
+
+def pool(x: jax.Array, kind: str, size: int, stride: int) -> jax.Array:
+    """'max' or 'avg' pooling over H and W of [B, H, W, C], VALID padding (tf.layers' default)."""
+    window, strides = (1, size, size, 1), (1, stride, stride, 1)
+    if kind == "max":
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, strides, "VALID")
+    if kind == "avg":
+        return jax.lax.reduce_window(x, 0.0, jax.lax.add, window, strides, "VALID") / (size * size)
+    raise ValueError(f"unknown pooling {kind!r}; have 'max', 'avg'")
