@@ -44,8 +44,10 @@ def test_every_config_runs_end_to_end(config, tmp_path):
     assert "source" in summary["reference"]
     assert json.loads((workdir / "config.json").read_text())["config"]["experiment"] == summary["experiment"]
     assert list((workdir / "plots").glob("*.png"))
-    assert rundir.read_metrics(workdir / "metrics.jsonl")  # every run logs...
-    assert [p for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()]  # ...and checkpoints
+    # every run logs and checkpoints (experiments made of several fits do so in sub-directories)
+    assert all(rundir.read_metrics(path) for path in workdir.rglob("metrics.jsonl"))
+    assert list(workdir.rglob("metrics.jsonl"))
+    assert [p for d in workdir.rglob("checkpoints") for p in d.iterdir() if p.name.isdigit()]
 
 
 def test_metrics_jsonl_and_curves(tiny_mnist, tmp_path):

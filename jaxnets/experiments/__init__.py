@@ -14,7 +14,7 @@ from typing import Callable
 import ml_collections
 
 MODULES = ("classifier", "autoencoder", "gradient_descent", "binary_neurons", "batchnorm",
-           "synthetic_gradients")
+           "synthetic_gradients", "first_convergence_bias")
 _REGISTRY: dict[str, Callable] = {}
 
 

@@ -1,0 +1,198 @@
+"""R2RT, "First Convergence Bias" (2016): does the path to the first minimum matter? Strategy A
+trains a 3-hidden-layer tanh net end to end; strategy B first trains layer 1 (with its own
+softmax head), then layers 1–2 (head 2), then the same end-to-end schedule. Hundreds of random
+initializations per strategy, compared as distributions.
+
+What is special here: every hidden layer has a softmax head; the loss at step t is the summed
+cross-entropy of the head that t's phase trains (a one-hot weighting, so one compiled step
+serves every phase and every strategy, and the seeds of a strategy run as one vmapped
+computation); the learning rate drops in the final phase; at the end the two distributions are
+compared with a Welch t-test and a Kolmogorov–Smirnov test and plotted.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import ml_collections  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+from scipy import stats as scipy_stats  # noqa: E402
+
+from jaxnets import rundir  # noqa: E402
+from jaxnets.config import ConfigError  # noqa: E402
+from jaxnets.data import image_classification  # noqa: E402
+from jaxnets.experiments import RunContext, register  # noqa: E402
+from jaxnets.experiments.common import reference_of  # noqa: E402
+from jaxnets.nn import activation, dense, dense_init, initializer  # noqa: E402
+from jaxnets.plots import save_figure  # noqa: E402
+from jaxnets.train import Task, fit  # noqa: E402
+from jaxnets.train.sharding import is_primary  # noqa: E402
+
+STRATEGY_SEED_OFFSET = 1_000_000  # strategy B's initializations are independent of A's
+
+
+def init_headed_mlp(key: jax.Array, sizes: tuple[int, ...], n_classes: int, model) -> dict:
+    """{'hidden_k', 'head_k'} for k = 0..L-1: hidden layer k and its softmax head."""
+    w, b = initializer(model.w_init, model.w_scale), initializer(model.b_init, model.b_scale)
+    keys = jax.random.split(key, 2 * (len(sizes) - 1))
+    params = {}
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        params[f"hidden_{k}"] = dense_init(keys[2 * k], n_in, n_out, w, b)
+        params[f"head_{k}"] = dense_init(keys[2 * k + 1], n_out, n_classes, w, b)
+    return params
+
+
+def head_logits(params: dict, x: jax.Array, act) -> list[jax.Array]:
+    """The logits of every head: head k sits on hidden layer k."""
+    logits = []
+    for k in range(len(params) // 2):
+        x = act(dense(params[f"hidden_{k}"], x))
+        logits.append(dense(params[f"head_{k}"], x))
+    return logits
+
+
+def phase_table(phases) -> tuple[jax.Array, jax.Array]:
+    """((head, steps), ...) -> (0-based head per phase, cumulative end step per phase)."""
+    heads = jnp.asarray([head - 1 for head, _ in phases], jnp.int32)
+    ends = jnp.cumsum(jnp.asarray([steps for _, steps in phases], jnp.int32))
+    return heads, ends
+
+
+def fcb_task(model: ml_collections.ConfigDict, phases, n_in: int = 784, n_classes: int = 10) -> Task:
+    sizes = (n_in, *model.hidden_sizes)
+    act = activation(model.activation)
+    heads, ends = phase_table(phases)
+    n_heads = len(model.hidden_sizes)
+
+    def init(key):
+        return init_headed_mlp(key, sizes, n_classes, model), {}
+
+    def loss(params, state, batch, key, step):
+        phase = jnp.minimum(jnp.searchsorted(ends, step, side="right"), len(phases) - 1)
+        weights = jax.nn.one_hot(heads[phase], n_heads)
+        xents = jnp.stack([jnp.sum(optax.softmax_cross_entropy_with_integer_labels(lg, batch["y"]))
+                           for lg in head_logits(params, batch["x"], act)])
+        return jnp.dot(weights, xents), (state, {"head": heads[phase].astype(jnp.float32) + 1})
+
+    def evaluate(params, state, batch, key, step):
+        return {f"head{k + 1}_accuracy": (jnp.argmax(lg, -1) == batch["y"]).astype(jnp.float32)
+                for k, lg in enumerate(head_logits(params, batch["x"], act))}
+
+    return Task(init, loss, evaluate)
+
+
+def strategy_optimizer(config: ml_collections.ConfigDict, phases) -> optax.GradientTransformation:
+    """SGD at learning_rate, dropping to final_learning_rate `final_drop_after` steps into the last phase."""
+    final_start = sum(steps for _, steps in phases[:-1])
+    schedule = optax.piecewise_constant_schedule(
+        config.learning_rate, {final_start + config.final_drop_after: config.final_learning_rate / config.learning_rate})
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=schedule)
+
+
+def strategy_train_config(train: ml_collections.ConfigDict, phases) -> ml_collections.ConfigDict:
+    """The train section with steps = the phases' total (or train.steps, if set, when smaller)."""
+    out = ml_collections.ConfigDict(train.to_dict())
+    total = sum(steps for _, steps in phases)
+    out.steps = min(total, train.steps) if train.steps else total
+    return out
+
+
+def compare(a: np.ndarray, b: np.ndarray) -> dict:
+    """Means, stds, Welch's t-test and the two-sample Kolmogorov–Smirnov test of A vs B."""
+    out = {"mean_a": float(a.mean()), "mean_b": float(b.mean()), "difference_of_means": float(a.mean() - b.mean())}
+    if len(a) > 1 and len(b) > 1:
+        welch = scipy_stats.ttest_ind(a, b, equal_var=False)
+        ks = scipy_stats.ks_2samp(a, b)
+        out.update(std_a=float(a.std(ddof=1)), std_b=float(b.std(ddof=1)), welch_t=float(welch.statistic),
+                   welch_p=float(welch.pvalue), ks_statistic=float(ks.statistic), ks_p=float(ks.pvalue))
+    return out
+
+
+def plot_distributions(accuracies: dict[str, np.ndarray], result: dict, reference: dict, path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    values = np.concatenate(list(accuracies.values()))
+    bins = np.linspace(values.min(), values.max(), 30)
+    grid = np.linspace(values.min() - 0.002, values.max() + 0.002, 300)
+    for label, acc in accuracies.items():
+        line = ax.hist(acc, bins=bins, density=True, alpha=0.35, label=f"{label}: {acc.mean():.5f} ± "
+                       f"{acc.std(ddof=1) if len(acc) > 1 else 0:.5f} (n={len(acc)})")[2][0]
+        if len(acc) > 2 and acc.std() > 0:
+            ax.plot(grid, scipy_stats.gaussian_kde(acc)(grid), color=line.get_facecolor()[:3])
+    for key, style in (("test_accuracy_all_layers", "--"), ("test_accuracy_layer_wise", ":")):
+        if key in reference:
+            ax.axvline(reference[key], color="k", linestyle=style, lw=1, label=f"published mean, {key[14:]}")
+    title = "First convergence bias: final test accuracy"
+    if "welch_p" in result:
+        title += f"\nWelch p = {result['welch_p']:.2g}, KS p = {result['ks_p']:.2g}"
+    ax.set(xlabel="test accuracy", ylabel="density", title=title)
+    ax.legend(fontsize=7)
+    save_figure(fig, path)
+
+
+@register("first_convergence_bias")
+def run(ctx: RunContext) -> dict:
+    config = ctx.config
+    strategies = {"all_layers": tuple(map(tuple, config.model.phases_all_layers)),
+                  "layer_wise": tuple(map(tuple, config.model.phases_layer_wise))}
+    if config.optimizer.name != "sgd":
+        raise ConfigError(f"optimizer.name = {config.optimizer.name!r}: this experiment is defined with plain SGD")
+    for name, phases in strategies.items():
+        if not phases or any(h < 1 or h > len(config.model.hidden_sizes) or s < 1 for h, s in phases):
+            raise ConfigError(f"model.phases_{name} = {phases}: each phase is (head 1..{len(config.model.hidden_sizes)}, "
+                              f"steps ≥ 1)")
+    train_data, eval_data = image_classification(config.data.name, config.data.train_split,
+                                                 config.data.eval_splits.to_dict())
+    split = next(iter(eval_data))
+    top = f"{split}_head{len(config.model.hidden_sizes)}_accuracy"
+    if config.train.steps:
+        ctx.log(f"note: train.steps = {config.train.steps} cuts each strategy short (a smoke test); "
+                f"0 runs the phases in full")
+    accuracies, walls, per_seed = {}, {}, {}
+    for offset, (name, phases) in enumerate(strategies.items()):
+        train_cfg = strategy_train_config(config.train, phases)
+        seeds = [s + offset * STRATEGY_SEED_OFFSET for s in ctx.seeds]
+        ctx.log(f"strategy {name}: phases (head, steps) {phases}, {len(seeds)} seeds as one vmapped computation")
+        started = time.time()
+        result = fit(fcb_task(config.model, phases), strategy_optimizer(config.optimizer, phases), train_data,
+                     eval_data, train_cfg, ctx.workdir / name, seeds, ctx.log)
+        walls[name] = time.time() - started
+        accuracies[name] = np.asarray(result.final_eval[top], np.float64)
+        per_seed[f"{split}_accuracy_{name}"] = accuracies[name]
+    single = {}
+    if config.model.time_single_run and len(ctx.seeds) > 1:  # one seed alone: the cost of one run
+        for offset, (name, phases) in enumerate(strategies.items()):
+            train_cfg = strategy_train_config(config.train, phases)
+            started = time.time()
+            fit(fcb_task(config.model, phases), strategy_optimizer(config.optimizer, phases), train_data, eval_data,
+                train_cfg, ctx.workdir / f"single_{name}", [ctx.seeds[0] + offset * STRATEGY_SEED_OFFSET],
+                lambda message: None)
+            single[name] = time.time() - started
+
+    result = compare(accuracies["all_layers"], accuracies["layer_wise"])
+    reference = reference_of(ctx)
+    if is_primary():
+        plot_distributions({"all layers (A)": accuracies["all_layers"], "layer-wise (B)": accuracies["layer_wise"]},
+                           result, reference, ctx.workdir / "plots" / "distributions.png")
+    runs = len(ctx.seeds) * len(strategies)
+    ctx.log(f"{runs} runs in {sum(walls.values()):.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in walls.items())})"
+            + (f"; one run alone: {', '.join(f'{k} {v:.1f} s' for k, v in single.items())}" if single else ""))
+    if "welch_p" in result:
+        ctx.log(f"all layers {result['mean_a']:.5f} ± {result['std_a']:.5f} vs layer-wise {result['mean_b']:.5f} ± "
+                f"{result['std_b']:.5f}: difference {result['difference_of_means']:+.5f}, Welch t = "
+                f"{result['welch_t']:.2f} (p = {result['welch_p']:.3g}), KS D = {result['ks_statistic']:.3f} "
+                f"(p = {result['ks_p']:.3g})")
+    summary = rundir.write_summary(
+        ctx.workdir, experiment=config.experiment, config_file=ctx.config_file, seeds=ctx.seeds, per_seed=per_seed,
+        reference=reference, steps=sum(strategy_train_config(config.train, p).steps for p in strategies.values()), wall_time_s=sum(walls.values()),
+        examples_per_s=None,
+        extra={"comparison": result, "wall_time_s_per_strategy": walls, "wall_time_s_single_run": single,
+               "runs": runs})
+    ctx.log(f"done: wrote {ctx.workdir / 'summary.json'}")
+    return summary
