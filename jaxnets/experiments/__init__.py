@@ -14,7 +14,8 @@ from typing import Callable
 import ml_collections
 
 MODULES = ("classifier", "autoencoder", "gradient_descent", "binary_neurons", "batchnorm",
-           "synthetic_gradients", "first_convergence_bias")
+           "synthetic_gradients", "first_convergence_bias", "deeper_layers",
+           "invert")
 _REGISTRY: dict[str, Callable] = {}
 
 
