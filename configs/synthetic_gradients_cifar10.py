@@ -12,7 +12,6 @@ once with a message that says so.
     python -m jaxnets train --config configs/synthetic_gradients_cifar10.py:sg
 """
 
-import ml_collections
 
 from jaxnets.config import apply_variant, base_config
 

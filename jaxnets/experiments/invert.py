@@ -160,7 +160,7 @@ def run(ctx: RunContext) -> dict:
         predicted = np.asarray(jnp.argmax(mlp_activations(net0, x_test, "sigmoid")[-1], -1))
         plots_dir = ctx.workdir / "plots"
         plot_images([(f"first {config.n_show} {split} digits", np.asarray(x_test), 6),
-                     (f"their inverse projections (predicted: {''.join(map(str, predicted))})", np.asarray(x_inv), 6)],
+                     (f"their inverse projections\n(the net predicts {''.join(map(str, predicted))})", np.asarray(x_inv), 6)],
                     plots_dir / "inverse_projections.png")
         gen_inv, _ = invert(net0, inv0, z[0])
         plot_images([(f"generated digits {''.join(map(str, config.generate.digits))}, inverted "
