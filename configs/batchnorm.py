@@ -60,6 +60,7 @@ def get_config(arg=None):
     c.model.w_init = "normal"  # N(0, w_scale²) for the weights of both nets (the same draw)
     c.model.w_scale = 1.0
     c.model.output_bias = True  # the BN net's softmax bias (the post's retrained net has none)
+    c.model.bn_output_init = "shared"  # the BN net's softmax weights: shared (the N(0, 1) draw) or uniform (U[0, 1))
     c.model.bn_eps = 1e-3
     c.model.bn_decay = 0.999  # EMA decay of the population statistics
     c.model.loss_reduction = "sum"  # TF summed the per-example cross-entropy

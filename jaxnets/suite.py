@@ -50,9 +50,24 @@ def _compilation_cache(root: pathlib.Path) -> None:
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 
+def _die_with_parent() -> None:
+    """prctl(PR_SET_PDEATHSIG, SIGTERM): the kernel signals this process when its parent exits."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
 def _worker_init(slots, cores_per_job: int, jobs: int) -> None:
     """Runs in each fresh worker before it imports JAX: pin it to its own cores and size XLA's
-    CPU client (and a GPU's memory share) to match."""
+    CPU client (and a GPU's memory share) to match. On Linux a worker also dies with the suite:
+    a killed suite must not leave its workers training (and writing) in the background."""
+    _die_with_parent()
     slot = slots.get()
     available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if available and len(available) >= jobs:

@@ -55,7 +55,7 @@ def test_ema_update_is_exact():
 
 def _model(**kw):
     m = ml_collections.ConfigDict(dict(hidden_sizes=(16, 16), activation="sigmoid", w_init="normal", w_scale=1.0,
-                                       output_bias=True, bn_eps=1e-3, bn_decay=0.999, loss_reduction="sum",
+                                       output_bias=True, bn_output_init="shared", bn_eps=1e-3, bn_decay=0.999, loss_reduction="sum",
                                        tracked_layer=2, tracked_neurons=3, demo_examples=10))
     m.update(kw)
     return m

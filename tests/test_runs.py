@@ -208,3 +208,29 @@ def test_rerunning_a_finished_run_restores_and_reports_the_same(tiny_mnist, tmp_
     again = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert again["metrics"] == first["metrics"] and again["steps"] == 20
     assert [r["step"] for r in rundir.read_metrics(tmp_path / "run" / "metrics.jsonl")][-1] == 20
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_suite_workers_die_with_the_suite(tmp_path):
+    """A killed suite must not leave workers training in the background (they did, once)."""
+    parent = tmp_path / "parent.py"
+    parent.write_text(
+        "import subprocess, sys\n"
+        "code = 'from jaxnets.suite import _die_with_parent; _die_with_parent(); import time; "
+        "print(1, flush=True); time.sleep(120)'\n"
+        "child = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE)\n"
+        "child.stdout.readline()\n"
+        "print(child.pid, flush=True)\n")
+    out = subprocess.run([sys.executable, str(parent)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    pid = int(out.stdout.split()[-1])
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            state = pathlib.Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return
+        if "State:\tZ" in state:  # dead, waiting for a reaper that may not exist in containers
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    pytest.fail("the worker outlived its suite")

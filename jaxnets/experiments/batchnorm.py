@@ -21,6 +21,7 @@ import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
+from jaxnets.config import ConfigError  # noqa: E402
 from jaxnets.data import image_classification  # noqa: E402
 from jaxnets.experiments import RunContext, register  # noqa: E402
 from jaxnets.experiments.common import finish, train_task  # noqa: E402
@@ -31,7 +32,8 @@ from jaxnets.train.sharding import is_primary  # noqa: E402
 
 
 def init_pair(key: jax.Array, sizes: tuple[int, ...], model: ml_collections.ConfigDict) -> tuple[dict, dict]:
-    """(params {'plain', 'bn'}, bn population stats) with the same initial weights in both nets.
+    """(params {'plain', 'bn'}, bn population stats) with the same initial weights in both nets
+    (the BN net's output layer: the same draw, or U[0, 1) with model.bn_output_init=uniform).
     The plain net has zero biases; the BN net has no bias before BN (β replaces it) and a zero
     output bias unless model.output_bias is false."""
     w_init = initializer(model.w_init, model.w_scale)
@@ -43,7 +45,12 @@ def init_pair(key: jax.Array, sizes: tuple[int, ...], model: ml_collections.Conf
         bn[f"bn_{i}"], stats[f"bn_{i}"] = batch_norm_init(w.shape[1])
         bn[f"dense_{i}"] = {"w": w}
     out = len(weights) - 1
-    bn[f"dense_{out}"] = {"w": weights[-1], **({"b": jnp.zeros(sizes[-1])} if model.output_bias else {})}
+    w_out = weights[-1]
+    if model.bn_output_init == "uniform":  # a fresh U[0, 1) draw, as tf.random_uniform
+        w_out = jax.random.uniform(jax.random.fold_in(key, 1), w_out.shape, jnp.float32)
+    elif model.bn_output_init != "shared":
+        raise ConfigError(f"model.bn_output_init = {model.bn_output_init!r} is not one of ['shared', 'uniform']")
+    bn[f"dense_{out}"] = {"w": w_out, **({"b": jnp.zeros(sizes[-1])} if model.output_bias else {})}
     return {"plain": plain, "bn": bn}, stats
 
 

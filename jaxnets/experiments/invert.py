@@ -114,7 +114,9 @@ def image_grid(images: np.ndarray, cols: int) -> np.ndarray:
 
 
 def plot_images(panels: list[tuple[str, np.ndarray, int]], path, normalize: bool = True) -> None:
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 5), squeeze=False)
+    rows = max(-(-len(images) // cols) for _, images, cols in panels)
+    shape = max(rows / cols for _, _, cols in panels)  # height / width of a panel's grid
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 5 * shape + 0.8), squeeze=False)
     for ax, (title, images, cols) in zip(axes[0], panels):
         if normalize:  # each image min-max scaled: the inverse's pixels have no fixed range
             lo, hi = images.min(axis=1, keepdims=True), images.max(axis=1, keepdims=True)

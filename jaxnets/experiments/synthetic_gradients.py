@@ -34,6 +34,7 @@ from jaxnets.data import image_classification
 from jaxnets.experiments import RunContext, register
 from jaxnets.experiments.common import finish, train_task
 from jaxnets.nn import batch_norm, batch_norm_init, conv, conv_init, dense, dense_init, initializer, pool
+from jaxnets.nn.normalization import batch_moments, normalize
 from jaxnets.train import Task
 from jaxnets.train.step import make_evaluate
 
@@ -83,7 +84,8 @@ def block_apply(p: dict, s: dict, x: jax.Array, pool_kind: str, model, train: bo
     return h, s
 
 
-def module_apply(p: dict, h: jax.Array, label_one_hot: jax.Array | None, scalar: bool) -> jax.Array:
+def module_apply(p: dict, h: jax.Array, label_one_hot: jax.Array | None, scalar: bool, eps: float = 1e-3
+                 ) -> jax.Array:
     """M(h[, label]): hidden layers with BN in batch-statistics mode, then the output layer;
     a synthetic gradient shaped like h, or (scalar=True) a per-example synthetic loss ≥ 0."""
     x = h
@@ -93,8 +95,8 @@ def module_apply(p: dict, h: jax.Array, label_one_hot: jax.Array | None, scalar:
         x = jnp.concatenate([h, extra], axis=-1)
     for i in range(len(p) - 1):
         layer = p[f"hidden_{i}"]
-        z, _ = batch_norm(layer["bn"], {"mean": 0.0, "var": 1.0}, linear(layer["linear"], x), True)
-        x = jax.nn.relu(z)
+        z = linear(layer["linear"], x)
+        x = jax.nn.relu(normalize(layer["bn"], z, *batch_moments(z), eps))
     if scalar:
         return jnp.square(dense(p["out"], x.reshape(len(x), -1))[:, 0])
     return linear(p["out"], x)
@@ -184,7 +186,8 @@ def surrogate_loss(params: dict, stats: dict, x: jax.Array, y: jax.Array, model,
     n = len(hs)
     modules = [params[f"module_{k}"] for k in range(n)]
     scalar = method == "synthetic_loss"
-    predictions = [module_apply(modules[k], stop(hs[k]), label, scalar) for k in range(n)]  # trains the modules
+    predictions = [module_apply(modules[k], stop(hs[k]), label, scalar, model.bn_eps)  # trains the modules
+                   for k in range(n)]
     used = predictions if injected is None else list(injected)
 
     targets = module_targets(params, stats, hs, per_example, used, y, model)
@@ -192,7 +195,7 @@ def surrogate_loss(params: dict, stats: dict, x: jax.Array, y: jax.Array, model,
         module_loss = jnp.mean(jnp.square(predictions[k] - targets[k]))  # tf.losses.mean_squared_error
         metrics[f"module_{k}_loss"] = module_loss
         if scalar:  # the block follows the gradient of its module's (frozen) loss prediction
-            layer_term = jnp.sum(module_apply(stop(modules[k]), hs[k], label, True))
+            layer_term = jnp.sum(module_apply(stop(modules[k]), hs[k], label, True, model.bn_eps))
         else:  # the block follows the synthetic gradient: d/dθ Σ stop(ĝ)·h = ĝᵀ ∂h/∂θ
             layer_term = jnp.sum(stop(used[k]) * hs[k])
         total = total + layer_term + module_loss

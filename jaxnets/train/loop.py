@@ -55,8 +55,8 @@ def schedule(train: ml_collections.ConfigDict, n_train: int) -> tuple[int, int, 
     total = resolve_steps(train, n_train)
     log_every = train.log_every or max(1, n_train // train.batch_size)
     log_every = min(log_every, total)
-    eval_every = train.eval_every or log_every
-    ckpt_every = train.checkpoint_every or total
+    eval_every = min(train.eval_every or log_every, total)  # "every N > total steps" = at the end
+    ckpt_every = min(train.checkpoint_every or total, total)
     for name, value in (("eval_every", eval_every), ("checkpoint_every", ckpt_every)):
         if value % log_every and value != total:
             raise ConfigError(f"train.{name} ({value}) must be a multiple of train.log_every ({log_every}): "
