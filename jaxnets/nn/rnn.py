@@ -1,0 +1,232 @@
+"""Recurrent cells as pure functions, unrolled with `jax.lax.scan`.
+
+A cell is a pair of functions: `init(key, n_in, n_hidden) -> params` and
+`step(params, carry, x) -> (carry, y)`. The carry is a tuple of state components, all
+[batch, n_hidden]: (h,) for the vanilla RNN and the GRUs, (c, h) for the LSTMs; y is the new h.
+Everything else — stacking, dropout between layers, masks for padded steps, initial-state
+strategies — composes around `step` without knowing which cell it is. The equations and
+initial biases are TensorFlow's (`BasicRNNCell`, `GRUCell`, `BasicLSTMCell`), as the R2RT posts
+used them; the layer-normalized LSTM and the "custom" GRU are the posts' own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from jaxnets.nn.layers import initializer
+
+Carry = tuple[jax.Array, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    name: str
+    components: tuple[str, ...]  # names of the carry's state components
+    init: Callable[..., dict]
+    step: Callable[[dict, Carry, jax.Array], tuple[Carry, jax.Array]]
+
+
+def _w(key, n_in, n_out, w_init: str, w_scale: float):
+    return initializer(w_init, w_scale)(key, (n_in, n_out), jnp.float32)
+
+
+def _layer_norm(params: dict, v: jax.Array, eps: float = 1e-5) -> jax.Array:
+    """scale · (v − mean) / sqrt(var + eps) + shift, per example over the features (the post's ln)."""
+    mean = jnp.mean(v, axis=-1, keepdims=True)
+    var = jnp.mean(jnp.square(v - mean), axis=-1, keepdims=True)
+    return params["scale"] * (v - mean) * jax.lax.rsqrt(var + eps) + params["shift"]
+
+
+def _ln_init(n: int) -> dict:
+    return {"scale": jnp.ones((n,), jnp.float32), "shift": jnp.zeros((n,), jnp.float32)}
+
+
+# --- vanilla tanh RNN: h' = tanh([x, h] W + b) -----------------------------------------------
+
+def vanilla_init(key, n_in: int, n: int, w_init: str = "glorot_uniform", w_scale: float = 1.0) -> dict:
+    return {"w": _w(key, n_in + n, n, w_init, w_scale), "b": jnp.zeros((n,), jnp.float32)}
+
+
+def vanilla_step(params: dict, carry: Carry, x: jax.Array) -> tuple[Carry, jax.Array]:
+    (h,) = carry
+    h = jnp.tanh(jnp.concatenate([x, h], -1) @ params["w"] + params["b"])
+    return (h,), h
+
+
+# --- GRU (TF GRUCell): gates start at bias 1.0 ("not reset, not update") -------------------------
+
+def gru_init(key, n_in: int, n: int, w_init: str = "glorot_uniform", w_scale: float = 1.0,
+             gate_bias: float = 1.0) -> dict:
+    k1, k2 = jax.random.split(key)
+    return {"w_gates": _w(k1, n_in + n, 2 * n, w_init, w_scale), "b_gates": jnp.full((2 * n,), gate_bias, jnp.float32),
+            "w_candidate": _w(k2, n_in + n, n, w_init, w_scale), "b_candidate": jnp.zeros((n,), jnp.float32)}
+
+
+def gru_step(params: dict, carry: Carry, x: jax.Array) -> tuple[Carry, jax.Array]:
+    (h,) = carry
+    r, u = jnp.split(jax.nn.sigmoid(jnp.concatenate([x, h], -1) @ params["w_gates"] + params["b_gates"]), 2, -1)
+    c = jnp.tanh(jnp.concatenate([x, r * h], -1) @ params["w_candidate"] + params["b_candidate"])
+    h = u * h + (1.0 - u) * c
+    return (h,), h
+
+
+# --- LSTM (TF BasicLSTMCell): forget bias 1.0 added inside the gate -----------------------------
+
+def lstm_init(key, n_in: int, n: int, w_init: str = "glorot_uniform", w_scale: float = 1.0) -> dict:
+    return {"w": _w(key, n_in + n, 4 * n, w_init, w_scale), "b": jnp.zeros((4 * n,), jnp.float32)}
+
+
+def lstm_step(params: dict, carry: Carry, x: jax.Array, forget_bias: float = 1.0) -> tuple[Carry, jax.Array]:
+    c, h = carry
+    i, j, f, o = jnp.split(jnp.concatenate([x, h], -1) @ params["w"] + params["b"], 4, -1)
+    c = c * jax.nn.sigmoid(f + forget_bias) + jax.nn.sigmoid(i) * jnp.tanh(j)
+    h = jnp.tanh(c) * jax.nn.sigmoid(o)
+    return (c, h), h
+
+
+# --- layer-normalized LSTM (the post's): LN on each of i, j, f, o (no gate bias) and on c -------
+
+def ln_lstm_init(key, n_in: int, n: int, w_init: str = "glorot_uniform", w_scale: float = 1.0) -> dict:
+    return {"w": _w(key, n_in + n, 4 * n, w_init, w_scale),
+            **{f"ln_{g}": _ln_init(n) for g in ("i", "j", "f", "o", "c")}}
+
+
+def ln_lstm_step(params: dict, carry: Carry, x: jax.Array, forget_bias: float = 1.0) -> tuple[Carry, jax.Array]:
+    c, h = carry
+    gates = jnp.split(jnp.concatenate([x, h], -1) @ params["w"], 4, -1)
+    i, j, f, o = (_layer_norm(params[f"ln_{g}"], v) for g, v in zip(("i", "j", "f", "o"), gates))
+    c = c * jax.nn.sigmoid(f + forget_bias) + jax.nn.sigmoid(i) * jnp.tanh(j)
+    h = jnp.tanh(_layer_norm(params["ln_c"], c)) * jax.nn.sigmoid(o)
+    return (c, h), h
+
+
+# --- the post's custom GRU: the candidate mixes num_weights input matrices with softmax weights λ --
+
+def custom_gru_init(key, n_in: int, n: int, w_init: str = "glorot_uniform", w_scale: float = 1.0,
+                    num_weights: int = 5, gate_bias: float = 1.0) -> dict:
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    ws = jax.vmap(lambda k: _w(k, n_in, n, w_init, w_scale))(jax.random.split(k3, num_weights))
+    return {"w_gates": _w(k1, n_in + n, 2 * n, w_init, w_scale), "b_gates": jnp.full((2 * n,), gate_bias, jnp.float32),
+            "w_lambda": _w(k2, n_in + n, num_weights, w_init, w_scale), "b_lambda": jnp.zeros((num_weights,), jnp.float32),
+            "ws": ws, "w_state": _w(k4, n, n, w_init, w_scale), "b_state": jnp.zeros((n,), jnp.float32)}
+
+
+def custom_gru_step(params: dict, carry: Carry, x: jax.Array) -> tuple[Carry, jax.Array]:
+    (h,) = carry
+    xh = jnp.concatenate([x, h], -1)
+    r, u = jnp.split(jax.nn.sigmoid(xh @ params["w_gates"] + params["b_gates"]), 2, -1)
+    lam = jax.nn.softmax(xh @ params["w_lambda"] + params["b_lambda"], axis=-1)  # [B, K]
+    wx = jnp.einsum("bk,bi,kio->bo", lam, x, params["ws"])  # Σ_k λ_k (x W_k)
+    c = jnp.tanh(wx + (r * h) @ params["w_state"] + params["b_state"])
+    h = u * h + (1.0 - u) * c
+    return (h,), h
+
+
+CELLS = {
+    "vanilla": Cell("vanilla", ("h",), vanilla_init, vanilla_step),
+    "gru": Cell("gru", ("h",), gru_init, gru_step),
+    "lstm": Cell("lstm", ("c", "h"), lstm_init, lstm_step),
+    "ln_lstm": Cell("ln_lstm", ("c", "h"), ln_lstm_init, ln_lstm_step),
+    "custom_gru": Cell("custom_gru", ("h",), custom_gru_init, custom_gru_step),
+}
+
+
+def get_cell(name: str) -> Cell:
+    if name not in CELLS:
+        raise ValueError(f"unknown cell {name!r}; have {sorted(CELLS)}")
+    return CELLS[name]
+
+
+# --- unrolling, masks, stacking ------------------------------------------------------------------
+
+def masked(step: Callable) -> Callable:
+    """step'(params, carry, (x, mask)): where mask is 0 (a padded step) the carry passes through
+    unchanged and the output is 0, so a padded sequence ends in the state of its last real step."""
+
+    def step_with_mask(params, carry, inputs):
+        x, mask = inputs
+        new_carry, y = step(params, carry, x)
+        keep = mask[:, None].astype(bool)
+        carry = tuple(jnp.where(keep, n, o) for n, o in zip(new_carry, carry))
+        return carry, jnp.where(keep, y, 0.0)
+
+    return step_with_mask
+
+
+def unroll(step: Callable, params: Any, carry: Carry, xs: Any, unroll_steps: int = 1) -> tuple[Carry, jax.Array]:
+    """(final carry, outputs [T, B, H]) of `step` over time-major inputs xs [T, B, ...]."""
+    return jax.lax.scan(lambda c, x: step(params, c, x), carry, xs, unroll=unroll_steps)
+
+
+def stacked_step(cell: Cell, keep_prob: float = 1.0) -> Callable:
+    """One time step of a stack of layers: step(params_list, carries, (x, key)) -> (carries, y).
+    Dropout (Zaremba et al. 2014 placement, as TF's DropoutWrapper on inputs and outputs) acts on
+    each layer's input and output — between layers, never on the recurrent path. key=None: none."""
+
+    def drop(key, v, i):
+        if key is None or keep_prob >= 1.0:
+            return v
+        keep = jax.random.bernoulli(jax.random.fold_in(key, i), keep_prob, v.shape)
+        return jnp.where(keep, v / keep_prob, 0.0)
+
+    def step(params_list, carries, inputs):
+        x, key = inputs
+        new = []
+        for layer, (p, carry) in enumerate(zip(params_list, carries)):
+            carry, x = cell.step(p, carry, drop(key, x, 2 * layer))
+            x = drop(key, x, 2 * layer + 1)
+            new.append(carry)
+        return tuple(new), x
+
+    return step
+
+
+# --- initial states -------------------------------------------------------------------------------
+
+INITIAL_STATES = ("zero", "learned", "noisy", "learned_noisy")
+
+
+def initial_state_params(cell: Cell, n_layers: int, n_hidden: int, strategies: Sequence[str] | str) -> dict:
+    """Trainable initial values for the components whose strategy is learned (zeros to start,
+    so training decides). `strategies`: one name for all, or one per (layer, component)."""
+    names = _strategies(cell, n_layers, strategies)
+    return {f"{layer}_{comp}": jnp.zeros((n_hidden,), jnp.float32)
+            for (layer, comp), s in names.items() if s in ("learned", "learned_noisy")}
+
+
+def _strategies(cell: Cell, n_layers: int, strategies) -> dict[tuple[int, str], str]:
+    pairs = [(layer, comp) for layer in range(n_layers) for comp in cell.components]
+    if isinstance(strategies, str):
+        strategies = [strategies] * len(pairs)
+    if len(strategies) != len(pairs):
+        raise ValueError(f"{len(strategies)} initial-state strategies for {len(pairs)} state components "
+                         f"({n_layers} layers × {cell.components})")
+    for s in strategies:
+        if s not in INITIAL_STATES:
+            raise ValueError(f"unknown initial-state strategy {s!r}; have {INITIAL_STATES}")
+    return dict(zip(pairs, strategies))
+
+
+def initial_carries(cell: Cell, n_layers: int, n_hidden: int, batch: int, strategies, params: dict,
+                    key: jax.Array | None = None, noise_std: float = 0.3) -> tuple[Carry, ...]:
+    """Per-layer carries for a batch: zero, the learned vector broadcast over the batch, plus
+    N(0, noise_std²) noise for the noisy strategies when a key is given (training; pass
+    key=None at evaluation to switch the noise off)."""
+    names = _strategies(cell, n_layers, strategies)
+    carries = []
+    for layer in range(n_layers):
+        comps = []
+        for i, comp in enumerate(cell.components):
+            s = names[(layer, comp)]
+            v = jnp.zeros((batch, n_hidden), jnp.float32)
+            if s in ("learned", "learned_noisy"):
+                v = v + params[f"{layer}_{comp}"]
+            if s in ("noisy", "learned_noisy") and key is not None:
+                v = v + noise_std * jax.random.normal(jax.random.fold_in(key, layer * 16 + i), v.shape)
+            comps.append(v)
+        carries.append(tuple(comps))
+    return tuple(carries)

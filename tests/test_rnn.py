@@ -1,0 +1,176 @@
+"""RNN cells against their equations written out, scan against a Python loop, masks, stacking
+with dropout, initial states; the RNN I task's expected losses."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnets.data.sequences import echo_series, expected_cross_entropies
+from jaxnets.nn import rnn
+
+B, N_IN, H, T = 3, 4, 5, 6
+sig = jax.nn.sigmoid
+
+
+def _inputs(seed=0, t=T):
+    return jax.random.normal(jax.random.PRNGKey(seed), (t, B, N_IN))
+
+
+def _carry(cell, seed=1):
+    return tuple(jax.random.normal(jax.random.PRNGKey(seed + i), (B, H)) * 0.5 for i in range(len(cell.components)))
+
+
+def _ln(v, eps=1e-5):  # scale 1, shift 0 (their initial values)
+    return (v - v.mean(-1, keepdims=True)) / jnp.sqrt(v.var(-1, keepdims=True) + eps)
+
+
+def reference_step(name, p, carry, x):
+    """The cells' equations, written out separately from jaxnets.nn.rnn."""
+    if name == "vanilla":
+        (h,) = carry
+        w_x, w_h = p["w"][:N_IN], p["w"][N_IN:]
+        h = np.tanh(x @ w_x + h @ w_h + p["b"])
+        return (h,), h
+    if name == "gru":
+        (h,) = carry
+        g = sig(x @ p["w_gates"][:N_IN] + h @ p["w_gates"][N_IN:] + p["b_gates"])
+        r, u = g[:, :H], g[:, H:]
+        c = np.tanh(x @ p["w_candidate"][:N_IN] + (r * h) @ p["w_candidate"][N_IN:] + p["b_candidate"])
+        h = u * h + (1 - u) * c
+        return (h,), h
+    if name in ("lstm", "ln_lstm"):
+        c, h = carry
+        z = x @ p["w"][:N_IN] + h @ p["w"][N_IN:] + (p["b"] if name == "lstm" else 0.0)
+        i, j, f, o = (z[:, k * H:(k + 1) * H] for k in range(4))
+        if name == "ln_lstm":
+            i, j, f, o = _ln(i), _ln(j), _ln(f), _ln(o)
+        c = c * sig(f + 1.0) + sig(i) * np.tanh(j)
+        h = np.tanh(_ln(c) if name == "ln_lstm" else c) * sig(o)
+        return (c, h), h
+    if name == "custom_gru":
+        (h,) = carry
+        g = sig(x @ p["w_gates"][:N_IN] + h @ p["w_gates"][N_IN:] + p["b_gates"])
+        r, u = g[:, :H], g[:, H:]
+        logits = x @ p["w_lambda"][:N_IN] + h @ p["w_lambda"][N_IN:] + p["b_lambda"]
+        lam = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+        wx = sum(lam[:, k:k + 1] * (x @ p["ws"][k]) for k in range(p["ws"].shape[0]))
+        c = np.tanh(wx + (r * h) @ p["w_state"] + p["b_state"])
+        h = u * h + (1 - u) * c
+        return (h,), h
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("name", sorted(rnn.CELLS))
+def test_cell_matches_its_equations_for_several_steps(name):
+    cell = rnn.get_cell(name)
+    params = cell.init(jax.random.PRNGKey(0), N_IN, H)
+    xs = _inputs()
+    carry = ref = _carry(cell)
+    p = jax.tree.map(np.asarray, params)
+    for t in range(T):
+        carry, y = cell.step(params, carry, xs[t])
+        ref, y_ref = reference_step(name, p, tuple(map(np.asarray, ref)), np.asarray(xs[t]))
+        np.testing.assert_allclose(y, y_ref, rtol=2e-5, atol=2e-6)
+    chex.assert_shape(carry, [(B, H)] * len(cell.components))
+
+
+def test_gate_biases_are_tensorflows():
+    assert np.all(np.asarray(rnn.gru_init(jax.random.PRNGKey(0), N_IN, H)["b_gates"]) == 1.0)
+    assert np.all(np.asarray(rnn.lstm_init(jax.random.PRNGKey(0), N_IN, H)["b"]) == 0.0)  # forget bias is added
+
+
+@pytest.mark.parametrize("name", ["gru", "lstm"])
+def test_scan_unroll_equals_a_python_loop(name):
+    cell = rnn.get_cell(name)
+    params = cell.init(jax.random.PRNGKey(2), N_IN, H)
+    xs, carry = _inputs(3), _carry(cell)
+    final, ys = jax.jit(lambda c, x: rnn.unroll(cell.step, params, c, x))(carry, xs)
+    loop, outs = carry, []
+    for t in range(T):
+        loop, y = cell.step(params, loop, xs[t])
+        outs.append(y)
+    np.testing.assert_allclose(ys, jnp.stack(outs), rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(final, loop, rtol=1e-5, atol=1e-6)
+
+
+def test_masked_steps_leave_the_carry_unchanged():
+    cell = rnn.get_cell("lstm")
+    params = cell.init(jax.random.PRNGKey(4), N_IN, H)
+    xs = _inputs(5)
+    lengths = jnp.array([6, 2, 4])
+    mask = (jnp.arange(T)[:, None] < lengths[None, :]).astype(jnp.float32)
+    final, ys = rnn.unroll(rnn.masked(cell.step), params, _carry(cell), (xs, mask))
+    for b, n in enumerate(lengths.tolist()):  # = running only the real steps of that sequence
+        alone, _ = rnn.unroll(cell.step, params, tuple(c[b:b + 1] for c in _carry(cell)), xs[:n, b:b + 1])
+        chex.assert_trees_all_close(tuple(c[b:b + 1] for c in final), alone, rtol=1e-5, atol=1e-6)
+        assert float(jnp.abs(ys[n:, b]).max(initial=0.0)) == 0.0
+
+
+def test_stacked_dropout_is_between_layers_never_on_the_recurrent_path():
+    cell = rnn.get_cell("gru")
+    params = [cell.init(jax.random.PRNGKey(i), N_IN if i == 0 else H, H) for i in range(2)]
+    carries = tuple(_carry(cell, seed=10 + i) for i in range(2))
+    x = _inputs(6)[0]
+    step = rnn.stacked_step(cell, keep_prob=0.5)
+    key = jax.random.PRNGKey(7)
+    new, y = step(params, carries, (x, key))
+    # By hand: drop layer 0's input, run it; its new state is undropped (the recurrent path)...
+    d = lambda v, i: jnp.where(jax.random.bernoulli(jax.random.fold_in(key, i), 0.5, v.shape), v / 0.5, 0.0)  # noqa: E731
+    c0, h0 = cell.step(params[0], carries[0], d(x, 0))
+    chex.assert_trees_all_close(new[0], c0)
+    # ...while layer 1 sees layer 0's dropped output, and its output is dropped too.
+    c1, h1 = cell.step(params[1], carries[1], d(d(h0, 1), 2))
+    chex.assert_trees_all_close(new[1], c1)
+    np.testing.assert_allclose(y, d(h1, 3), rtol=1e-6)
+    no_drop, _ = step(params, carries, (x, None))
+    chex.assert_trees_all_close(no_drop[0], cell.step(params[0], carries[0], x)[0])
+
+
+def test_learned_initial_state_gets_gradients_and_noise_is_keyed():
+    cell = rnn.get_cell("lstm")
+    init_params = rnn.initial_state_params(cell, 2, H, "learned_noisy")
+    assert set(init_params) == {"0_c", "0_h", "1_c", "1_h"}
+    params = [cell.init(jax.random.PRNGKey(i), N_IN if i == 0 else H, H) for i in range(2)]
+    xs = _inputs(8)
+    step = rnn.stacked_step(cell)
+
+    def loss(init_params, key):
+        carries = rnn.initial_carries(cell, 2, H, B, "learned_noisy", init_params, key)
+        _, ys = rnn.unroll(lambda p, c, x: step(p, c, (x, None)), params, carries, xs)
+        return jnp.sum(ys ** 2)
+
+    grads = jax.grad(loss)(init_params, jax.random.PRNGKey(0))
+    assert all(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(grads))
+    a = rnn.initial_carries(cell, 2, H, B, "noisy", {}, jax.random.PRNGKey(1))
+    b = rnn.initial_carries(cell, 2, H, B, "noisy", {}, jax.random.PRNGKey(1))
+    c = rnn.initial_carries(cell, 2, H, B, "noisy", {}, jax.random.PRNGKey(2))
+    chex.assert_trees_all_equal(a, b)
+    assert float(jnp.abs(a[0][0] - c[0][0]).max()) > 0
+    np.testing.assert_allclose(float(jnp.std(a[0][0])), 0.3, rtol=0.5)
+    off = rnn.initial_carries(cell, 2, H, B, "noisy", {}, None)  # evaluation: no noise
+    assert float(jnp.abs(off[1][1]).max()) == 0.0
+    with pytest.raises(ValueError, match="strategies for 4 state components"):
+        rnn.initial_carries(cell, 2, H, B, ["zero"] * 3, {})
+
+
+def test_rnn_toy_expected_cross_entropies_are_exact():
+    levels = expected_cross_entropies()
+    assert round(levels["neither"], 4) == 0.6616
+    assert round(levels["echo_only"], 4) == 0.5192
+    assert round(levels["both"], 4) == 0.4545
+    np.testing.assert_allclose(levels["neither"], 0.661563238158, atol=1e-9)  # the post's printed values
+    np.testing.assert_allclose(levels["echo_only"], 0.519166699707, atol=1e-9)
+    np.testing.assert_allclose(levels["both"], 0.454454367449, atol=1e-9)
+
+
+def test_echo_series_has_the_tasks_statistics():
+    x, y = echo_series(jax.random.PRNGKey(0), 400_000)
+    x, y = np.asarray(x), np.asarray(y)
+    assert abs(x.mean() - 0.5) < 0.005 and abs(y.mean() - 0.625) < 0.005
+    x3, x8 = np.roll(x, 3), np.roll(x, 8)
+    for a in (0, 1):
+        for b in (0, 1):
+            sel = (x3 == a) & (x8 == b)
+            assert abs(y[sel].mean() - (0.5 + 0.5 * a - 0.25 * b)) < 0.01
