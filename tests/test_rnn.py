@@ -174,3 +174,25 @@ def test_echo_series_has_the_tasks_statistics():
         for b in (0, 1):
             sel = (x3 == a) & (x8 == b)
             assert abs(y[sel].mean() - (0.5 + 0.5 * a - 0.25 * b)) < 0.01
+
+
+def test_char_corpus_and_tf_style_windows(tmp_path, monkeypatch):
+    from jaxnets.data.text import char_corpus, tf_style_windows
+
+    (tmp_path / "toy").mkdir()
+    text = "abcdefghij" * 50 + "zz"
+    (tmp_path / "toy" / "input.txt").write_text(text)
+    monkeypatch.setenv("JAXNETS_DATA_DIR", str(tmp_path))
+    corpus = char_corpus("toy", validation_fraction=0.1)
+    assert corpus.chars == "abcdefghijz" and corpus.vocab_size == 11
+    assert corpus.decode(np.concatenate([corpus.train, corpus.validation])) == text  # split by position
+    assert len(corpus.validation) == round(len(text) * 0.1) and corpus.decode(corpus.validation).endswith("zz")
+    x, y = tf_style_windows(corpus.train, batch_size=4, num_steps=7)
+    chex.assert_equal_shape([x, y])
+    assert x.shape[1:] == (4, 7)
+    np.testing.assert_array_equal(x[:, :, 1:], y[:, :, :-1])  # targets are the next characters
+    np.testing.assert_array_equal(x[1:, :, 0], y[:-1, :, -1])  # window k+1 continues window k, row by row
+    rows = (len(corpus.train) - 1) // 4
+    np.testing.assert_array_equal(x[0, 1, 0], corpus.train[rows])  # row b starts b rows into the series
+    with pytest.raises(ValueError, match="too short"):
+        tf_style_windows(corpus.train[:20], batch_size=4, num_steps=7)

@@ -1,0 +1,93 @@
+"""Character corpora as integer ids: the vocabulary is the text's sorted set of characters.
+
+Source: `$JAXNETS_DATA_DIR/<name>/input.txt` (Tiny Shakespeare: the char-rnn corpus), else
+tensorflow-datasets' `tiny_shakespeare` (network needed). Splits are by position (the tail is
+held out), so validation text is text the model never saw, not a shuffled sample of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from jaxnets.data.idx import DataError
+from jaxnets.data.images import data_dir
+
+TFDS_NAMES = {"tinyshakespeare": "tiny_shakespeare"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Corpus:
+    chars: str  # the vocabulary, sorted; id i is chars[i]
+    train: np.ndarray  # int32 ids
+    validation: np.ndarray
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        index = {c: i for i, c in enumerate(self.chars)}
+        unknown = sorted(set(text) - set(index))
+        if unknown:
+            raise ValueError(f"characters {unknown!r} are not in the corpus vocabulary")
+        return np.array([index[c] for c in text], np.int32)
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+
+def read_text(name: str) -> str:
+    path = data_dir() / name / "input.txt"
+    if path.is_file():
+        try:
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise DataError(f"{path} is not UTF-8 text ({err})") from err
+    if path.parent.is_dir():
+        raise DataError(f"{path} is missing (the folder {path.parent} exists). Put the corpus there as input.txt.")
+    try:
+        import tensorflow_datasets as tfds
+        source = tfds.data_source(TFDS_NAMES.get(name, name), split="train", download=True)
+        return "".join(r["text"].decode() if isinstance(r["text"], bytes) else r["text"] for r in source)
+    except Exception as err:
+        raise DataError(f"{name}: {path} does not exist and tensorflow-datasets could not provide it "
+                        f"({type(err).__name__}: {err}). Put the corpus in {path}.") from err
+
+
+def char_corpus(name: str, validation_fraction: float = 0.1) -> Corpus:
+    """The corpus split by position: the first (1 − fraction) for training, the tail for validation."""
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1), not {validation_fraction}")
+    text = read_text(name)
+    if not text:
+        raise DataError(f"{name}: the corpus is empty")
+    chars = "".join(sorted(set(text)))
+    ids = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+    lookup = {ord(c): i for i, c in enumerate(chars)}
+    table = np.zeros(max(lookup) + 1, np.int32)
+    for code, i in lookup.items():
+        table[code] = i
+    ids = table[ids]
+    cut = int(round(len(ids) * (1.0 - validation_fraction)))
+    return Corpus(chars, ids[:cut], ids[cut:])
+
+
+def tf_style_windows(series: np.ndarray, batch_size: int, num_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) [n_windows, batch_size, num_steps]: the series cut into `batch_size` rows (each a
+    contiguous stretch), targets shifted by one, then consecutive windows of `num_steps` columns
+    (TF's ptb_iterator). Row b of window k+1 continues row b of window k, so a carry passed from
+    window to window is the state a model would have had reading the row straight through."""
+    n_rows = (len(series) - 1) // batch_size
+    n_windows = n_rows // num_steps
+    if n_windows < 1:
+        raise ValueError(f"a series of {len(series)} is too short for batch_size {batch_size} × num_steps {num_steps}")
+    x = series[: batch_size * n_rows].reshape(batch_size, n_rows)
+    y = series[1: batch_size * n_rows + 1].reshape(batch_size, n_rows)
+
+    def cut(a):
+        return a[:, : n_windows * num_steps].reshape(batch_size, n_windows, num_steps).transpose(1, 0, 2)
+
+    return cut(x), cut(y)
