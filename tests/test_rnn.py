@@ -196,3 +196,23 @@ def test_char_corpus_and_tf_style_windows(tmp_path, monkeypatch):
     np.testing.assert_array_equal(x[0, 1, 0], corpus.train[rows])  # row b starts b rows into the series
     with pytest.raises(ValueError, match="too short"):
         tf_style_windows(corpus.train[:20], batch_size=4, num_steps=7)
+
+
+def test_top_k_sampling_never_leaves_the_top_k_and_follows_the_tempered_softmax():
+    logits = jnp.log(jnp.array([[0.05, 0.4, 0.3, 0.2, 0.05]]))
+    keys = jax.random.split(jax.random.PRNGKey(0), 20_000)
+    draws = np.asarray(jax.vmap(lambda k: rnn.sample_logits(k, logits, 1.0, top_k=3))(keys))[:, 0]
+    assert set(np.unique(draws)) == {1, 2, 3}
+    np.testing.assert_allclose(np.bincount(draws, minlength=5)[1:4] / len(draws), [0.4 / 0.9, 0.3 / 0.9, 0.2 / 0.9],
+                               atol=0.015)
+    cold = np.asarray(jax.vmap(lambda k: rnn.sample_logits(k, logits, 0.05))(keys[:2000]))[:, 0]
+    assert (cold == 1).mean() > 0.99  # low temperature ≈ argmax
+
+
+def test_sample_sequence_feeds_each_draw_back():
+    # A "model" whose next token is always (token + 1) mod 5 with certainty: the sample must count up.
+    step = lambda p, carry, token: (carry, token)  # noqa: E731
+    readout = lambda p, token: jnp.where(jax.nn.one_hot((token + 1) % 5, 5) > 0, 0.0, -1e9)  # noqa: E731
+    ids = jax.jit(lambda key: rnn.sample_sequence(step, readout, None, (), jnp.array([2]), key, 7, top_k=2))(
+        jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(ids, [3, 4, 0, 1, 2, 3, 4])

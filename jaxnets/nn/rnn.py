@@ -230,3 +230,31 @@ def initial_carries(cell: Cell, n_layers: int, n_hidden: int, batch: int, strate
             comps.append(v)
         carries.append(tuple(comps))
     return tuple(carries)
+
+
+# --- sampling --------------------------------------------------------------------------------------
+
+def sample_logits(key: jax.Array, logits: jax.Array, temperature: float = 1.0, top_k: int = 0) -> jax.Array:
+    """One draw per row from softmax(logits / temperature), restricted to the top_k most likely
+    classes when top_k > 0 (the post's `pick_top_chars`). temperature → 0 approaches argmax."""
+    logits = logits / temperature
+    if top_k:
+        kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
+        logits = jnp.where(logits < kth, -jnp.inf, logits)
+    return jax.random.categorical(key, logits, axis=-1)
+
+
+def sample_sequence(step: Callable, readout: Callable, params: Any, carry: Any, first: jax.Array, key: jax.Array,
+                    length: int, temperature: float = 1.0, top_k: int = 0) -> jax.Array:
+    """ids [length] generated one step at a time inside a `lax.scan` (jit it whole): `step(params,
+    carry, token) -> (carry, features)` advances the model by one token (batch 1), `readout(params,
+    features) -> logits` scores the next one, which is drawn and fed back."""
+
+    def body(state, t):
+        carry, token = state
+        carry, features = step(params, carry, token)
+        nxt = sample_logits(jax.random.fold_in(key, t), readout(params, features), temperature, top_k)
+        return (carry, nxt), nxt[0]
+
+    _, ids = jax.lax.scan(body, (carry, first), jnp.arange(length))
+    return ids
