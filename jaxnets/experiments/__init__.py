@@ -15,7 +15,7 @@ import ml_collections
 
 MODULES = ("classifier", "autoencoder", "gradient_descent", "binary_neurons", "batchnorm",
            "synthetic_gradients", "first_convergence_bias", "deeper_layers",
-           "invert")
+           "invert", "rnn_toy")
 _REGISTRY: dict[str, Callable] = {}
 
 

@@ -1,0 +1,112 @@
+"""R2RT, "Recurrent Neural Networks in Tensorflow I": can a small RNN learn that Y_t echoes
+X_{t−3} (and, with a longer window, X_{t−8})? Its loss falls to one of three exactly known levels.
+
+What is special here: the data is a fresh series every epoch, generated inside the step from
+(key, epoch, position) rather than stored — row b of the epoch's [batch_size, L / batch_size]
+layout, window k covers positions b·L/batch_size + k·num_steps onward — and the RNN state
+crosses windows in `model_state` (TF-style truncation: no gradient flows back into the previous
+window, since model_state is not differentiated), reset to zero at each epoch's first window.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import ml_collections  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+from jaxnets.config import ConfigError  # noqa: E402
+from jaxnets.data.sequences import expected_cross_entropies, p_one  # noqa: E402
+from jaxnets.experiments import RunContext, register  # noqa: E402
+from jaxnets.experiments.common import finish  # noqa: E402
+from jaxnets.nn import initializer, rnn  # noqa: E402
+from jaxnets.plots import save_figure  # noqa: E402
+from jaxnets.train import Task, fit, make_optimizer  # noqa: E402
+
+
+def window(key: jax.Array, epoch: jax.Array, k: jax.Array, batch_size: int, num_steps: int, row_length: int
+           ) -> tuple[jax.Array, jax.Array]:
+    """(x, y) int32 [batch_size, num_steps] of window k of the epoch's series: every value is a
+    function of (key, epoch, position), so any window can be drawn on its own."""
+    epoch_key = jax.random.fold_in(key, epoch)
+    positions = (jnp.arange(batch_size)[:, None] * row_length + k * num_steps
+                 + jnp.arange(-8, num_steps)[None, :])  # 8 steps of history before the window
+
+    def bit(t):
+        return jax.random.bernoulli(jax.random.fold_in(jax.random.fold_in(epoch_key, 0), t), 0.5).astype(jnp.int32)
+
+    x = jax.vmap(jax.vmap(bit))(positions)
+    u = jax.vmap(jax.vmap(lambda t: jax.random.uniform(jax.random.fold_in(jax.random.fold_in(epoch_key, 1), t))))(
+        positions[:, 8:])
+    y = (u < p_one(x[:, 5:-3], x[:, :-8])).astype(jnp.int32)
+    return x[:, 8:], y
+
+
+def rnn_toy_task(model: ml_collections.ConfigDict, data: ml_collections.ConfigDict, batch_size: int) -> Task:
+    cell = rnn.get_cell(model.cell)
+    row_length = data.series_length // batch_size
+    windows_per_epoch = row_length // model.num_steps
+    if windows_per_epoch < 1:
+        raise ConfigError(f"model.num_steps ({model.num_steps}) exceeds a row of the series "
+                          f"({data.series_length} / batch {batch_size} = {row_length})")
+
+    def init(key):
+        k1, k2 = jax.random.split(key)
+        params = {"cell": cell.init(k1, 2, model.state_size, model.w_init, 1.0),
+                  "out": {"w": initializer(model.w_init, 1.0)(k2, (model.state_size, 2), jnp.float32),
+                          "b": jnp.zeros((2,), jnp.float32)}}
+        carry = tuple(jnp.zeros((batch_size, model.state_size)) for _ in cell.components)
+        return params, carry
+
+    def loss(params, carry, batch, key, step):
+        epoch, k = step // windows_per_epoch, step % windows_per_epoch
+        x, y = window(jax.random.PRNGKey(data.series_seed), epoch, k, batch_size, model.num_steps, row_length)
+        carry = jax.tree.map(lambda c: jnp.where(k == 0, 0.0, c), carry)  # a fresh series: a fresh state
+        final, hs = rnn.unroll(cell.step, params["cell"], carry, jax.nn.one_hot(x.T, 2))
+        logits = hs @ params["out"]["w"] + params["out"]["b"]  # [T, B, 2]
+        xent = optax.softmax_cross_entropy_with_integer_labels(logits, y.T)
+        return jnp.mean(xent), (final, {})
+
+    def evaluate(params, carry, batch, key, step):
+        return {}
+
+    return Task(init, loss, evaluate), windows_per_epoch
+
+
+def plot_losses(history: list[dict], levels: dict[str, float], path, title: str) -> None:
+    rows = [r for r in history if "train_loss" in r]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([r["step"] for r in rows], [r["train_loss"] for r in rows], label="training loss (mean per log interval)")
+    for (name, level), style in zip(levels.items(), (":", "--", "-.")):
+        ax.axhline(level, color="k", linestyle=style, lw=1, label=f"expected, learns {name.replace('_', ' ')}: {level:.4f}")
+    ax.set(xlabel="step", ylabel="cross-entropy (nats)", title=title, ylim=(0.4, 0.7))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+@register("rnn_toy")
+def run(ctx: RunContext) -> dict:
+    config = ctx.config
+    task, windows_per_epoch = rnn_toy_task(config.model, config.data, config.train.batch_size)
+    # The trainer walks "examples" in order, one per step: here an example is a window index.
+    dummy = {"window": np.arange(windows_per_epoch, dtype=np.int32)}
+    train_cfg = ml_collections.ConfigDict(config.train.to_dict())
+    train_cfg.batch_size = 1
+    if train_cfg.steps <= 0:
+        train_cfg.steps = int(config.train.num_epochs * windows_per_epoch)
+    ctx.log(f"{windows_per_epoch} windows of {config.train.batch_size} × {config.model.num_steps} per epoch, "
+            f"a fresh {config.data.series_length:,}-step series each epoch")
+    result = fit(task, make_optimizer(config.optimizer), dummy, {}, train_cfg, ctx.workdir, ctx.seeds, ctx.log)
+    levels = expected_cross_entropies()
+    last = result.history[-1]
+    per_seed = {"train_loss": np.asarray(last.get("per_seed", {}).get("train_loss", [last["train_loss"]]))}
+    plot_losses(result.history, levels, ctx.workdir / "plots" / "loss.png",
+                f"RNN I: state {config.model.state_size}, num_steps {config.model.num_steps}")
+    ctx.log("expected levels: " + ", ".join(f"{k} {v:.4f}" for k, v in levels.items()))
+    return finish(ctx, result, per_seed, extra={"expected_cross_entropies": levels})
