@@ -15,7 +15,7 @@ import ml_collections
 
 MODULES = ("classifier", "autoencoder", "gradient_descent", "binary_neurons", "batchnorm",
            "synthetic_gradients", "first_convergence_bias", "deeper_layers",
-           "invert", "rnn_toy")
+           "invert", "rnn_toy", "char_rnn")
 _REGISTRY: dict[str, Callable] = {}
 
 

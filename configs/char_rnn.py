@@ -1,0 +1,80 @@
+"""R2RT, "Recurrent Neural Networks in Tensorflow II": character-level language models on Tiny
+Shakespeare (1,115,394 characters, 65-character vocabulary).
+
+Embedding [vocab, 100] -> 3 recurrent layers of 100 -> softmax (b = 0); TF-style truncated
+windows (the text as 32 rows, consecutive windows of num_steps, the state carried and reset
+each epoch); mean cross-entropy; Adam 1e-4, batch 32, num_steps 80, 20 epochs, no dropout.
+Published final-epoch *training* loss (the post had no held-out text): GRU 1.7532, LSTM 2.0281,
+LN-LSTM 1.7185; custom cell vs GRU at num_steps 30, 5 epochs: 2.2017 vs 2.0504. Here the last
+10% of the text is held out (the post trained on all of it) and its loss is reported too.
+Samples: 750 characters after the prompt, top-5, at the temperatures listed.
+
+    python -m jaxnets train --config configs/char_rnn.py:ln_lstm
+    python -m jaxnets suite --config configs/char_rnn.py --seeds 1 --jobs 2
+"""
+
+import ml_collections
+
+from jaxnets.config import apply_variant
+
+PUBLISHED = {"gru": 1.75318197903, "lstm": 2.02813237837, "ln_lstm": 1.71850851623,
+             "custom_steps30": 2.20167231745, "gru_steps30": 2.05038544733}
+VARIANTS = {
+    "gru": {"model.cell": "gru", "reference.train_loss": PUBLISHED["gru"]},
+    "lstm": {"model.cell": "lstm", "reference.train_loss": PUBLISHED["lstm"]},
+    "ln_lstm": {"model.cell": "ln_lstm", "reference.train_loss": PUBLISHED["ln_lstm"]},
+    "custom_steps30": {"model.cell": "custom_gru", "model.num_steps": 30, "train.num_epochs": 5.0,
+                       "reference.train_loss": PUBLISHED["custom_steps30"]},
+    "gru_steps30": {"model.cell": "gru", "model.num_steps": 30, "train.num_epochs": 5.0,
+                    "reference.train_loss": PUBLISHED["gru_steps30"]},
+}
+SUITE = tuple(VARIANTS)
+TABLE = [("RNN II", name, name, "train_loss", p) for name, p in PUBLISHED.items()]
+FIGURES = {"loss": ("Char-RNN on Tiny Shakespeare", {"GRU": "gru", "LSTM": "lstm", "LN-LSTM": "ln_lstm"},
+                    ["train_loss", "validation_loss"])}
+
+
+def get_config(arg=None):
+    c = ml_collections.ConfigDict()
+    c.experiment = "char_rnn"
+    c.seed = 0
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "tinyshakespeare"  # $JAXNETS_DATA_DIR/<name>/input.txt
+    c.data.validation_fraction = 0.1  # the held-out tail
+
+    c.model = ml_collections.ConfigDict()
+    c.model.cell = "ln_lstm"  # vanilla, gru, lstm, ln_lstm, custom_gru
+    c.model.num_layers = 3
+    c.model.state_size = 100  # also the embedding size
+    c.model.num_steps = 80
+    c.model.num_weights = 5  # custom_gru: input matrices mixed by the softmax weights λ
+    c.model.keep_prob = 1.0  # dropout between layers (Zaremba placement); 1 = none, as the post's runs
+    c.model.w_init = "glorot_uniform"
+
+    c.sample = ml_collections.ConfigDict()
+    c.sample.prompt = "A"
+    c.sample.length = 750
+    c.sample.top_k = 5
+    c.sample.temperatures = (1.0, 0.5)
+
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.name = "adam"
+    c.optimizer.learning_rate = 1e-4
+
+    c.train = ml_collections.ConfigDict()
+    c.train.batch_size = 32  # rows of the text
+    c.train.num_epochs = 20.0
+    c.train.steps = 0  # > 0 overrides num_epochs (a step = one window)
+    c.train.shuffle = False  # windows in order: the carried state continues its row
+    c.train.log_every = 0  # one epoch: train_loss is the epoch's average, as the post printed
+    c.train.eval_every = 0
+    c.train.checkpoint_every = 0
+    c.train.eval_batch_size = 1
+    c.train.stop_on_nan = True
+    c.train.shard_batch = "never"
+
+    c.reference = ml_collections.ConfigDict()
+    c.reference.train_loss = None
+    c.reference.source = "R2RT 2016, Recurrent Neural Networks in Tensorflow II"
+    return apply_variant(c, VARIANTS, arg, default="ln_lstm")

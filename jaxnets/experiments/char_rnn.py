@@ -1,0 +1,132 @@
+"""R2RT, "Recurrent Neural Networks in Tensorflow II": a character-level language model —
+embedding -> a stack of recurrent layers -> softmax — trained with TF-style truncated windows,
+then sampled one character at a time.
+
+What is special here: an "example" of the common trainer is one window [batch, num_steps] of
+the corpus (windows in order, one per step), and the recurrent state crosses windows in
+`model_state` — never differentiated, so gradients stop at window boundaries — reset at each
+epoch's first window. The validation tail is one evaluation "example" holding all of its
+windows, read in order with the state carried, so its loss is the loss of reading it through.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from jaxnets.config import ConfigError
+from jaxnets.data.text import Corpus, char_corpus, tf_style_windows
+from jaxnets.experiments import RunContext, register
+from jaxnets.experiments.common import finish
+from jaxnets.nn import initializer, rnn
+from jaxnets.train import Task, fit, make_optimizer
+
+
+def init_model(key: jax.Array, model: ml_collections.ConfigDict, vocab: int) -> dict:
+    cell = rnn.get_cell(model.cell)
+    keys = jax.random.split(key, model.num_layers + 2)
+    extra = {"num_weights": model.num_weights} if model.cell == "custom_gru" else {}
+    layers = [cell.init(keys[i], model.state_size, model.state_size, model.w_init, 1.0, **extra)
+              for i in range(model.num_layers)]
+    return {"embedding": initializer(model.w_init, 1.0)(keys[-2], (vocab, model.state_size), jnp.float32),
+            "layers": layers,
+            "out": {"w": initializer(model.w_init, 1.0)(keys[-1], (model.state_size, vocab), jnp.float32),
+                    "b": jnp.zeros((vocab,), jnp.float32)}}
+
+
+def zero_carries(model: ml_collections.ConfigDict, batch: int) -> tuple:
+    cell = rnn.get_cell(model.cell)
+    return tuple(tuple(jnp.zeros((batch, model.state_size)) for _ in cell.components) for _ in range(model.num_layers))
+
+
+def run_window(params: dict, carries: tuple, x: jax.Array, model: ml_collections.ConfigDict,
+               key: jax.Array | None) -> tuple[tuple, jax.Array]:
+    """(final carries, logits [T, B, V]) of a window x [B, T] of ids."""
+    step = rnn.stacked_step(rnn.get_cell(model.cell), model.keep_prob)
+    emb = params["embedding"][x.T]  # [T, B, H]
+    keys = None if key is None else jax.random.split(key, x.shape[1])
+    final, hs = jax.lax.scan(lambda c, inp: step(params["layers"], c, inp), carries, (emb, keys))
+    return final, hs @ params["out"]["w"] + params["out"]["b"]
+
+
+def char_rnn_task(model: ml_collections.ConfigDict, vocab: int, batch: int, windows_per_epoch: int) -> Task:
+    def init(key):
+        return init_model(key, model, vocab), zero_carries(model, batch)
+
+    def loss(params, carries, window, key, step):
+        carries = jax.tree.map(lambda c: jnp.where(step % windows_per_epoch == 0, 0.0, c), carries)
+        final, logits = run_window(params, carries, window["x"][0], model, key if model.keep_prob < 1 else None)
+        xent = optax.softmax_cross_entropy_with_integer_labels(logits, window["y"][0].T)
+        return jnp.mean(xent), (final, {})
+
+    def evaluate(params, carries, windows, key, step):
+        """windows: one example [1, W, B, T]: the held-out text read through, state carried."""
+        def body(c, xy):
+            c, logits = run_window(params, c, xy[0], model, None)
+            return c, jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, xy[1].T))
+
+        _, losses = jax.lax.scan(body, zero_carries(model, windows["x"].shape[2]), (windows["x"][0], windows["y"][0]))
+        return {"loss": jnp.mean(losses)[None]}
+
+    return Task(init, loss, evaluate)
+
+
+def sample_text(params: dict, model: ml_collections.ConfigDict, corpus: Corpus, prompt: str, length: int,
+                key: jax.Array, temperature: float, top_k: int) -> str:
+    """`length` characters after `prompt`, one step at a time (batch 1) inside a jitted scan."""
+    ids = jnp.asarray(corpus.encode(prompt))
+    carries = zero_carries(model, 1)
+    step = rnn.stacked_step(rnn.get_cell(model.cell))
+    for token in ids[:-1]:  # read the prompt
+        carries, _ = step(params["layers"], carries, (params["embedding"][token[None]], None))
+
+    def one(p, c, token):
+        return step(p["layers"], c, (p["embedding"][token], None))
+
+    def readout(p, h):
+        return h @ p["out"]["w"] + p["out"]["b"]
+
+    out = jax.jit(lambda p, c, first, k: rnn.sample_sequence(one, readout, p, c, first, k, length, temperature, top_k))(
+        params, carries, ids[-1:], key)
+    return prompt + corpus.decode(np.asarray(out))
+
+
+@register("char_rnn")
+def run(ctx: RunContext) -> dict:
+    config = ctx.config
+    model, data = config.model, config.data
+    if model.cell not in rnn.CELLS:
+        raise ConfigError(f"model.cell = {model.cell!r} is not one of {sorted(rnn.CELLS)}")
+    corpus = char_corpus(data.name, data.validation_fraction)
+    x, y = tf_style_windows(corpus.train, config.train.batch_size, model.num_steps)
+    vx, vy = tf_style_windows(corpus.validation, config.train.batch_size, model.num_steps)
+    windows = len(x)
+    ctx.log(f"{data.name}: {len(corpus.train):,} training / {len(corpus.validation):,} validation characters, "
+            f"vocabulary {corpus.vocab_size}; {windows} windows of {config.train.batch_size} × {model.num_steps} "
+            f"per epoch")
+    task = char_rnn_task(model, corpus.vocab_size, config.train.batch_size, windows)
+    train_cfg = ml_collections.ConfigDict(config.train.to_dict())
+    train_cfg.batch_size = 1  # one window per step
+    train_cfg.eval_batch_size = 1  # the validation set is one "example"
+    if train_cfg.steps <= 0:
+        train_cfg.steps = int(config.train.num_epochs * windows)
+    result = fit(task, make_optimizer(config.optimizer), {"x": x, "y": y},
+                 {"validation": {"x": vx[None], "y": vy[None]}}, train_cfg, ctx.workdir, ctx.seeds, ctx.log)
+    per_seed = dict(result.final_eval)
+    last = result.history[-1]
+    per_seed["train_loss"] = np.asarray(last.get("per_seed", {}).get("train_loss", [last["train_loss"]]))
+
+    samples_dir = ctx.workdir / "samples"
+    samples_dir.mkdir(parents=True, exist_ok=True)
+    params0 = jax.tree.map(lambda a: a[0], result.state.params)
+    key = jax.random.PRNGKey(config.seed)
+    for temperature in config.sample.temperatures:
+        text = sample_text(params0, model, corpus, config.sample.prompt, config.sample.length,
+                           jax.random.fold_in(key, int(temperature * 1000)), temperature, config.sample.top_k)
+        path = samples_dir / f"temperature{temperature}_top{config.sample.top_k}.txt"
+        path.write_text(text)
+        ctx.log(f"--- sample, temperature {temperature}, top-{config.sample.top_k} ({path}) ---\n{text[:300]}...")
+    return finish(ctx, result, per_seed)
