@@ -19,14 +19,14 @@ import time
 import numpy as np
 
 
-def jaxnets_rate(cell: str, windows: int, repeats: int, vocab=65, batch=32, steps=80) -> float:
+def jaxnets_rate(cell: str, windows: int, repeats: int, vocab=65, batch=32, steps=80, fused: bool = True) -> float:
     import jax
 
     from jaxnets.config import load
     from jaxnets.experiments.char_rnn import char_rnn_task
     from jaxnets.train import init_state, make_chunk, make_optimizer
 
-    config = load("configs/char_rnn.py", [f"--config.model.cell={cell}"])
+    config = load("configs/char_rnn.py", [f"--config.model.cell={cell}", f"--config.model.fused_lstm={fused}"])
     rng = np.random.default_rng(0)
     data = {"x": rng.integers(0, vocab, (windows, batch, steps)).astype(np.int32),
             "y": rng.integers(0, vocab, (windows, batch, steps)).astype(np.int32)}
@@ -86,8 +86,12 @@ def main() -> None:
     args = parser.parse_args()
     import jax
 
+    if args.cell == "lstm":
+        plain = jaxnets_rate(args.cell, args.windows, args.repeats, fused=False)
+        print(f"jaxnets lstm, all layers per scan step, autodiff BPTT: {plain:,.0f} tokens/s")
     ours = jaxnets_rate(args.cell, args.windows, args.repeats)
-    print(f"jaxnets {args.cell} (jax {jax.__version__}, {jax.default_backend()}): {ours:,.0f} tokens/s")
+    print(f"jaxnets {args.cell}{' (fused layers, hand-written BPTT)' if args.cell == 'lstm' else ''} "
+          f"(jax {jax.__version__}, {jax.default_backend()}): {ours:,.0f} tokens/s")
     if not args.no_torch:
         import torch
 

@@ -51,6 +51,7 @@ def get_config(arg=None):
     c.model.num_weights = 5  # custom_gru: input matrices mixed by the softmax weights λ
     c.model.keep_prob = 1.0  # dropout between layers (Zaremba placement); 1 = none, as the post's runs
     c.model.w_init = "glorot_uniform"
+    c.model.fused_lstm = True  # LSTM: layer-at-a-time with hand-written BPTT (same function, faster)
 
     c.sample = ml_collections.ConfigDict()
     c.sample.prompt = "A"

@@ -263,3 +263,25 @@ def test_tf_style_windows_stop_gradients_at_the_boundary():
     _, (carry_reset, _) = task.loss(params, carry1, None, None, jnp.int32(windows))  # an epoch's first window
     _, (carry_zero, _) = task.loss(params, carry0, None, None, jnp.int32(windows))
     chex.assert_trees_all_close(carry_reset, carry_zero)  # starts from zero whatever was carried
+
+
+def test_fused_lstm_layer_equals_the_scanned_cell_in_value_and_gradient():
+    cell = rnn.get_cell("lstm")
+    params = cell.init(jax.random.PRNGKey(11), N_IN, H)
+    params = {"w": params["w"], "b": jax.random.normal(jax.random.PRNGKey(12), (4 * H,)) * 0.3}
+    xs, carry = _inputs(13, t=9), _carry(cell, seed=14)
+    probe = jax.random.normal(jax.random.PRNGKey(15), (9, B, H))
+
+    def loss(fn, p, c, x):  # depends on every output and the final state
+        (c_t, h_t), hs = fn(p, c, x)
+        return jnp.sum(hs * probe) + jnp.sum(c_t ** 2) + 0.5 * jnp.sum(h_t)
+
+    reference = lambda p, c, x: rnn.unroll(cell.step, p, c, x)  # noqa: E731  autodiff through scan
+    fused = jax.jit(lambda p, c, x: rnn.lstm_sequence(p, c, x))
+    (c_ref, h_ref), hs_ref = reference(params, carry, xs)
+    (c_fast, h_fast), hs_fast = fused(params, carry, xs)
+    np.testing.assert_allclose(hs_fast, hs_ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c_fast, c_ref, rtol=1e-5, atol=1e-6)
+    g_ref = jax.grad(lambda *a: loss(reference, *a), argnums=(0, 1, 2))(params, carry, xs)
+    g_fast = jax.jit(jax.grad(lambda *a: loss(rnn.lstm_sequence, *a), argnums=(0, 1, 2)))(params, carry, xs)
+    chex.assert_trees_all_close(g_fast, g_ref, rtol=1e-4, atol=1e-5)

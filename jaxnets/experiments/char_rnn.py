@@ -44,12 +44,30 @@ def zero_carries(model: ml_collections.ConfigDict, batch: int) -> tuple:
 
 def run_window(params: dict, carries: tuple, x: jax.Array, model: ml_collections.ConfigDict,
                key: jax.Array | None) -> tuple[tuple, jax.Array]:
-    """(final carries, logits [T, B, V]) of a window x [B, T] of ids."""
-    step = rnn.stacked_step(rnn.get_cell(model.cell), model.keep_prob)
+    """(final carries, logits [T, B, V]) of a window x [B, T] of ids. LSTMs take the fused
+    layer-at-a-time path (`rnn.lstm_sequence`) unless model.fused_lstm is false; the other
+    cells advance all layers one time step at a time. Both compute the same function (dropout
+    masks aside, which come from different keys)."""
     emb = params["embedding"][x.T]  # [T, B, H]
+    if model.cell == "lstm" and model.fused_lstm:
+        hs, final = emb, []
+        for layer, (p, carry) in enumerate(zip(params["layers"], carries)):
+            hs = _dropout(key, hs, 2 * layer, model.keep_prob)
+            carry, hs = rnn.lstm_sequence(p, carry, hs)
+            hs = _dropout(key, hs, 2 * layer + 1, model.keep_prob)
+            final.append(carry)
+        return tuple(final), hs @ params["out"]["w"] + params["out"]["b"]
+    step = rnn.stacked_step(rnn.get_cell(model.cell), model.keep_prob)
     keys = None if key is None else jax.random.split(key, x.shape[1])
     final, hs = jax.lax.scan(lambda c, inp: step(params["layers"], c, inp), carries, (emb, keys))
     return final, hs @ params["out"]["w"] + params["out"]["b"]
+
+
+def _dropout(key: jax.Array | None, v: jax.Array, i: int, keep_prob: float) -> jax.Array:
+    if key is None or keep_prob >= 1.0:
+        return v
+    keep = jax.random.bernoulli(jax.random.fold_in(key, i), keep_prob, v.shape)
+    return jnp.where(keep, v / keep_prob, 0.0)
 
 
 def char_rnn_task(model: ml_collections.ConfigDict, vocab: int, batch: int, windows_per_epoch: int) -> Task:
