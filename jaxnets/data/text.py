@@ -8,7 +8,6 @@ held out), so validation text is text the model never saw, not a shuffled sample
 from __future__ import annotations
 
 import dataclasses
-import pathlib
 
 import numpy as np
 

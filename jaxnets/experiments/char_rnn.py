@@ -21,7 +21,7 @@ from jaxnets.config import ConfigError
 from jaxnets.data.text import Corpus, char_corpus, tf_style_windows
 from jaxnets.experiments import RunContext, register
 from jaxnets.experiments.common import finish
-from jaxnets.nn import initializer, rnn
+from jaxnets.nn import dropout, initializer, rnn
 from jaxnets.train import Task, fit, make_optimizer
 
 
@@ -64,10 +64,7 @@ def run_window(params: dict, carries: tuple, x: jax.Array, model: ml_collections
 
 
 def _dropout(key: jax.Array | None, v: jax.Array, i: int, keep_prob: float) -> jax.Array:
-    if key is None or keep_prob >= 1.0:
-        return v
-    keep = jax.random.bernoulli(jax.random.fold_in(key, i), keep_prob, v.shape)
-    return jnp.where(keep, v / keep_prob, 0.0)
+    return v if key is None or keep_prob >= 1.0 else dropout(jax.random.fold_in(key, i), v, keep_prob)
 
 
 def char_rnn_task(model: ml_collections.ConfigDict, vocab: int, batch: int, windows_per_epoch: int) -> Task:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxnets.nn.layers import initializer
+from jaxnets.nn.layers import dropout, initializer
 
 Carry = tuple[jax.Array, ...]
 
@@ -168,10 +168,7 @@ def stacked_step(cell: Cell, keep_prob: float = 1.0) -> Callable:
     each layer's input and output — between layers, never on the recurrent path. key=None: none."""
 
     def drop(key, v, i):
-        if key is None or keep_prob >= 1.0:
-            return v
-        keep = jax.random.bernoulli(jax.random.fold_in(key, i), keep_prob, v.shape)
-        return jnp.where(keep, v / keep_prob, 0.0)
+        return v if key is None or keep_prob >= 1.0 else dropout(jax.random.fold_in(key, i), v, keep_prob)
 
     def step(params_list, carries, inputs):
         x, key = inputs
