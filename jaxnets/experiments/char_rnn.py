@@ -124,10 +124,8 @@ def run(ctx: RunContext) -> dict:
             f"per epoch")
     task = char_rnn_task(model, corpus.vocab_size, config.train.batch_size, windows)
     train_cfg = ml_collections.ConfigDict(config.train.to_dict())
-    train_cfg.batch_size = 1  # one window per step
+    train_cfg.batch_size = 1  # one window per step (so num_epochs counts passes over the windows)
     train_cfg.eval_batch_size = 1  # the validation set is one "example"
-    if train_cfg.steps <= 0:
-        train_cfg.steps = int(config.train.num_epochs * windows)
     result = fit(task, make_optimizer(config.optimizer), {"x": x, "y": y},
                  {"validation": {"x": vx[None], "y": vy[None]}}, train_cfg, ctx.workdir, ctx.seeds, ctx.log)
     per_seed = dict(result.final_eval)

@@ -98,8 +98,6 @@ def run(ctx: RunContext) -> dict:
     dummy = {"window": np.arange(windows_per_epoch, dtype=np.int32)}
     train_cfg = ml_collections.ConfigDict(config.train.to_dict())
     train_cfg.batch_size = 1
-    if train_cfg.steps <= 0:
-        train_cfg.steps = int(config.train.num_epochs * windows_per_epoch)
     ctx.log(f"{windows_per_epoch} windows of {config.train.batch_size} × {config.model.num_steps} per epoch, "
             f"a fresh {config.data.series_length:,}-step series each epoch")
     result = fit(task, make_optimizer(config.optimizer), dummy, {}, train_cfg, ctx.workdir, ctx.seeds, ctx.log)
