@@ -97,14 +97,25 @@ def _run_variant(spec: str, overrides: list[str], n_seeds: int, workdir: str, lo
             return spec, None, f"{type(err).__name__}: {err}", time.time() - start
 
 
+# Config keys that do not change what a run computes: a finished run still counts when only these differ.
+RESULT_NEUTRAL_KEYS = (("train", "checkpoint_every"),)
+
+
+def _result_relevant(config_json: dict) -> dict:
+    config = json.loads(json.dumps(config_json.get("config", {})))
+    for section, key in RESULT_NEUTRAL_KEYS:
+        config.get(section, {}).pop(key, None)
+    return {**config_json, "config": config}
+
+
 def _finished(workdir: pathlib.Path, config_json: dict) -> dict | None:
-    """The summary of a finished run of exactly this config in workdir, else None."""
+    """The summary of a finished run of this config in workdir (equal up to RESULT_NEUTRAL_KEYS), else None."""
     try:
         saved = json.loads((workdir / "config.json").read_text())
         summary = json.loads((workdir / "summary.json").read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return summary if saved == config_json else None
+    return summary if _result_relevant(saved) == _result_relevant(config_json) else None
 
 
 def _diverged_note(summary: dict, metric: str) -> str:

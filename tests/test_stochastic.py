@@ -306,6 +306,12 @@ def test_suite_runs_variants_tabulates_and_reuses_finished_runs(tiny_mnist, tmp_
     assert main(args) == 0  # everything finished: nothing retrains
     assert "2 already done, 0 to run" in capsys.readouterr().out
     assert (root / "annealed_lr0.3" / "summary.json").stat().st_mtime == mtime
+    assert main(args + ["--config.train.checkpoint_every=20"]) == 0  # checkpoint cadence: still the same runs
+    assert "2 already done, 0 to run" in capsys.readouterr().out
+    # a different evaluation schedule is a different run: not reused (and not written over the old one)
+    assert main(args + ["--config.train.eval_every=20", "--variants", "annealed_lr0.3"]) != 0
+    assert "0 already done, 1 to run" in capsys.readouterr().out
+    assert (root / "annealed_lr0.3" / "summary.json").stat().st_mtime == mtime
 
 
 def test_suite_reports_a_failed_variant_and_keeps_going(tiny_mnist, tmp_path, capsys):
