@@ -19,22 +19,29 @@ import time
 import numpy as np
 
 
-def jaxnets_rate(cell: str, windows: int, repeats: int, vocab=65, batch=32, steps=80, fused: bool = True) -> float:
+def jaxnets_rate(cell: str, windows: int, repeats: int, vocab=65, batch=32, steps=80, fused: bool = True,
+                 shard_batch: str = "always") -> float:
+    """Tokens/s of the trainer's own jitted chunk (`sharded_chunk`, as `fit` builds it): one seed,
+    the window's rows split over the CPU devices (one per core) when shard_batch = 'always'."""
     import jax
 
     from jaxnets.config import load
     from jaxnets.experiments.char_rnn import char_rnn_task
-    from jaxnets.train import init_state, make_chunk, make_optimizer
+    from jaxnets.train import init_state, make_optimizer, sharding
+    from jaxnets.train.loop import sharded_chunk
 
-    config = load("configs/char_rnn.py", [f"--config.model.cell={cell}", f"--config.model.fused_lstm={fused}"])
+    config = load("configs/char_rnn.py", [f"--config.model.cell={cell}", f"--config.model.fused_lstm={fused}",
+                                          f"--config.train.shard_batch={shard_batch}"])
     rng = np.random.default_rng(0)
-    data = {"x": rng.integers(0, vocab, (windows, batch, steps)).astype(np.int32),
-            "y": rng.integers(0, vocab, (windows, batch, steps)).astype(np.int32)}
+    data = {"x": rng.integers(0, vocab, (windows * batch, steps)).astype(np.int32),  # rows of windows, window-major
+            "y": rng.integers(0, vocab, (windows * batch, steps)).astype(np.int32)}
     task = char_rnn_task(config.model, vocab, batch, windows)
     optimizer = make_optimizer(config.optimizer)
-    chunk = jax.jit(make_chunk(task, optimizer, 1, windows, shuffle=False))
-    state = init_state(task, optimizer, jax.random.PRNGKey(0))
-    data = jax.device_put(data)
+    mesh = sharding.make_mesh(1, batch, shard_batch=shard_batch)
+    chunk = sharded_chunk(task, optimizer, config.train, mesh, windows)
+    state = jax.jit(jax.vmap(lambda k: init_state(task, optimizer, k)),
+                    out_shardings=sharding.per_seed(mesh))(jax.random.PRNGKey(0)[None])
+    data = sharding.put_replicated(mesh, data)
     state, _ = chunk(state, data)  # compile
     jax.block_until_ready(state)
     best = float("inf")
@@ -83,15 +90,28 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--variants", default="all",
+                        help="comma-separated: plain (autodiff, all layers per step), fused, fused_1dev "
+                             "(fused on one device); default all for lstm")
     args = parser.parse_args()
+    from jaxnets.train.sharding import cpu_devices_per_core
+
+    cpu_devices_per_core()  # as the CLI does: one CPU device per core
     import jax
 
-    if args.cell == "lstm":
-        plain = jaxnets_rate(args.cell, args.windows, args.repeats, fused=False)
-        print(f"jaxnets lstm, all layers per scan step, autodiff BPTT: {plain:,.0f} tokens/s")
-    ours = jaxnets_rate(args.cell, args.windows, args.repeats)
-    print(f"jaxnets {args.cell}{' (fused layers, hand-written BPTT)' if args.cell == 'lstm' else ''} "
-          f"(jax {jax.__version__}, {jax.default_backend()}): {ours:,.0f} tokens/s")
+    runs = {"plain": ("all layers per scan step, autodiff BPTT, rows split over devices", False, "always"),
+            "fused_1dev": ("fused layers, hand-written BPTT, one device", True, "never"),
+            "fused": ("fused layers, hand-written BPTT, rows split over devices", True, "always")}
+    chosen = list(runs) if args.variants == "all" else args.variants.split(",")
+    if args.cell != "lstm":
+        runs = {"fused": ("rows split over devices", True, "always")}
+        chosen = ["fused"]
+    print(f"jax {jax.__version__}, {jax.default_backend()}, {jax.device_count()} devices")
+    for name in chosen:
+        label, fused, shard = runs[name]
+        rate = jaxnets_rate(args.cell, args.windows, args.repeats, fused=fused, shard_batch=shard)
+        print(f"jaxnets {args.cell} ({label}): {rate:,.0f} tokens/s")
+    ours = rate
     if not args.no_torch:
         import torch
 

@@ -2,11 +2,14 @@
 embedding -> a stack of recurrent layers -> softmax — trained with TF-style truncated windows,
 then sampled one character at a time.
 
-What is special here: an "example" of the common trainer is one window [batch, num_steps] of
-the corpus (windows in order, one per step), and the recurrent state crosses windows in
-`model_state` — never differentiated, so gradients stop at window boundaries — reset at each
-epoch's first window. The validation tail is one evaluation "example" holding all of its
-windows, read in order with the state carried, so its loss is the loss of reading it through.
+What is special here: an "example" of the common trainer is one row of one window
+[num_steps] and a batch is all `batch_size` rows of one window (examples stored window-major,
+taken in order, so step k trains window k mod windows-per-epoch); the recurrent state crosses
+windows in `model_state` — never differentiated, so gradients stop at window boundaries —
+reset at each epoch's first window. Because a batch is the window's rows, the trainer can split
+those rows over devices (`train.shard_batch`) like any batch. The validation tail is one
+evaluation "example" holding all of its windows, read in order with the state carried, so its
+loss is the loss of reading it through.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from jax.sharding import PartitionSpec as P
 
 from jaxnets.config import ConfigError
 from jaxnets.data.text import Corpus, char_corpus, tf_style_windows
 from jaxnets.experiments import RunContext, register
 from jaxnets.experiments.common import finish
 from jaxnets.nn import dropout, initializer, rnn
-from jaxnets.train import Task, fit, make_optimizer
+from jaxnets.train import Task, fit, make_optimizer, sharding
 
 
 def init_model(key: jax.Array, model: ml_collections.ConfigDict, vocab: int) -> dict:
@@ -71,11 +75,20 @@ def char_rnn_task(model: ml_collections.ConfigDict, vocab: int, batch: int, wind
     def init(key):
         return init_model(key, model, vocab), zero_carries(model, batch)
 
+    def window_loss(params, carries, x, y, key):
+        """([1] mean cross-entropy, final carries) of these rows; on each device's rows when the
+        trainer splits the batch (then each device draws its own dropout masks)."""
+        if key is not None and model.keep_prob < 1 and sharding.splits_rows():
+            key = jax.random.fold_in(key, jax.lax.axis_index("data"))
+        final, logits = run_window(params, carries, x, model, key if model.keep_prob < 1 else None)
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y.T))[None], final
+
     def loss(params, carries, window, key, step):
         carries = jax.tree.map(lambda c: jnp.where(step % windows_per_epoch == 0, 0.0, c), carries)
-        final, logits = run_window(params, carries, window["x"][0], model, key if model.keep_prob < 1 else None)
-        xent = optax.softmax_cross_entropy_with_integer_labels(logits, window["y"][0].T)
-        return jnp.mean(xent), (final, {})
+        rows = P("data")
+        per_device, final = sharding.rows_per_device(window_loss, (P(), rows, rows, rows, P()), (rows, rows))(
+            params, carries, window["x"], window["y"], key)
+        return jnp.mean(per_device), (final, {})
 
     def evaluate(params, carries, windows, key, step):
         """windows: one example [1, W, B, T]: the held-out text read through, state carried."""
@@ -118,15 +131,18 @@ def run(ctx: RunContext) -> dict:
     corpus = char_corpus(data.name, data.validation_fraction)
     x, y = tf_style_windows(corpus.train, config.train.batch_size, model.num_steps)
     vx, vy = tf_style_windows(corpus.validation, config.train.batch_size, model.num_steps)
-    windows = len(x)
+    windows, rows = x.shape[:2]
+    if config.train.shuffle:
+        raise ConfigError("train.shuffle must be false for char_rnn: the carried state continues each row "
+                          "window after window")
     ctx.log(f"{data.name}: {len(corpus.train):,} training / {len(corpus.validation):,} validation characters, "
             f"vocabulary {corpus.vocab_size}; {windows} windows of {config.train.batch_size} × {model.num_steps} "
             f"per epoch")
     task = char_rnn_task(model, corpus.vocab_size, config.train.batch_size, windows)
     train_cfg = ml_collections.ConfigDict(config.train.to_dict())
-    train_cfg.batch_size = 1  # one window per step (so num_epochs counts passes over the windows)
     train_cfg.eval_batch_size = 1  # the validation set is one "example"
-    result = fit(task, make_optimizer(config.optimizer), {"x": x, "y": y},
+    rows_of_windows = {"x": x.reshape(windows * rows, -1), "y": y.reshape(windows * rows, -1)}  # window-major
+    result = fit(task, make_optimizer(config.optimizer), rows_of_windows,
                  {"validation": {"x": vx[None], "y": vy[None]}}, train_cfg, ctx.workdir, ctx.seeds, ctx.log)
     per_seed = dict(result.final_eval)
     last = result.history[-1]

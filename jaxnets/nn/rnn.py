@@ -276,17 +276,25 @@ LSTM_UNROLL = 1  # time steps per loop iteration of the fused layer (2 and 4 mea
 
 def _lstm_forward(params, carry, xs, forget_bias):
     """(final (c, h), hs, (gate activations [T, B, 4H], cs [T, B, H])): the residuals are the
-    activated gates and the cell states only; everything else is rebuilt from them."""
+    activated gates and the cell states only; everything else is rebuilt from them.
+
+    Per step the loop runs one matmul and one tanh over all four gates: sigmoid(z) =
+    ½ + ½·tanh(z/2), with the ½ folded into the weights, the bias and the input projection
+    beforehand (XLA's sigmoid is an exp and a divide, and slicing the gates before activating
+    them split the step into several kernels: the forward pass got ~30% faster)."""
     n_in = xs.shape[-1]
-    w_x, w_h = params["w"][:n_in], params["w"][n_in:]
-    zx = xs @ w_x + params["b"]  # [T, B, 4H]: every step's input projection at once
-    n = w_h.shape[0]
-    shift = jnp.concatenate([jnp.zeros((2 * n,)), jnp.full((n,), forget_bias), jnp.zeros((n,))])
+    n = params["w"].shape[1] // 4
+    sigmoid_gate = jnp.arange(4 * n) // n != 1  # i, f, o; j (the candidate) takes a plain tanh
+    scale = jnp.where(sigmoid_gate, 0.5, 1.0)
+    offset = jnp.where(sigmoid_gate, 0.5, 0.0)
+    shift = jnp.where(jnp.arange(4 * n) // n == 2, forget_bias, 0.0)
+    w = params["w"] * scale
+    zx = xs @ w[:n_in] + (params["b"] + shift) * scale  # [T, B, 4H]: every step's input projection at once
+    w_h = w[n_in:]
 
     def step(carry, z_in):
         c, h = carry
-        z = z_in + h @ w_h + shift
-        acts = jnp.concatenate([jax.nn.sigmoid(z[:, :n]), jnp.tanh(z[:, n:2 * n]), jax.nn.sigmoid(z[:, 2 * n:])], -1)
+        acts = jnp.tanh(z_in + h @ w_h) * scale + offset
         i, j, f, o = jnp.split(acts, 4, -1)
         c = c * f + i * j
         h = jnp.tanh(c) * o
@@ -305,7 +313,9 @@ def _lstm_sequence_bwd(residuals, cotangents):
     params, (c0, h0), xs, hs, (acts, cs) = residuals
     (dc_last, dh_last), dhs = cotangents
     n_in = xs.shape[-1]
-    w_h = params["w"][n_in:]
+    # Transposed once, here: left to XLA, the transpose was folded into the loop's matmul and
+    # then re-materialized in every iteration (a 400 × 100 copy per step, ~5% of the step).
+    w_h_t = jax.lax.optimization_barrier(params["w"][n_in:].T)
     c_prev = jnp.concatenate([c0[None], cs[:-1]], 0)
     h_prev = jnp.concatenate([h0[None], hs[:-1]], 0)
 
@@ -318,11 +328,13 @@ def _lstm_sequence_bwd(residuals, cotangents):
         dc = dc_next + dh * o * (1.0 - tanh_c * tanh_c)
         dz = jnp.concatenate([dc * j * i * (1.0 - i), dc * i * (1.0 - j * j), dc * c_prev * f * (1.0 - f),
                               dh * tanh_c * o * (1.0 - o)], -1)
-        return (dc * f, dz @ w_h.T), dz
+        return (dc * f, dz @ w_h_t), dz
 
     (dc0, dh0), dz = jax.lax.scan(step, (dc_last, dh_last), (dhs, acts, cs, c_prev), reverse=True, unroll=LSTM_UNROLL)
     inputs = jnp.concatenate([xs, h_prev], -1)  # [T, B, I + H]: what each step's z was computed from
-    dw = jnp.einsum("tbk,tbz->kz", inputs, dz)  # one matmul over all steps and examples
+    # one matmul over all steps and examples, as a plain 2-D product (the 2-contracting-axis
+    # einsum ran ~25% slower on XLA:CPU)
+    dw = inputs.reshape(-1, inputs.shape[-1]).T @ dz.reshape(-1, dz.shape[-1])
     dxs = dz @ params["w"][:n_in].T
     return {"w": dw, "b": dz.sum((0, 1))}, (dc0, dh0), dxs, None
 

@@ -87,8 +87,14 @@ def sharded_chunk(task: Task, optimizer: optax.GradientTransformation, train: ml
     batch_sharding = sharding.batch(mesh) if mesh.shape["data"] > 1 else None
     chunk = make_chunk(task, optimizer, train.batch_size, num_steps, train.shuffle, batch_sharding)
     state_sharding = sharding.per_seed(mesh)
-    return jax.jit(jax.vmap(chunk, in_axes=(0, None), spmd_axis_name="seed"),
-                   donate_argnums=0, out_shardings=(state_sharding, state_sharding))
+    jitted = jax.jit(jax.vmap(chunk, in_axes=(0, None), spmd_axis_name="seed"),
+                     donate_argnums=0, out_shardings=(state_sharding, state_sharding))
+
+    def traced_under_mesh(states, data):  # tasks may split their rows over it (sharding.rows_per_device)
+        with jax.set_mesh(mesh):
+            return jitted(states, data)
+
+    return traced_under_mesh
 
 
 def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[str, np.ndarray],
@@ -102,6 +108,9 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
     total, log_every, eval_every, ckpt_every = schedule(train, n_train)
     n_seeds = len(seeds)
     mesh = sharding.make_mesh(n_seeds, train.batch_size, shard_batch=train.get("shard_batch", "auto"))
+    if mesh.shape["data"] > 1:
+        log(f"each batch of {train.batch_size} is split over {mesh.shape['data']} devices "
+            f"({train.batch_size // mesh.shape['data']} examples each)")
     state_sharding = sharding.per_seed(mesh)
 
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
