@@ -16,6 +16,7 @@ num_steps 10, 10 epochs: approaches 0.454).
 import ml_collections
 
 from jaxnets.config import apply_variant
+from jaxnets.data.sequences import expected_cross_entropies
 
 VARIANTS = {
     "steps5": {},
@@ -23,6 +24,18 @@ VARIANTS = {
     "state16_steps10": {"model.state_size": 16, "model.num_steps": 10, "train.num_epochs": 10.0,
                         "reference.train_loss": 0.454454367449},
 }
+
+_EXPECTED = expected_cross_entropies()  # the task's three levels, computed exactly
+LEVELS = {f"learns neither: {_EXPECTED['neither']:.4f}": _EXPECTED["neither"],
+          f"learns the t−3 echo: {_EXPECTED['echo_only']:.4f}": _EXPECTED["echo_only"],
+          f"learns both echoes: {_EXPECTED['both']:.4f}": _EXPECTED["both"]}
+TABLE = [("RNN I", "state 4, num_steps 5 (published: 0.5192 by step 900)", "steps5", "train_loss", 0.519166699707),
+         ("RNN I", "num_steps 1 (stays near 'learns neither')", "steps1", "train_loss", _EXPECTED["neither"]),
+         ("RNN I", "state 16, num_steps 10 (approaches 'learns both')", "state16_steps10", "train_loss",
+          _EXPECTED["both"])]
+FIGURES = {"loss": ("RNN I: training loss and the three expected levels",
+                    {"state 4, num_steps 5": "steps5", "state 4, num_steps 1": "steps1",
+                     "state 16, num_steps 10": "state16_steps10"}, ["train_loss"], LEVELS)}
 
 
 def get_config(arg=None):

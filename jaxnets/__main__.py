@@ -1,8 +1,9 @@
-"""Command line: `python -m jaxnets {train,sweep,suite,report,list}` (also installed as `jaxnets`).
+"""Command line: `python -m jaxnets {train,sweep,suite,sample,report,list}` (also installed as `jaxnets`).
 
     python -m jaxnets train --config configs/mnist_mlp.py [--config.train.steps=20] [--workdir runs/x]
     python -m jaxnets sweep --config configs/mnist_mlp.py --seeds 8
     python -m jaxnets suite --config configs/binary_neurons.py --seeds 5 --jobs 2
+    python -m jaxnets sample runs/char_rnn_ln_lstm --temperature 0.5 --length 300
     python -m jaxnets report [runs/]
     python -m jaxnets list
 
@@ -43,6 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", help="comma-separated variants, or 'all' (default: the file's SUITE, else all)")
     p.add_argument("--workdir", help="root directory (default runs/<config name>_seeds<N>)")
     p.add_argument("--overwrite", action="store_true", help="replace variant runs whose config changed")
+    p = sub.add_parser("sample", help="generate text from a trained char_rnn run",
+                       description="Samples one character at a time (a jitted scan) from the latest checkpoint "
+                                   "of a char_rnn run directory; prints the text and, with --output, saves it.")
+    p.add_argument("workdir", help="a char_rnn run directory (config.json + checkpoints/)")
+    p.add_argument("--prompt", help="text to read before sampling (default: the run's sample.prompt)")
+    p.add_argument("--length", type=int, help="characters to generate (default: the run's sample.length)")
+    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (default 1.0)")
+    p.add_argument("--top-k", type=int, help="draw among the k likeliest characters only; 0 = all "
+                   "(default: the run's sample.top_k)")
+    p.add_argument("--seed", type=int, default=0, help="sampling key (default 0)")
+    p.add_argument("--seed-index", type=int, default=0, help="which seed of a sweep to sample (default 0)")
+    p.add_argument("--output", help="also write the text to this file")
     p = sub.add_parser("report", help="collect summary.json files into a Markdown table")
     p.add_argument("root", nargs="?", default="runs")
     p.add_argument("--output", help="where to write the table (default <root>/results.md)")
@@ -151,6 +164,15 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"unrecognised arguments: {rest}")
         if args.command == "list":
             return _list()
+        if args.command == "sample":
+            from jaxnets.experiments.char_rnn import sample_from_run
+
+            text = sample_from_run(args.workdir, args.prompt, args.length, args.temperature, args.top_k, args.seed,
+                                   args.seed_index)
+            print(text)
+            if args.output:
+                pathlib.Path(args.output).write_text(text)
+            return 0
         if args.command == "report":
             from jaxnets import report
 

@@ -91,11 +91,12 @@ def _finite_series(history: list[dict], key: str, drop: list[int]) -> tuple[np.n
 
 
 def comparison(panels: dict[str, list[tuple[str, list[dict], list[int]]]], keys: list[str],
-               path: str | pathlib.Path, title: str = "") -> pathlib.Path:
+               path: str | pathlib.Path, title: str = "", levels: dict[str, float] | None = None) -> pathlib.Path:
     """Several runs' curves in one figure, the posts' one-figure-per-experiment layout: one
     panel per (panel name, metric key); each curve is the mean over seeds with a ±1 std band.
     Seeds that diverged (third tuple item: their indices) are left out of mean and band and
-    counted in the legend, so one NaN seed does not hide what the others did."""
+    counted in the legend, so one NaN seed does not hide what the others did. `levels`
+    ({label: value}) are drawn as horizontal reference lines in every panel."""
     cells = [(name, key) for name in panels for key in keys]
     fig, axes = plt.subplots(1, len(cells), figsize=(5.5 * len(cells), 4), squeeze=False)
     for ax, (name, key) in zip(axes[0], cells):
@@ -112,6 +113,8 @@ def comparison(panels: dict[str, list[tuple[str, list[dict], list[int]]]], keys:
                 ax.fill_between(steps, mean - std, mean + std, alpha=0.2, color=line.get_color())
             if len(drop) < n_seeds and np.isfinite(mean[-1]):
                 finals.append(mean[-1])
+        for (label, value), style in zip((levels or {}).items(), [":", "--", "-.", (0, (1, 4))] * 4):
+            ax.axhline(value, color="black", linestyle=style, linewidth=1, label=label)
         ax.set_xlabel("step")
         ax.set_title(f"{name}: {key}" if name else key)
         ax.grid(alpha=0.3)

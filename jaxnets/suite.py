@@ -12,7 +12,8 @@ std over seeds, from the config file's TABLE) and one figure per experiment (its
     VARIANTS = {name: {"dotted.key": value, ...}}   # get_config(name) applies these
     SUITE = [name, ...]                              # optional: the default subset to run
     TABLE = [(experiment, row, variant, metric, published), ...]   # optional
-    FIGURES = {name: (title, {label: variant}, [metric keys])}     # optional
+    FIGURES = {name: (title, {label: variant}, [metric keys])}     # optional; a 4th item
+                                                     # {label: value} adds horizontal reference lines
 """
 
 from __future__ import annotations
@@ -173,14 +174,15 @@ def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: 
              f"(sum of the variants' training times {_fmt_time(train_s)}).\n")
     out = root / "results.md"
     out.write_text(text)
-    for name, (title, curves, keys) in getattr(module, "FIGURES", {}).items():
+    for name, (title, curves, keys, *levels) in getattr(module, "FIGURES", {}).items():
         # {label: variant} is one panel; {panel: {label: variant}} is one panel each.
         groups = curves if all(isinstance(v, dict) for v in curves.values()) else {"": curves}
         panels = {panel: [_curve(root, summaries, label, variant) for label, variant in members.items()
                           if (root / variant / "metrics.jsonl").exists()]
                   for panel, members in groups.items()}
         if any(panels.values()):
-            plots.comparison(panels, keys, root / "figures" / f"{name}.png", title=title)
+            plots.comparison(panels, keys, root / "figures" / f"{name}.png", title=title,
+                             levels=levels[0] if levels else None)
     return out
 
 

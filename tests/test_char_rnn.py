@@ -111,3 +111,20 @@ def test_rows_per_device_runs_each_devices_rows_and_sums_parameter_gradients():
     np.testing.assert_allclose(value, expected, rtol=1e-6)
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-6)  # the devices' gradients summed once
     assert not sharding.splits_rows()  # outside the trainer's mesh: fn is called as it is
+
+
+def test_sample_command_reads_a_finished_run(toy_corpus, tmp_path, capsys):
+    workdir = tmp_path / "run"
+    _train(workdir, "gru", "never", capsys)
+    out = tmp_path / "sample.txt"
+    argv = ["sample", str(workdir), "--prompt", "the ", "--length", "30", "--temperature", "0.5", "--top-k", "3",
+            "--output", str(out)]
+    assert main(argv) == 0
+    text = out.read_text()
+    assert text in capsys.readouterr().out and text.startswith("the ") and len(text) == 34
+    assert main(argv) == 0 and out.read_text() == text  # keyed: the same text again
+    assert main(argv[:-2] + ["--seed", "1"]) == 0
+    assert capsys.readouterr().out.strip() != text  # another key, another text
+    assert main(["sample", str(workdir), "--prompt", "Q!"]) == 2  # characters the corpus lacks
+    assert "not in it: ['!', 'Q']" in capsys.readouterr().err
+    assert main(["sample", str(tmp_path / "nothing")]) == 2

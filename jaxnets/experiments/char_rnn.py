@@ -26,7 +26,7 @@ from jaxnets.data.text import Corpus, char_corpus, tf_style_windows
 from jaxnets.experiments import RunContext, register
 from jaxnets.experiments.common import finish
 from jaxnets.nn import dropout, initializer, rnn
-from jaxnets.train import Task, fit, make_optimizer, sharding
+from jaxnets.train import Task, fit, init_state, make_optimizer, sharding
 
 
 def init_model(key: jax.Array, model: ml_collections.ConfigDict, vocab: int) -> dict:
@@ -120,6 +120,46 @@ def sample_text(params: dict, model: ml_collections.ConfigDict, corpus: Corpus, 
     out = jax.jit(lambda p, c, first, k: rnn.sample_sequence(one, readout, p, c, first, k, length, temperature, top_k))(
         params, carries, ids[-1:], key)
     return prompt + corpus.decode(np.asarray(out))
+
+
+def sample_from_run(workdir, prompt: str | None = None, length: int | None = None, temperature: float = 1.0,
+                    top_k: int | None = None, seed: int = 0, seed_index: int = 0) -> str:
+    """Text sampled from a finished (or checkpointed) char_rnn run directory: its config.json
+    rebuilds the model and the corpus, its latest checkpoint supplies the parameters of seed
+    number `seed_index` of the run. Unset options fall back to the run's `sample` config."""
+    import json
+    import pathlib
+
+    from jaxnets.train.checkpoint import Checkpointer
+
+    workdir = pathlib.Path(workdir)
+    try:
+        saved = json.loads((workdir / "config.json").read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{workdir} holds no jaxnets run (no config.json)") from None
+    config = ml_collections.ConfigDict(saved["config"])
+    if config.experiment != "char_rnn":
+        raise ConfigError(f"{workdir} is a {config.experiment!r} run; sampling needs a char_rnn run")
+    checkpoints = Checkpointer(workdir / "checkpoints")
+    step = checkpoints.latest_step()
+    if step is None:
+        raise ConfigError(f"{workdir} has no checkpoint to sample from")
+    if not 0 <= seed_index < len(saved["seeds"]):
+        raise ConfigError(f"seed index {seed_index} out of range: the run has {len(saved['seeds'])} seed(s)")
+    corpus = char_corpus(config.data.name, config.data.validation_fraction)
+    prompt = config.sample.prompt if prompt is None else prompt
+    unknown = sorted(set(prompt) - set(corpus.chars))
+    if not prompt or unknown:
+        raise ConfigError(f"the prompt must be non-empty text over the corpus' characters; not in it: {unknown}")
+    windows = len(corpus.train) // (config.train.batch_size * config.model.num_steps)
+    task = char_rnn_task(config.model, corpus.vocab_size, config.train.batch_size, windows)
+    optimizer = make_optimizer(config.optimizer)
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in saved["seeds"]])
+    like = jax.vmap(lambda k: init_state(task, optimizer, k))(keys)
+    params = jax.tree.map(lambda a: a[seed_index], checkpoints.restore(like).params)
+    checkpoints.close()
+    return sample_text(params, config.model, corpus, prompt, config.sample.length if length is None else length,
+                       jax.random.PRNGKey(seed), temperature, config.sample.top_k if top_k is None else top_k)
 
 
 @register("char_rnn")

@@ -94,6 +94,11 @@ def sharded_chunk(task: Task, optimizer: optax.GradientTransformation, train: ml
         with jax.set_mesh(mesh):
             return jitted(states, data)
 
+    def lower(states, data):  # for inspecting the compiled program (tests, profiling)
+        with jax.set_mesh(mesh):
+            return jitted.lower(states, data)
+
+    traced_under_mesh.lower = lower
     return traced_under_mesh
 
 
