@@ -259,38 +259,52 @@ def sample_sequence(step: Callable, readout: Callable, params: Any, carry: Any, 
 
 # --- a fused LSTM layer: whole sequences, hand-written backpropagation through time ------------------
 
-@jax.custom_vjp
 def lstm_sequence(params: dict, carry: Carry, xs: jax.Array, forget_bias: float = 1.0) -> tuple[Carry, jax.Array]:
     """(final (c, h), hs [T, B, H]) of one `lstm_step` layer over xs [T, B, I] — the same function
     as `unroll(lstm_step, ...)`, computed the way cuDNN does: the input projection of every step
-    is one large matmul before the loop, the loop does only h·W_h and the gates, and the
-    backward pass is a hand-written reverse loop that carries (dh, dc) and emits each step's gate
-    gradient dz; the weight and input gradients are then one large matmul each (instead of one
-    small matmul per step that autodiff of `scan` accumulates)."""
-    (c, h), hs, _ = _lstm_forward(params, carry, xs, forget_bias)
+    is one large matmul before the loop (`lstm_input_projection`), the loop does only h·W_h and
+    the gates (`lstm_recurrence`, whose backward pass is written by hand)."""
+    n_in = xs.shape[-1]
+    zx = lstm_input_projection(params["w"][:n_in], params["b"], xs)
+    return lstm_recurrence(params["w"][n_in:], carry, zx, forget_bias)
+
+
+def lstm_input_projection(w_x: jax.Array, b: jax.Array, xs: jax.Array) -> jax.Array:
+    """xs [T, B, I] @ w_x + b for all steps at once, as a 2-D matmul (so that its gradients are
+    2-D matmuls too: contracting over (T, B) as an einsum ran ~25% slower on XLA:CPU)."""
+    return (xs.reshape(-1, xs.shape[-1]) @ w_x + b).reshape(*xs.shape[:-1], w_x.shape[-1])
+
+
+LSTM_UNROLL = 1  # time steps per loop iteration of the recurrence (2 and 4 measured no faster)
+
+
+@jax.custom_vjp
+def lstm_recurrence(w_h: jax.Array, carry: Carry, zx: jax.Array, forget_bias: float = 1.0) -> tuple[Carry, jax.Array]:
+    """(final (c, h), hs) of an LSTM layer whose input projections zx [T, B, 4H] (bias included)
+    are given: z_t = zx_t + h_{t−1}·w_h, then the gates as in `lstm_step`.
+
+    The backward pass is a hand-written reverse loop that carries (dh, dc) and emits each step's
+    gate gradient dz = dL/dz_t, which is also the gradient of zx; the gradient of w_h is then one
+    large matmul (instead of one small matmul per step that autodiff of `scan` accumulates)."""
+    (c, h), hs, _ = _lstm_forward(w_h, carry, zx, forget_bias)
     return (c, h), hs
 
 
-LSTM_UNROLL = 1  # time steps per loop iteration of the fused layer (2 and 4 measured no faster)
-
-
-def _lstm_forward(params, carry, xs, forget_bias):
+def _lstm_forward(w_h, carry, zx, forget_bias):
     """(final (c, h), hs, (gate activations [T, B, 4H], cs [T, B, H])): the residuals are the
     activated gates and the cell states only; everything else is rebuilt from them.
 
     Per step the loop runs one matmul and one tanh over all four gates: sigmoid(z) =
-    ½ + ½·tanh(z/2), with the ½ folded into the weights, the bias and the input projection
-    beforehand (XLA's sigmoid is an exp and a divide, and slicing the gates before activating
-    them split the step into several kernels: the forward pass got ~30% faster)."""
-    n_in = xs.shape[-1]
-    n = params["w"].shape[1] // 4
+    ½ + ½·tanh(z/2), with the ½ folded into w_h and zx beforehand (XLA's sigmoid is an exp and a
+    divide, and slicing the gates before activating them split the step into several kernels:
+    the forward pass got ~30% faster)."""
+    n = w_h.shape[0]
     sigmoid_gate = jnp.arange(4 * n) // n != 1  # i, f, o; j (the candidate) takes a plain tanh
     scale = jnp.where(sigmoid_gate, 0.5, 1.0)
     offset = jnp.where(sigmoid_gate, 0.5, 0.0)
     shift = jnp.where(jnp.arange(4 * n) // n == 2, forget_bias, 0.0)
-    w = params["w"] * scale
-    zx = xs @ w[:n_in] + (params["b"] + shift) * scale  # [T, B, 4H]: every step's input projection at once
-    w_h = w[n_in:]
+    w_h = w_h * scale
+    zx = (zx + shift) * scale
 
     def step(carry, z_in):
         c, h = carry
@@ -304,18 +318,17 @@ def _lstm_forward(params, carry, xs, forget_bias):
     return (c, h), hs, (acts, cs)
 
 
-def _lstm_sequence_fwd(params, carry, xs, forget_bias=1.0):
-    final, hs, saved = _lstm_forward(params, carry, xs, forget_bias)
-    return (final, hs), (params, carry, xs, hs, saved)
+def _lstm_recurrence_fwd(w_h, carry, zx, forget_bias=1.0):
+    final, hs, saved = _lstm_forward(w_h, carry, zx, forget_bias)
+    return (final, hs), (w_h, carry, hs, saved)
 
 
-def _lstm_sequence_bwd(residuals, cotangents):
-    params, (c0, h0), xs, hs, (acts, cs) = residuals
+def _lstm_recurrence_bwd(residuals, cotangents):
+    w_h, (c0, h0), hs, (acts, cs) = residuals
     (dc_last, dh_last), dhs = cotangents
-    n_in = xs.shape[-1]
     # Transposed once, here: left to XLA, the transpose was folded into the loop's matmul and
     # then re-materialized in every iteration (a 400 × 100 copy per step, ~5% of the step).
-    w_h_t = jax.lax.optimization_barrier(params["w"][n_in:].T)
+    w_h_t = jax.lax.optimization_barrier(w_h.T)
     c_prev = jnp.concatenate([c0[None], cs[:-1]], 0)
     h_prev = jnp.concatenate([h0[None], hs[:-1]], 0)
     # Everything that does not depend on the incoming gradients, for all steps at once (large
@@ -337,12 +350,8 @@ def _lstm_sequence_bwd(residuals, cotangents):
 
     (dc0, dh0), dz = jax.lax.scan(step, (dc_last, dh_last), (dhs, gate_slopes, dc_dh, f), reverse=True,
                                   unroll=LSTM_UNROLL)
-    inputs = jnp.concatenate([xs, h_prev], -1)  # [T, B, I + H]: what each step's z was computed from
-    # one matmul over all steps and examples, as a plain 2-D product (the 2-contracting-axis
-    # einsum ran ~25% slower on XLA:CPU)
-    dw = inputs.reshape(-1, inputs.shape[-1]).T @ dz.reshape(-1, dz.shape[-1])
-    dxs = dz @ params["w"][:n_in].T
-    return {"w": dw, "b": dz.sum((0, 1))}, (dc0, dh0), dxs, None
+    dw_h = h_prev.reshape(-1, h_prev.shape[-1]).T @ dz.reshape(-1, dz.shape[-1])  # all steps, one matmul
+    return dw_h, (dc0, dh0), dz, None
 
 
-lstm_sequence.defvjp(_lstm_sequence_fwd, _lstm_sequence_bwd)
+lstm_recurrence.defvjp(_lstm_recurrence_fwd, _lstm_recurrence_bwd)
