@@ -157,7 +157,7 @@ def sample_from_run(workdir, prompt: str | None = None, length: int | None = Non
     unknown = sorted(set(prompt) - set(corpus.chars))
     if not prompt or unknown:
         raise ConfigError(f"the prompt must be non-empty text over the corpus' characters; not in it: {unknown}")
-    windows = len(corpus.train) // (config.train.batch_size * config.model.num_steps)
+    windows = len(tf_style_windows(corpus.train, config.train.batch_size, config.model.num_steps)[0])
     task = char_rnn_task(config.model, corpus.vocab_size, config.train.batch_size, windows)
     optimizer = make_optimizer(config.optimizer)
     keys = jnp.stack([jax.random.PRNGKey(s) for s in saved["seeds"]])
