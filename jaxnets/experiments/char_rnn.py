@@ -112,10 +112,7 @@ def sample_text(params: dict, model: ml_collections.ConfigDict, corpus: Corpus, 
                 key: jax.Array, temperature: float, top_k: int) -> str:
     """`length` characters after `prompt`, one step at a time (batch 1) inside a jitted scan."""
     ids = jnp.asarray(corpus.encode(prompt))
-    carries = zero_carries(model, 1)
     step = rnn.stacked_step(rnn.get_cell(model.cell))
-    for token in ids[:-1]:  # read the prompt
-        carries, _ = step(params["layers"], carries, (params["embedding"][token[None]], None))
 
     def one(p, c, token):
         return step(p["layers"], c, (p["embedding"][token], None))
@@ -123,8 +120,11 @@ def sample_text(params: dict, model: ml_collections.ConfigDict, corpus: Corpus, 
     def readout(p, h):
         return h @ p["out"]["w"] + p["out"]["b"]
 
-    out = jax.jit(lambda p, c, first, k: rnn.sample_sequence(one, readout, p, c, first, k, length, temperature, top_k))(
-        params, carries, ids[-1:], key)
+    def generate(p, prompt_ids, k):  # read the prompt (all but its last character), then sample
+        carries, _ = jax.lax.scan(lambda c, token: one(p, c, token[None]), zero_carries(model, 1), prompt_ids[:-1])
+        return rnn.sample_sequence(one, readout, p, carries, prompt_ids[-1:], k, length, temperature, top_k)
+
+    out = jax.jit(generate)(params, ids, key)
     return prompt + corpus.decode(np.asarray(out))
 
 
