@@ -78,7 +78,7 @@ FIGURES = {
 
 def get_config(arg=None):
     c = base_config(__file__, "binary_neurons")  # its default variant anneals: undo what it set
-    c.experiment = "beyond_binary"
+    c.experiment = "binary_neurons"
     c.model.slope_rate = 1.0  # no slope / temperature annealing unless a row says so
     c.model.neuron = "ternary"
     c.model.eval_mode = "deterministic"  # every run of the post: stochastic training, deterministic evaluation

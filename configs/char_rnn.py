@@ -67,11 +67,10 @@ def get_config(arg=None):
     c.train.batch_size = 32  # rows of the text: a step trains all rows of one window
     c.train.num_epochs = 20.0
     c.train.steps = 0  # > 0 overrides num_epochs (a step = one window)
-    c.train.shuffle = False  # windows in order: the carried state continues its row
     c.train.log_every = 0  # one epoch: train_loss is the epoch's average, as the post printed
     c.train.eval_every = 0
     c.train.checkpoint_every = 0
-    c.train.eval_batch_size = 1  # (set by the experiment: the validation tail is one "example")
+    c.train.eval_batch_size = 1  # unused: the validation tail is read window by window
     c.train.stop_on_nan = True
     # The window's rows split over the devices — the CPU's cores too: each core runs the whole
     # recurrence on 16 rows and the gradients meet once per step (1.4× a single 2-core device).

@@ -14,7 +14,7 @@ from jaxnets.config import base_config
 
 def get_config(arg=None):
     c = base_config(__file__, "mnist_mlp")
-    c.experiment = "mnist_advanced"
+    c.experiment = "classifier"
     c.data.standardize = True
     c.model.hidden_sizes = (512, 512)
     c.model.activation = "relu"

@@ -15,7 +15,7 @@ import ml_collections
 
 def get_config(arg=None):
     c = ml_collections.ConfigDict()
-    c.experiment = "mnist_mlp"
+    c.experiment = "classifier"
     c.seed = 0
 
     c.data = ml_collections.ConfigDict()

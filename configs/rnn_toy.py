@@ -62,7 +62,6 @@ def get_config(arg=None):
     c.train.batch_size = 200  # rows of the series
     c.train.num_epochs = 1.0
     c.train.steps = 0  # > 0 overrides num_epochs (a step = one window)
-    c.train.shuffle = False  # windows in order: the carried state must continue its row
     c.train.log_every = 100
     c.train.eval_every = 0
     c.train.checkpoint_every = 0

@@ -63,54 +63,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def default_workdir(config_spec: str, n_seeds: int | None) -> pathlib.Path:
-    from jaxnets.config import split_spec
-
-    path, variant = split_spec(config_spec)
-    name = pathlib.Path(path).stem + (f"_{variant}" if variant else "")
-    return pathlib.Path("runs") / (f"{name}_seeds{n_seeds}" if n_seeds else name)
-
-
 def _train(args, overrides) -> int:
-    train_run(args.config, overrides, getattr(args, "seeds", None), args.workdir, args.overwrite)
+    from jaxnets.run import run_spec
+
+    run_spec(args.config, overrides, getattr(args, "seeds", None), args.workdir, args.overwrite,
+             log=lambda message: print(message, flush=True))
     return 0
-
-
-def train_run(spec: str, overrides, n_seeds: int | None, workdir: str | None, overwrite: bool) -> dict:
-    """Train one config (a sweep when n_seeds is given) and return its summary."""
-    from jaxnets import config as config_lib
-    from jaxnets import experiments, rundir
-
-    config = config_lib.load(spec, overrides)  # every config error surfaces here, before any work
-    experiments.validate(config)
-    run = experiments.get(config.experiment)
-    if n_seeds is not None and n_seeds < 1:
-        raise config_lib.ConfigError("--seeds must be at least 1")
-    seeds = [config.seed + i for i in range(n_seeds or 1)]
-    workdir = pathlib.Path(workdir) if workdir else default_workdir(spec, n_seeds)
-    config_file = config_lib.split_spec(spec)[0]
-    import jax
-
-    if jax.process_index() == 0:  # multi-host: one process owns the run directory
-        rundir.open_run(workdir, {"config_file": spec, "seeds": seeds,
-                                  "config": config_lib.to_jsonable(config)}, overwrite=overwrite)
-
-    primary = jax.process_index() == 0
-
-    def log(message: str) -> None:
-        if primary:  # one progress stream on multi-host runs
-            print(message, flush=True)
-
-    log(f"jaxnets {config.experiment}: {len(seeds)} seed(s) on {jax.device_count()} {jax.default_backend()} "
-        f"device(s) in {jax.process_count()} process(es), jax {jax.__version__}; workdir {workdir}")
-    return run(experiments.RunContext(config, config_file, workdir, seeds, log=log))
 
 
 def _list() -> int:
     from jaxnets import config as config_lib
     from jaxnets import experiments
 
-    print(f"experiments: {', '.join(experiments.names())}\n")
+    print(f"experiments (jaxnets/experiments/<name>.py): {', '.join(experiments.names())}\n")
     for path in sorted(pathlib.Path("configs").glob("*.py")):
         try:
             config = config_lib.load_config_file(str(path))
@@ -165,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return _list()
         if args.command == "sample":
-            from jaxnets.experiments.char_rnn import sample_from_run
+            from jaxnets.sample import sample_from_run
 
             text = sample_from_run(args.workdir, args.prompt, args.length, args.temperature, args.top_k, args.seed,
                                    args.seed_index)

@@ -14,7 +14,6 @@ import platform
 import shutil
 from typing import Any
 
-import jax
 import numpy as np
 
 class RunDirError(RuntimeError):
@@ -70,22 +69,79 @@ def _to_builtin(value: Any) -> Any:
     return str(value)
 
 
+def fmt_time(seconds: float) -> str:
+    """12m05s, or 1h02m past an hour."""
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
 class MetricsLog:
     """metrics.jsonl: one JSON object per logged step. On resume, the lines past the restored
     checkpoint are dropped: those steps are about to be trained again."""
 
-    def __init__(self, path: str | pathlib.Path, resume_step: int | None):
+    def __init__(self, path: str | pathlib.Path, resume_step: int | None, primary: bool = True):
         self.path = pathlib.Path(path)
-        self.primary = jax.process_index() == 0  # one writer on multi-host runs
+        self.primary = primary  # one writer on multi-host runs
+        self.records = [r for r in read_metrics(self.path) if resume_step is not None and r["step"] <= resume_step]
         if self.primary:
-            kept = [r for r in read_metrics(self.path) if resume_step is not None and r["step"] <= resume_step]
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".jsonl.tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in self.records))
+            os.replace(tmp, self.path)
 
     def write(self, record: dict) -> None:
         if not self.primary:
             return
         with self.path.open("a") as f:
             f.write(json.dumps(record, default=_to_builtin, allow_nan=True) + "\n")
+
+
+class RunWriter:
+    """Everything a run writes goes through here: metrics.jsonl, checkpoints/, plots/, text
+    files, summary.json. Only process 0 writes (on one host that is this process), so nothing
+    else in jaxnets needs to ask which process it is."""
+
+    def __init__(self, workdir: str | pathlib.Path):
+        import jax  # imported here: the suite imports this module before its workers configure JAX
+
+        self.workdir = pathlib.Path(workdir)
+        self.primary = jax.process_index() == 0
+
+    def child(self, name: str) -> "RunWriter":
+        """A sub-run's directory (a second fit inside one experiment)."""
+        child = RunWriter.__new__(RunWriter)
+        child.workdir, child.primary = self.workdir / name, self.primary
+        return child
+
+    @property
+    def checkpoint_dir(self) -> pathlib.Path:
+        return self.workdir / "checkpoints"
+
+    def metrics_log(self, resume_step: int | None) -> MetricsLog:
+        return MetricsLog(self.workdir / "metrics.jsonl", resume_step, self.primary)
+
+    def figure(self, name: str, draw) -> pathlib.Path:
+        """plots/<name>: `draw(path)` makes and saves the figure, on process 0 only."""
+        path = self.workdir / "plots" / name
+        if self.primary:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            draw(path)
+        return path
+
+    def text(self, relative: str, text: str) -> pathlib.Path:
+        path = self.workdir / relative
+        if self.primary:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        return path
+
+    def summary(self, summary: dict) -> pathlib.Path:
+        path = self.workdir / "summary.json"
+        if self.primary:
+            _write_json_atomic(path, summary)
+        return path
 
 
 def read_metrics(path: str | pathlib.Path) -> list[dict]:
@@ -112,10 +168,15 @@ def seed_stats(per_seed: dict[str, np.ndarray]) -> tuple[dict, dict]:
     return means, stds
 
 
-def write_summary(workdir: str | pathlib.Path, *, experiment: str, config_file: str, seeds: list[int],
-                  per_seed: dict[str, np.ndarray], reference: dict, steps: int, wall_time_s: float,
-                  examples_per_s: float | None, extra: dict | None = None) -> dict:
+def make_summary(*, experiment: str, config_file: str, seeds: list[int], per_seed: dict[str, np.ndarray],
+                 reference: dict, steps: int, wall_time_s: float, throughput: float | None = None,
+                 unit: str = "examples", extra: dict | None = None) -> dict:
+    """The summary.json contract (DESIGN.md): final metrics as mean / std / per seed, the
+    published numbers, and how the run was made."""
+    import jax
+
     means, stds = seed_stats(per_seed)
+    rate = None if throughput is None else round(float(throughput), 1)
     summary = {
         "experiment": experiment,
         "config_file": config_file,
@@ -126,7 +187,8 @@ def write_summary(workdir: str | pathlib.Path, *, experiment: str, config_file: 
         "reference": reference,
         "steps": int(steps),
         "wall_time_s": round(float(wall_time_s), 2),
-        "examples_per_s": None if examples_per_s is None else round(float(examples_per_s), 1),
+        "examples_per_s": rate if unit == "examples" else None,
+        **({f"{unit}_per_s": rate} if unit != "examples" else {}),
         "backend": jax.default_backend(),
         "devices": jax.device_count(),
         "jax_version": jax.__version__,
@@ -134,7 +196,4 @@ def write_summary(workdir: str | pathlib.Path, *, experiment: str, config_file: 
     }
     if extra:
         summary.update(extra)
-    if jax.process_index() != 0:
-        return summary
-    _write_json_atomic(pathlib.Path(workdir) / "summary.json", summary)
     return summary

@@ -11,9 +11,8 @@ std over seeds, from the config file's TABLE) and one figure per experiment (its
 
     VARIANTS = {name: {"dotted.key": value, ...}}   # get_config(name) applies these
     SUITE = [name, ...]                              # optional: the default subset to run
-    TABLE = [(experiment, row, variant, metric, published), ...]   # optional
-    FIGURES = {name: (title, {label: variant}, [metric keys])}     # optional; a 4th item
-                                                     # {label: value} adds horizontal reference lines
+    TABLE = [Row(experiment, row, variant, metric, published), ...]   # optional
+    FIGURES = {name: Figure(title, {label: variant}, [metric keys], levels=None)}   # optional
 """
 
 from __future__ import annotations
@@ -29,6 +28,28 @@ import statistics
 import sys
 import time
 import traceback
+from typing import NamedTuple
+
+from jaxnets.rundir import fmt_time
+
+
+class Row(NamedTuple):
+    """One line of a suite's results table: a published number and the variant that measures it."""
+
+    experiment: str  # the post's experiment (a group of rows)
+    row: str  # what the row is, in the post's words
+    variant: str
+    metric: str  # a key of the variant's summary["metrics"]
+    published: float | None  # None: the post shows it only as a plot
+
+
+class Figure(NamedTuple):
+    """One comparison figure: curves of some variants' metrics, one panel per group."""
+
+    title: str
+    curves: dict  # {label: variant}, or {panel title: {label: variant}}
+    metrics: list  # metric keys of metrics.jsonl
+    levels: dict | None = None  # {label: value}: horizontal reference lines
 
 
 def _cost(config) -> float:
@@ -36,11 +57,6 @@ def _cost(config) -> float:
     steps = config.train.steps or config.train.get("num_epochs", 1) * 1000
     sizes = [784, *config.model.get("hidden_sizes", (100,)), 10]
     return float(steps * config.train.batch_size * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])))
-
-
-def _fmt_time(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def _compilation_cache(root: pathlib.Path) -> None:
@@ -87,11 +103,11 @@ def _run_variant(spec: str, overrides: list[str], n_seeds: int, workdir: str, lo
     pathlib.Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         try:
-            from jaxnets.__main__ import train_run
+            from jaxnets.run import run_spec
             from jaxnets.train.sharding import cpu_devices_per_core
 
             cpu_devices_per_core()
-            summary = train_run(spec, overrides, n_seeds, workdir, overwrite)
+            summary = run_spec(spec, overrides, n_seeds, workdir, overwrite)
             return spec, summary, None, time.time() - start
         except Exception as err:  # one failed variant must not take the others down
             traceback.print_exc()
@@ -119,6 +135,14 @@ def _finished(workdir: pathlib.Path, config_json: dict) -> dict | None:
     return summary if _result_relevant(saved) == _result_relevant(config_json) else None
 
 
+def _shown_metrics(module, summary: dict) -> set[str]:
+    """The metrics a progress line shows: those of the config's TABLE, else those with a
+    published reference, else all."""
+    table = {Row(*r).metric for r in getattr(module, "TABLE", None) or []}
+    chosen = table & set(summary["metrics"]) or set(summary.get("reference", {})) & set(summary["metrics"])
+    return chosen or set(summary["metrics"])
+
+
 def _diverged_note(summary: dict, metric: str) -> str:
     """'; 1 diverged, the other 4: m ± s' when some seeds ended with a non-finite loss."""
     diverged = summary.get("diverged_seeds") or []
@@ -137,9 +161,9 @@ def results_table(module, summaries: dict[str, dict]) -> str:
     lines = ["| exp | row | published | jaxnets mean ± std (seeds) | gap | gap / std | variant |",
              "|---|---|---|---|---|---|---|"]
     table = getattr(module, "TABLE", None) or [
-        ("", name, name, metric, ref) for name, s in summaries.items()
+        Row("", name, name, metric, ref) for name, s in summaries.items()
         for metric, ref in s.get("reference", {}).items() if isinstance(ref, (int, float))]
-    for exp, row, variant, metric, published in table:
+    for exp, row, variant, metric, published in map(lambda r: Row(*r), table):
         summary = summaries.get(variant)
         if summary is None or metric not in summary.get("metrics", {}):
             lines.append(f"| {exp} | {row} | {published} | (not run) | | | {variant} |")
@@ -170,11 +194,12 @@ def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: 
 
     text = results_table(module, summaries)
     train_s = sum(s.get("wall_time_s", 0.0) for s in summaries.values())
-    text += (f"\nSuite wall time {_fmt_time(wall)} for {len(summaries)} variants "
-             f"(sum of the variants' training times {_fmt_time(train_s)}).\n")
+    text += (f"\nSuite wall time {fmt_time(wall)} for {len(summaries)} variants "
+             f"(sum of the variants' training times {fmt_time(train_s)}).\n")
     out = root / "results.md"
     out.write_text(text)
-    for name, (title, curves, keys, *levels) in getattr(module, "FIGURES", {}).items():
+    for name, figure in getattr(module, "FIGURES", {}).items():
+        title, curves, keys, levels = Figure(*figure)
         # {label: variant} is one panel; {panel: {label: variant}} is one panel each.
         groups = curves if all(isinstance(v, dict) for v in curves.values()) else {"": curves}
         panels = {panel: [_curve(root, summaries, label, variant) for label, variant in members.items()
@@ -182,7 +207,7 @@ def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: 
                   for panel, members in groups.items()}
         if any(panels.values()):
             plots.comparison(panels, keys, root / "figures" / f"{name}.png", title=title,
-                             levels=levels[0] if levels else None)
+                             levels=levels)
     return out
 
 
@@ -203,7 +228,6 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
     stem = pathlib.Path(config_path).stem
     root = pathlib.Path(workdir) if workdir else pathlib.Path("runs") / f"{stem}_seeds{n_seeds}"
 
-    # Every variant's config is loaded and checked before any training starts.
     # Every chosen variant's config is loaded and checked before any training starts; the other
     # variants are loaded too, so that the table covers every finished variant in root.
     configs = {}
@@ -263,9 +287,9 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
                 summaries[name] = summary
                 stds = summary["metrics_std"]
                 shown = ", ".join(f"{k} {v:.4f}" + (f" ± {stds[k]:.4f}" if k in stds else "")
-                                  for k, v in summary["metrics"].items() if k.endswith("accuracy"))
-            log(f"[{i}/{len(todo)}] {name}: {shown} ({_fmt_time(seconds)}) | elapsed {_fmt_time(elapsed)}, "
-                f"ETA {_fmt_time(eta) if math.isfinite(eta) else '?'}")
+                                  for k, v in summary["metrics"].items() if k in _shown_metrics(module, summary))
+            log(f"[{i}/{len(todo)}] {name}: {shown} ({fmt_time(seconds)}) | elapsed {fmt_time(elapsed)}, "
+                f"ETA {fmt_time(eta) if math.isfinite(eta) else '?'}")
     finally:
         if jobs > 1:
             pool.shutdown(cancel_futures=True)

@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxnets.experiments.batchnorm import batchnorm_task, bn_forward, init_pair, one_at_a_time
+from jaxnets.experiments.batchnorm import batchnorm_task
+from jaxnets.models.batchnorm_pair import bn_forward, init_pair, one_at_a_time
 from jaxnets.nn import batch_norm, batch_norm_init
 from tests.conftest import ROOT
 

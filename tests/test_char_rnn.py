@@ -36,7 +36,7 @@ def _train(workdir, cell, shard, capsys, extra=()):
 
 
 def test_rows_split_over_devices_train_exactly_as_one_device(toy_corpus, tmp_path, capsys):
-    cell = "lstm"  # the fused path; rows_per_device itself is tested below with a plain autodiff function
+    cell = "lstm"  # the fused path; the row split itself is tested below with a plain autodiff function
     assert jax.device_count() == 2  # conftest: one CPU device per core, as the CLI
     one = _train(tmp_path / "one", cell, "never", capsys)
     split = _train(tmp_path / "split", cell, "always", capsys)
@@ -52,28 +52,32 @@ def test_rows_split_over_devices_train_exactly_as_one_device(toy_corpus, tmp_pat
 
 def test_each_step_trains_the_next_window_with_the_state_carried(toy_corpus):
     from jaxnets.config import load
-    from jaxnets.data.text import char_corpus, tf_style_windows
-    from jaxnets.experiments.char_rnn import char_rnn_task, run_window, zero_carries
+    from jaxnets.data.text import char_corpus, text_rows, tf_style_windows
+    from jaxnets.experiments.char_rnn import lm_task
+    from jaxnets.models import rnn_lm
     from jaxnets.train import init_state, make_optimizer
-    from jaxnets.train.step import batch_indices
 
     config = load("configs/char_rnn.py:gru", SMALL + ["--config.data.name=toy"])
     corpus = char_corpus("toy", 0.1)
     x, y = tf_style_windows(corpus.train, 4, 8)
     windows = len(x)
-    rows_of_windows = x.reshape(windows * 4, 8)
-    idx = batch_indices(jax.random.PRNGKey(0), jnp.int32(windows - 1), 3, len(rows_of_windows), 4, shuffle=False)
-    np.testing.assert_array_equal(rows_of_windows[idx[0]], x[windows - 1])  # step k: window k, all rows in order
-    np.testing.assert_array_equal(rows_of_windows[idx[1]], x[0])  # then the next epoch starts over
-    task = char_rnn_task(config.model, corpus.vocab_size, 4, windows)
+    rows = jax.tree.map(jnp.asarray, text_rows(corpus.train, 4, 8))
+    task = lm_task(config.model, corpus.vocab_size, 4)
+    assert task.batches.steps_per_epoch(rows) == windows
+    last, first = task.batches(rows, None, windows - 1), task.batches(rows, None, windows)
+    np.testing.assert_array_equal(last["x"], x[windows - 1])  # step k: window k, all rows in order
+    np.testing.assert_array_equal(first["x"], x[0])  # then the next epoch starts over...
+    assert bool(first["reset"]) and not bool(last["reset"])  # ...and says so
     optimizer = make_optimizer(config.optimizer)
     params = init_state(task, optimizer, jax.random.PRNGKey(1)).params
-    carries = zero_carries(config.model, 4)
+    carries = jax.tree.map(lambda c: c + 0.5, rnn_lm.zero_carries(config.model, 4))  # a stale state
     key = jax.random.PRNGKey(2)
     for k in range(3):  # the loss's carry after window k is the stack's state after reading windows 0..k
-        batch = {"x": jnp.asarray(x[k]), "y": jnp.asarray(y[k])}
+        batch = task.batches(rows, None, jnp.int32(k))
+        np.testing.assert_array_equal(batch["y"], y[k])
         loss, (carries_next, _) = task.loss(params, carries, batch, key, jnp.int32(k))
-        expected_carries, logits = run_window(params, carries, batch["x"], config.model, None)
+        start = rnn_lm.zero_carries(config.model, 4) if k == 0 else carries  # window 0 resets
+        expected_carries, logits = rnn_lm.apply(params, start, batch["x"], config.model, None)
         chex.assert_trees_all_close(carries_next, expected_carries, rtol=1e-5, atol=1e-6)
         log_p = jax.nn.log_softmax(logits)
         expected = -jnp.mean(jnp.take_along_axis(log_p, batch["y"].T[..., None], -1))
@@ -82,35 +86,39 @@ def test_each_step_trains_the_next_window_with_the_state_carried(toy_corpus):
     chex.assert_shape(jax.tree.leaves(carries), (4, 12))
 
 
-def test_shuffled_windows_are_refused(toy_corpus, tmp_path, capsys):
+def test_windows_are_read_in_order_so_shuffling_is_not_a_key(toy_corpus, tmp_path, capsys):
     argv = ["train", "--config", "configs/char_rnn.py:gru", "--workdir", str(tmp_path / "w"),
             "--config.data.name=toy", "--config.train.shuffle=true", *SMALL]
     assert main(argv) == 2
-    assert "train.shuffle must be false" in capsys.readouterr().err
+    assert "train.shuffle" in capsys.readouterr().err
 
 
-def test_rows_per_device_runs_each_devices_rows_and_sums_parameter_gradients():
-    from jax.sharding import PartitionSpec as P
+def test_row_parallel_loss_is_the_same_function_inside_and_outside_the_trainer():
+    """loss_and_grad with a mesh that splits rows runs the task's own loss per device (shard_map)
+    and averages once: the same value, gradient and carried state as the loss called directly."""
+    from jaxnets.train import Task, sharding
+    from jaxnets.train.step import loss_and_grad
 
-    from jaxnets.train import sharding
+    w, rows, carry = jnp.arange(3.0), jnp.arange(12.0).reshape(4, 3), jnp.arange(4.0)
 
+    def loss(w, carry, batch, key, step):  # rows independent, the loss their mean
+        h = jnp.tanh(batch["x"] @ w + carry)
+        return jnp.mean(h ** 2), (jnp.where(batch["reset"], 0.0, h), {"h_mean": jnp.mean(h)})
+
+    task = Task(lambda key: (w, carry), loss, None, row_parallel=True)
+    batch = {"x": rows, "reset": jnp.bool_(False)}
+    (value, (state, metrics)), grad = jax.value_and_grad(loss, has_aux=True)(w, carry, batch, None, 0)
     mesh = sharding.make_mesh(1, 4, shard_batch="always")
-    w, rows = jnp.arange(3.0), jnp.arange(12.0).reshape(4, 3)
-
-    def local(w, x):  # per device: which device, and its rows' mean of (x · w)²
-        return jnp.full((x.shape[0],), jax.lax.axis_index("data")), jnp.mean((x @ w) ** 2)[None]
-
-    def loss(w, x):
-        where, per_device = sharding.rows_per_device(local, (P(), P("data")), (P("data"), P("data")))(w, x)
-        return jnp.mean(per_device), where
-
-    with jax.set_mesh(mesh):
-        (value, where), grad = jax.jit(jax.value_and_grad(loss, has_aux=True))(w, rows)
-    np.testing.assert_array_equal(where, [0, 0, 1, 1])  # rows 0-1 on device 0, rows 2-3 on device 1
-    (expected, _), expected_grad = jax.value_and_grad(lambda w: (jnp.mean((rows @ w) ** 2), 0), has_aux=True)(w)
-    np.testing.assert_allclose(value, expected, rtol=1e-6)
-    np.testing.assert_allclose(grad, expected_grad, rtol=1e-6)  # the devices' gradients summed once
-    assert not sharding.splits_rows()  # outside the trainer's mesh: fn is called as it is
+    assert mesh.shape["data"] == 2
+    split = jax.jit(loss_and_grad(task, mesh))
+    (value_s, (state_s, metrics_s)), grad_s = split(w, carry, batch, jax.random.PRNGKey(0), 0)
+    np.testing.assert_allclose(value_s, value, rtol=1e-6)
+    np.testing.assert_allclose(grad_s, grad, rtol=1e-6)  # the devices' gradients averaged once
+    np.testing.assert_allclose(state_s, state, rtol=1e-6)  # each device's rows of the carry, in place
+    np.testing.assert_allclose(metrics_s["h_mean"], metrics["h_mean"], rtol=1e-6)
+    hlo = split.lower(w, carry, batch, jax.random.PRNGKey(0), 0).compile().as_text()
+    assert hlo.count("all-reduce-start") + hlo.count("all-reduce(") >= 1
+    assert loss_and_grad(task) is not split  # without a mesh: plain value_and_grad
 
 
 def test_sample_command_reads_a_finished_run(toy_corpus, tmp_path, capsys):
@@ -136,7 +144,9 @@ def test_fused_lstm_path_equals_the_scanned_cells():
     of scanned `lstm_step` cells."""
     import ml_collections
 
-    from jaxnets.experiments.char_rnn import init_model, run_window, zero_carries
+    from jaxnets.models.rnn_lm import apply as run_window
+    from jaxnets.models.rnn_lm import init as init_model
+    from jaxnets.models.rnn_lm import zero_carries
 
     model = ml_collections.ConfigDict({"cell": "lstm", "num_layers": 2, "state_size": 8, "num_weights": 1,
                                        "keep_prob": 1.0, "w_init": "glorot_uniform", "fused_lstm": True})

@@ -18,8 +18,8 @@ SCRIPT = r"""
 import json, sys
 import jax, numpy as np
 from jaxnets.config import load
-from jaxnets.experiments.classifier import classifier_task
-from jaxnets.train import fit, make_optimizer, sharding
+from jaxnets.models.classifier import classifier_task
+from jaxnets.train import Shuffled, fit, make_optimizer, sharding
 from jaxnets.train.loop import sharded_chunk
 
 out, n_seeds = sys.argv[1], int(sys.argv[2])
@@ -33,7 +33,7 @@ data = {"x": x, "y": (x[:, 0] > 0).astype(np.int32) + 2 * (x[:, 1] > 0).astype(n
 task, optimizer = classifier_task(c.model, n_in=20, n_classes=4), make_optimizer(c.optimizer)
 result = fit(task, optimizer, data, {"test": data}, c.train, out + "_work", list(range(n_seeds)), log=lambda m: None)
 mesh = sharding.make_mesh(n_seeds, c.train.batch_size, shard_batch="always")
-hlo = sharded_chunk(task, optimizer, c.train, mesh, 20).lower(result.state, sharding.put_replicated(mesh, data)) \
+hlo = sharded_chunk(task, optimizer, Shuffled(c.train.batch_size), mesh, 20).lower(result.state, sharding.put_replicated(mesh, data)) \
     .compile().as_text()
 leaves = jax.tree_util.tree_flatten_with_path(result.state.params)[0]
 np.savez(out, **{jax.tree_util.keystr(path): np.asarray(v) for path, v in leaves})

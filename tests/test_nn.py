@@ -6,7 +6,7 @@ import optax
 from jax.test_util import check_grads
 
 from jaxnets.experiments.autoencoder import autoencoder_task, dead_units
-from jaxnets.experiments.classifier import classifier_task
+from jaxnets.models.classifier import classifier_task
 from jaxnets.config import load
 from jaxnets.models import init_mlp, mlp, mlp_activations
 from jaxnets.nn import dropout, leaky_relu6
@@ -77,9 +77,10 @@ def test_autoencoder_detects_a_dead_code_unit():
     chex.assert_shape(params[code_layer]["w"], (64, 2))
     params[code_layer]["w"] = params[code_layer]["w"].at[:, 1].set(0.0)
     params[code_layer]["b"] = params[code_layer]["b"].at[1].set(0.0)
-    out = task.evaluate(params, state, {"x": jax.random.uniform(jax.random.PRNGKey(1), (7, 12))}, None, 0)
-    chex.assert_shape(out["reconstruction_loss"], (7,))
-    assert float(out["code1_zero_fraction"].mean()) == 1.0
-    assert float(out["code0_zero_fraction"].mean()) == 0.0
+    out, _ = task.evaluate(params, state, {"x": jax.random.uniform(jax.random.PRNGKey(1), (7, 12))}, None, 0)
+    chex.assert_shape(list(out["reconstruction_loss"]), [(), ()])  # (sum, count) over the batch
+    assert float(out["reconstruction_loss"][1]) == 7
+    assert float(out["code1_zero_fraction"][0] / out["code1_zero_fraction"][1]) == 1.0
+    assert float(out["code0_zero_fraction"][0]) == 0.0
     assert dead_units(np.array([[0.0, 0.0], [0.3, 0.0]])) == [1]
     assert dead_units(np.array([[0.0, 0.1], [0.3, 0.0]])) == []

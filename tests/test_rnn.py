@@ -225,7 +225,8 @@ def _toy(num_steps=5, state=4, batch=8, length=4000):
 
     model = ml_collections.ConfigDict(dict(cell="vanilla", state_size=state, num_steps=num_steps, w_init="glorot_uniform"))
     data = ml_collections.ConfigDict(dict(series_length=length, series_seed=0))
-    return rnn_toy_task(model, data, batch)
+    task = rnn_toy_task(model, data, batch)
+    return task, task.batches.steps
 
 
 def test_rnn_toy_windows_continue_their_rows_and_follow_the_task():
@@ -248,20 +249,23 @@ def test_rnn_toy_windows_continue_their_rows_and_follow_the_task():
 def test_tf_style_windows_stop_gradients_at_the_boundary():
     task, windows = _toy()
     params, carry0 = task.init(jax.random.PRNGKey(1))
-    loss0, (carry1, _) = task.loss(params, carry0, None, None, jnp.int32(0))
-    g_scheme = jax.grad(lambda p: task.loss(p, carry1, None, None, jnp.int32(1))[0])(params)
+    batch = lambda step: task.batches({}, None, jnp.int32(step))  # noqa: E731  the batch function
+    assert bool(batch(0)["reset"]) and not bool(batch(1)["reset"]) and bool(batch(windows)["reset"])
+    loss0, (carry1, _) = task.loss(params, carry0, batch(0), None, jnp.int32(0))
+    g_scheme = jax.grad(lambda p: task.loss(p, carry1, batch(1), None, jnp.int32(1))[0])(params)
 
     def through_both(p):  # full backprop through window 0 into window 1
-        _, (c1, _) = task.loss(p, carry0, None, None, jnp.int32(0))
-        return task.loss(p, c1, None, None, jnp.int32(1))[0]
+        _, (c1, _) = task.loss(p, carry0, batch(0), None, jnp.int32(0))
+        return task.loss(p, c1, batch(1), None, jnp.int32(1))[0]
 
     g_full = jax.grad(through_both)(params)
     diff = max(float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(g_scheme), jax.tree.leaves(g_full)))
     assert diff > 1e-6  # the boundary cuts something real...
-    g_fixed = jax.grad(lambda p: task.loss(p, jax.lax.stop_gradient(carry1), None, None, jnp.int32(1))[0])(params)
+    g_fixed = jax.grad(lambda p: task.loss(p, jax.lax.stop_gradient(carry1), batch(1), None, jnp.int32(1))[0])(params)
     chex.assert_trees_all_close(g_scheme, g_fixed)  # ...and the scheme is exactly "carry without gradient"
-    _, (carry_reset, _) = task.loss(params, carry1, None, None, jnp.int32(windows))  # an epoch's first window
-    _, (carry_zero, _) = task.loss(params, carry0, None, None, jnp.int32(windows))
+    first = batch(windows)  # an epoch's first window
+    _, (carry_reset, _) = task.loss(params, carry1, first, None, jnp.int32(windows))
+    _, (carry_zero, _) = task.loss(params, carry0, first, None, jnp.int32(windows))
     chex.assert_trees_all_close(carry_reset, carry_zero)  # starts from zero whatever was carried
 
 

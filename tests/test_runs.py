@@ -18,7 +18,7 @@ import pytest
 
 from jaxnets import report, rundir
 from jaxnets.__main__ import main
-from jaxnets.train import NonFiniteLoss, Task, fit
+from jaxnets.train import NonFiniteLoss, Task, fit, mean_of
 from tests.conftest import ROOT, needs_mnist
 
 SUMMARY_KEYS = {"experiment", "config_file", "seeds", "metrics", "metrics_std", "reference", "steps", "wall_time_s",
@@ -119,7 +119,7 @@ def counting_task(nan_from: int) -> Task:
         return jnp.where(count >= nan_from, jnp.nan, value), (count + 1, {})
 
     def evaluate(params, count, batch, key, step):
-        return {"sq_error": (batch["x"] @ params["w"] - batch["y"]) ** 2}
+        return {"sq_error": mean_of((batch["x"] @ params["w"] - batch["y"]) ** 2)}, count
 
     return Task(init, loss, evaluate)
 
@@ -179,11 +179,11 @@ def test_sweep_is_vmapped_and_reports_mean_and_std(tiny_mnist, tmp_path):
 def test_report_table(tmp_path, capsys):
     for name, values in (("a", [0.97, 0.98]), ("b", [0.5])):
         (tmp_path / name).mkdir()
-        rundir.write_summary(tmp_path / name, experiment=f"exp_{name}",
-                             config_file=f"configs/{name}.py", seeds=list(range(len(values))),
-                             per_seed={"test_accuracy": np.array(values)},
-                             reference={"test_accuracy": 0.975, "source": "post"}, steps=10, wall_time_s=1.0,
-                             examples_per_s=100.0)
+        summary = rundir.make_summary(experiment=f"exp_{name}", config_file=f"configs/{name}.py",
+                                      seeds=list(range(len(values))), per_seed={"test_accuracy": np.array(values)},
+                                      reference={"test_accuracy": 0.975, "source": "post"}, steps=10,
+                                      wall_time_s=1.0, throughput=100.0)
+        rundir.RunWriter(tmp_path / name).summary(summary)
     text = report.main(str(tmp_path))
     assert "| a | exp_a | test_accuracy | 0.975 ± 0.007071 | 2 | 0.975 | post |" in text
     assert "| b | exp_b | test_accuracy | 0.5 | 1 | 0.975 | post |" in text

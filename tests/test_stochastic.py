@@ -228,8 +228,9 @@ def test_task_shapes_and_modes(variant):
     chex.assert_shape(params["dense_0"]["w"], (784, 100))
     loss, (_, metrics) = task.loss(params, state, _batch(), jax.random.PRNGKey(1), jnp.int32(5))
     chex.assert_shape(loss, ())
-    out = task.evaluate(params, state, _batch(), jax.random.PRNGKey(1), jnp.int32(5))
-    chex.assert_shape([out["accuracy"], out["loss"]], [(8,), (8,)])
+    out, _ = task.evaluate(params, state, _batch(), jax.random.PRNGKey(1), jnp.int32(5))
+    chex.assert_shape([*out["accuracy"], *out["loss"]], [(), (), (), ()])  # (sum, count) pairs
+    assert float(out["accuracy"][1]) == float(out["loss"][1]) == 8
     det = stochastic_task(model, eval_mode="deterministic")
     a = det.evaluate(params, state, _batch(), jax.random.PRNGKey(1), jnp.int32(5))
     b = det.evaluate(params, state, _batch(), jax.random.PRNGKey(2), jnp.int32(5))
@@ -245,7 +246,7 @@ def test_posts_code_annealing_only_reaches_evaluation():
     grad = lambda m: jax.grad(lambda p: stochastic_task(m).loss(p, *args[1:])[0])(params)  # noqa: E731
     chex.assert_trees_all_close(grad(posts), grad(flat))  # trains at slope 1
     assert not np.allclose(grad(intended)["dense_0"]["w"], grad(flat)["dense_0"]["w"])
-    ev = lambda m: stochastic_task(m).evaluate(*args)["loss"]  # noqa: E731
+    ev = lambda m: stochastic_task(m).evaluate(*args)[0]["loss"]  # noqa: E731
     np.testing.assert_allclose(ev(posts), ev(intended))  # both evaluate at the annealed slope
 
 

@@ -9,7 +9,7 @@ import optax
 import pytest
 
 from jaxnets.config import load
-from jaxnets.experiments.synthetic_gradients import forward, init_net, module_targets, surrogate_loss
+from jaxnets.models.sg_net import forward, init_net, module_targets, surrogate_loss
 from tests.conftest import ROOT
 
 SHAPE = (20,)
@@ -33,7 +33,7 @@ def _true_hidden_gradients(params, stats, x, y, model):
     hs, _, _ = forward(params, stats, x, model, True, stop_between=False)
 
     def from_h1(h1):
-        from jaxnets.experiments.synthetic_gradients import block_apply
+        from jaxnets.models.sg_net import block_apply
         h2, _ = block_apply(params["block_1"], stats["block_1"], h1, "none", model)
         return from_h2(h2)
 

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnets.train import Task, batch_indices, init_state, make_chunk, make_evaluate, make_step
+from jaxnets.train import Shuffled, Task, batch_indices, init_state, make_chunk, make_evaluate, make_step, mean_of
 
 
 def linear_task() -> Task:
@@ -17,7 +17,7 @@ def linear_task() -> Task:
         return jnp.mean((batch["x"] @ params["w"] - batch["y"]) ** 2), (model_state, {})
 
     def evaluate(params, model_state, batch, key, step):
-        return {"sq_error": (batch["x"] @ params["w"] - batch["y"]) ** 2}
+        return {"sq_error": mean_of((batch["x"] @ params["w"] - batch["y"]) ** 2)}, model_state
 
     return Task(init, loss, evaluate)
 
@@ -62,7 +62,7 @@ def test_step_is_one_optax_update():
 def test_chunk_scans_steps_never_retraces_and_converges():
     task, opt = linear_task(), optax.sgd(0.1)
     data = linear_data()
-    chunk = make_chunk(task, opt, batch_size=16, num_steps=50)
+    chunk = make_chunk(task, opt, Shuffled(16), num_steps=50)
     traced = chex.assert_max_traces(chunk, n=1)
     jitted = jax.jit(traced)
     state = init_state(task, opt, jax.random.PRNGKey(0))
@@ -77,7 +77,7 @@ def test_chunk_equals_python_loop_of_steps():
     task, opt = linear_task(), optax.adam(0.05)
     data = linear_data()
     state0 = init_state(task, opt, jax.random.PRNGKey(1))
-    scanned, _ = jax.jit(make_chunk(task, opt, batch_size=16, num_steps=9))(state0, data)
+    scanned, _ = jax.jit(make_chunk(task, opt, Shuffled(16), num_steps=9))(state0, data)
     step = jax.jit(make_step(task, opt))
     idx = batch_indices(jax.random.fold_in(state0.key, 1), 0, 9, 96, 16)
     state = state0
@@ -95,3 +95,57 @@ def test_evaluate_in_batches_equals_one_batch():
     batched = jax.jit(make_evaluate(task, 10))(state, data)["sq_error"]
     np.testing.assert_allclose(batched, whole, rtol=1e-5)
     np.testing.assert_allclose(whole, np.mean((np.asarray(data["x"]) @ [0.3, 0.1, -0.2] - data["y"]) ** 2), rtol=1e-5)
+
+
+def test_shuffled_batch_function_alone_equals_the_chunks_plan():
+    """batches(data, key, step) — the pure batch function — is what the chunk's hoisted plan
+    (one permutation per epoch, not per step) yields at that step."""
+    data, key = linear_data(), jax.random.PRNGKey(5)
+    batches = Shuffled(16)
+    plan = batches.plan(data, key, jnp.int32(3), 8)  # steps 3..10 cross the epoch boundary at 6
+    for t in range(8):
+        chex.assert_trees_all_equal(batches(data, key, 3 + t), batches.take(data, key, plan[t]))
+    assert batches.steps_per_epoch(data) == 6 and batches.units_per_step(data) == 16
+
+
+def test_windows_batch_function_reads_consecutive_windows_and_flags_resets():
+    from jaxnets.data.text import text_rows, tf_style_windows
+    from jaxnets.train import Windows
+
+    series = np.arange(203) % 17
+    x, y = tf_style_windows(series, 4, 5)  # 10 windows of 4 rows × 5
+    rows = jax.tree.map(jnp.asarray, text_rows(series, 4, 5))
+    windows = Windows(5)
+    assert windows.steps_per_epoch(rows) == len(x) == 10 and windows.units_per_step(rows) == 20
+    for step in (0, 3, 9, 10, 23):
+        batch = windows(rows, None, step)
+        np.testing.assert_array_equal(batch["x"], x[step % 10])
+        np.testing.assert_array_equal(batch["y"], y[step % 10])
+        assert bool(batch["reset"]) == (step % 10 == 0)
+
+
+def test_one_compiled_chunk_per_batch_shape():
+    """Buckets of different shapes (here: feature widths and example counts) go through the same
+    jitted chunk; jit keeps one program per shape, so N shapes trace N times, and repeats none."""
+    opt = optax.sgd(0.1)
+
+    def task_for_any_width():
+        def init(key):
+            return {"w": jnp.zeros((3,))}, {}
+
+        def loss(params, model_state, batch, key, step):  # a masked mean over padded columns
+            pred = jnp.sum(batch["x"][..., :3] * params["w"], -1) + jnp.sum(batch["x"][..., 3:], -1)
+            return jnp.mean((pred - batch["y"]) ** 2), (model_state, {})
+
+        return Task(init, loss, None)
+
+    task = task_for_any_width()
+    chunk = jax.jit(chex.assert_max_traces(make_chunk(task, opt, Shuffled(8), num_steps=5), n=3))
+    state = init_state(task, opt, jax.random.PRNGKey(0))
+    shapes = [(40, 3), (40, 5), (64, 7)]
+    for repeat in range(2):
+        for n, width in shapes:
+            data = {"x": jnp.ones((n, width)), "y": jnp.ones((n,))}
+            state, metrics = chunk(state, data)
+            chex.assert_shape(metrics["loss"], (5,))
+    assert int(state.step) == 30  # 6 chunks ran; a 4th shape would raise in assert_max_traces

@@ -74,19 +74,26 @@ def char_corpus(name: str, validation_fraction: float = 0.1) -> Corpus:
     return Corpus(chars, ids[:cut], ids[cut:])
 
 
-def tf_style_windows(series: np.ndarray, batch_size: int, num_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) [n_windows, batch_size, num_steps]: the series cut into `batch_size` rows (each a
-    contiguous stretch), targets shifted by one, then consecutive windows of `num_steps` columns
-    (TF's ptb_iterator). Row b of window k+1 continues row b of window k, so a carry passed from
-    window to window is the state a model would have had reading the row straight through."""
+def text_rows(series: np.ndarray, batch_size: int, num_steps: int) -> dict[str, np.ndarray]:
+    """{'x', 'y'} [batch_size, n_windows · num_steps]: the series cut into `batch_size` rows (each a
+    contiguous stretch), targets shifted by one, trimmed to whole windows of `num_steps` (TF's
+    ptb_iterator layout). `jaxnets.train.batches.Windows` reads it window by window: row b of
+    window k+1 continues row b of window k, so a carry passed from window to window is the state
+    a model would have had reading the row straight through."""
     n_rows = (len(series) - 1) // batch_size
     n_windows = n_rows // num_steps
     if n_windows < 1:
         raise ValueError(f"a series of {len(series)} is too short for batch_size {batch_size} × num_steps {num_steps}")
     x = series[: batch_size * n_rows].reshape(batch_size, n_rows)
     y = series[1: batch_size * n_rows + 1].reshape(batch_size, n_rows)
+    return {"x": x[:, : n_windows * num_steps], "y": y[:, : n_windows * num_steps]}
+
+
+def tf_style_windows(series: np.ndarray, batch_size: int, num_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) [n_windows, batch_size, num_steps]: `text_rows` cut into its consecutive windows."""
+    rows = text_rows(series, batch_size, num_steps)
 
     def cut(a):
-        return a[:, : n_windows * num_steps].reshape(batch_size, n_windows, num_steps).transpose(1, 0, 2)
+        return a.reshape(batch_size, -1, num_steps).transpose(1, 0, 2)
 
-    return cut(x), cut(y)
+    return cut(rows["x"]), cut(rows["y"])

@@ -1,39 +1,88 @@
-"""Experiments by name: `run(ctx) -> summary`, chosen by a config's `experiment` field.
+"""Experiments, found by name: a config's `experiment` is a module `jaxnets.experiments.<name>`
+whose `run(ctx: Context) -> Outcome` trains and measures. Nothing to register: adding the
+module is adding the experiment.
 
-Most reuse the common trainer (`jaxnets.train.fit`); each module adds only what is special
-about its experiment (what to measure, what to plot).
+An experiment holds only what is special about it (its task, what it measures after training,
+its figures). It trains through `ctx.fit` (the common trainer, writing into the run directory),
+and returns its per-seed results, extra summary fields, figures and text files in an `Outcome`;
+`jaxnets.run` writes them, once, on the primary process.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import pathlib
+import pkgutil
 from typing import Callable
 
 import ml_collections
+import numpy as np
 
-MODULES = ("classifier", "autoencoder", "gradient_descent", "binary_neurons", "batchnorm",
-           "synthetic_gradients", "first_convergence_bias", "deeper_layers",
-           "invert", "rnn_toy", "char_rnn")
-_REGISTRY: dict[str, Callable] = {}
+from jaxnets.rundir import RunWriter
 
 
 @dataclasses.dataclass
-class RunContext:
+class Outcome:
+    """What an experiment hands back to the owner of the run."""
+
+    per_seed: dict[str, np.ndarray]  # final metrics, one value per seed
+    fit: object | None = None  # the main FitResult: training curves, steps, wall time, throughput
+    extra: dict = dataclasses.field(default_factory=dict)  # more summary.json fields
+    figures: dict[str, Callable[[pathlib.Path], object]] = dataclasses.field(default_factory=dict)  # plots/<name>
+    texts: dict[str, str] = dataclasses.field(default_factory=dict)  # <relative path>: text (samples)
+    steps: int | None = None  # when there is no single main fit (several fits, no training)
+    wall_time_s: float | None = None
+
+
+@dataclasses.dataclass
+class Context:
     config: ml_collections.ConfigDict
-    config_file: str
-    workdir: pathlib.Path
     seeds: list[int]
+    writer: RunWriter
     log: Callable[[str], None] = print
 
+    @property
+    def workdir(self) -> pathlib.Path:
+        return self.writer.workdir
 
-def register(*names: str):
-    def decorate(fn):
-        for name in names:
-            _REGISTRY[name] = fn
-        return fn
-    return decorate
+    @property
+    def reference(self) -> dict:
+        return {k: v for k, v in self.config.reference.to_dict().items() if v is not None}
+
+    def fit(self, task, train_data: dict, eval_data: dict, *, optimizer=None, train=None, subdir: str | None = None,
+            seeds: list[int] | None = None, stream: str | None = None, log: Callable[[str], None] | None = None):
+        """The common trainer on this run's seeds, optimizer and train config unless given;
+        `subdir` keeps a second fit's metrics and checkpoints apart; `stream` makes it an
+        independent random stream of the same seeds."""
+        from jaxnets.train import fit, make_optimizer
+
+        return fit(task, optimizer or make_optimizer(self.config.optimizer), train_data, eval_data,
+                   train or self.config.train, self.writer.child(subdir) if subdir else self.writer,
+                   seeds or self.seeds, self.log if log is None else log, stream=stream)
+
+
+def names() -> list[str]:
+    """Every module of this package that defines `run`."""
+    found = []
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_") and hasattr(importlib.import_module(f"{__name__}.{info.name}"), "run"):
+            found.append(info.name)
+    return sorted(found)
+
+
+def get(name: str):
+    """The module of experiment `name`."""
+    from jaxnets.config import ConfigError
+
+    if not name.isidentifier() or importlib.util.find_spec(f"{__name__}.{name}") is None:
+        raise ConfigError(f"unknown experiment {name!r}; there is no module jaxnets/experiments/{name}.py "
+                          f"(experiments: {', '.join(names())})")
+    module = importlib.import_module(f"{__name__}.{name}")
+    if not hasattr(module, "run"):
+        raise ConfigError(f"jaxnets.experiments.{name} defines no run(ctx) function")
+    return module
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -50,22 +99,3 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if section in config and name in config[section] and config[section][name] not in valid:
             raise ConfigError(f"{key} = {config[section][name]!r} is not one of {sorted(valid)}")
     get(config.experiment)
-
-
-def _load_all() -> None:
-    for module in MODULES:
-        importlib.import_module(f"jaxnets.experiments.{module}")
-
-
-def names() -> list[str]:
-    _load_all()
-    return sorted(_REGISTRY)
-
-
-def get(name: str) -> Callable:
-    _load_all()
-    if name not in _REGISTRY:
-        from jaxnets.config import ConfigError
-
-        raise ConfigError(f"unknown experiment {name!r}; registered: {sorted(_REGISTRY)}")
-    return _REGISTRY[name]

@@ -12,11 +12,12 @@ import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxnets.data import image_classification  # noqa: E402
-from jaxnets.experiments import RunContext, register  # noqa: E402
-from jaxnets.experiments.common import finish, train_task  # noqa: E402
+from jaxnets.experiments import Context, Outcome  # noqa: E402
 from jaxnets.models import init_mlp, mlp_activations  # noqa: E402
+from jaxnets.plots import save_figure  # noqa: E402
 from jaxnets.train import Task  # noqa: E402
-from jaxnets.train.sharding import is_primary, to_host  # noqa: E402
+from jaxnets.train.sharding import to_host  # noqa: E402
+from jaxnets.train.step import per_example  # noqa: E402
 
 
 def code_layer(hidden_sizes) -> int:
@@ -48,7 +49,7 @@ def autoencoder_task(model: ml_collections.ConfigDict, n_in: int = 784) -> Task:
         out = {"reconstruction_loss": jnp.mean(0.5 * (recon - batch["x"]) ** 2, axis=-1)}
         for unit in range(code.shape[-1]):  # mean over the data = 1 exactly when the unit is dead
             out[f"code{unit}_zero_fraction"] = (code[:, unit] == 0).astype(jnp.float32)
-        return out
+        return per_example(out), model_state
 
     return Task(init, loss, evaluate)
 
@@ -78,17 +79,19 @@ def thumbnail_canvas(codes: np.ndarray, images: np.ndarray, size: int = 700, thu
     return canvas
 
 
-def save_pictures(plots_dir, codes, labels, images, recons) -> None:
-    plt.imsave(plots_dir / "code_thumbnails.png", thumbnail_canvas(codes, images), cmap="gray", vmin=0, vmax=1)
+def thumbnails(codes, images, path) -> None:
+    plt.imsave(path, thumbnail_canvas(codes, images), cmap="gray", vmin=0, vmax=1)
 
+
+def code_scatter(codes, labels, path) -> None:
     fig, ax = plt.subplots(figsize=(6, 5.5))
     sc = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6)
     fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
     ax.set(xlabel="code unit 0", ylabel="code unit 1", title="2-D codes of the test set")
-    fig.tight_layout()
-    fig.savefig(plots_dir / "code_scatter.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
+
+def reconstructions(labels, images, recons, path) -> None:
     picks = [int(np.flatnonzero(labels == d)[0]) for d in range(10)]
     fig, axes = plt.subplots(2, 10, figsize=(12, 2.8))
     for col, i in enumerate(picks):
@@ -97,18 +100,15 @@ def save_pictures(plots_dir, codes, labels, images, recons) -> None:
             axes[row, col].axis("off")
     axes[0, 0].set_title("original", loc="left", fontsize=9)
     axes[1, 0].set_title("reconstruction", loc="left", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(plots_dir / "reconstructions.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
-@register("autoencoder")
-def run(ctx: RunContext) -> dict:
+def run(ctx: Context) -> Outcome:
     config = ctx.config
     train_data, eval_data = image_classification(config.data.name, config.data.train_split,
                                                  config.data.eval_splits.to_dict())
     task = autoencoder_task(config.model)
-    result, per_seed = train_task(ctx, task, train_data, eval_data)
+    result = ctx.fit(task, train_data, eval_data)
 
     forward = jax.jit(jax.vmap(lambda p, x: encode_decode(p, x, config.model), in_axes=(0, None)))
     dead = {}
@@ -125,7 +125,9 @@ def run(ctx: RunContext) -> dict:
     first = next(iter(eval_data))
     seed0 = jax.tree.map(lambda a: a[:1], result.state.params)
     codes, recons = to_host(forward(seed0, eval_data[first]["x"]))
-    if is_primary():
-        save_pictures(ctx.workdir / "plots", codes[0], eval_data[first]["y"], eval_data[first]["x"], recons[0])
-    per_seed = {k: v for k, v in per_seed.items() if "zero_fraction" not in k}
-    return finish(ctx, result, per_seed, extra={"dead_code_units": dead})
+    labels, images = eval_data[first]["y"], eval_data[first]["x"]
+    figures = {"code_thumbnails.png": lambda path: thumbnails(codes[0], images, path),
+               "code_scatter.png": lambda path: code_scatter(codes[0], labels, path),
+               "reconstructions.png": lambda path: reconstructions(labels, images, recons[0], path)}
+    per_seed = {k: v for k, v in result.final_eval.items() if "zero_fraction" not in k}
+    return Outcome(per_seed, fit=result, extra={"dead_code_units": dead}, figures=figures)

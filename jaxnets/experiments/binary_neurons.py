@@ -21,14 +21,13 @@ import optax
 from jaxnets import plots
 from jaxnets.config import ConfigError
 from jaxnets.data import image_classification
-from jaxnets.experiments import RunContext, register
-from jaxnets.experiments.common import finish, train_task
+from jaxnets.experiments import Context, Outcome
 from jaxnets.models import init_mlp, stochastic_mlp
 from jaxnets.nn.stochastic import (ESTIMATORS, init_reinforce_baseline, reinforce_baseline, reinforce_tap,
                                    ternary_activation, ternary_activation_grad)
 from jaxnets.train import Task
-from jaxnets.train.sharding import is_primary
-from jaxnets.train.step import make_evaluate
+from jaxnets.train.loop import named_key
+from jaxnets.train.step import make_evaluate, per_example
 
 MODES = ("stochastic", "deterministic")
 BASELINES = ("variance_adjusted", "none")
@@ -94,7 +93,8 @@ def stochastic_task(model: ml_collections.ConfigDict, n_in: int = 784, n_classes
         slope = slope_at(model, jnp.maximum(step - 1, 0))
         logits, _ = stochastic_mlp.forward(params, batch["x"], spec, key if eval_stochastic else None, slope)
         correct = (jnp.argmax(logits, -1) == batch["y"]).astype(jnp.float32)
-        return {"loss": optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]), "accuracy": correct}
+        return per_example({"loss": optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]),
+                            "accuracy": correct}), state
 
     return Task(init, loss, evaluate)
 
@@ -122,10 +122,10 @@ def metrics_at_steps(history: list[dict], names: list[str]) -> dict[str, np.ndar
     return out
 
 
-def hidden_output_histogram(ctx: RunContext, task_model: ml_collections.ConfigDict, params, x: np.ndarray) -> dict:
-    """Fractions of -1 / 0 / +1 among the ternary hidden outputs on the evaluation set (the
-    post's bar plot), mean over seeds, in the configured evaluation mode; plus the figure with
-    f and f'."""
+def hidden_output_fractions(task_model: ml_collections.ConfigDict, params, x: np.ndarray, key: jax.Array
+                            ) -> np.ndarray:
+    """[S, 3] fractions of -1 / 0 / +1 among the ternary hidden outputs on the evaluation set
+    (the post's bar plot), per seed, in the configured evaluation mode."""
     spec = stochastic_mlp.NeuronSpec(task_model.neuron, task_model.estimator, task_model.one_hot_dim)
 
     def fractions(p, key):
@@ -133,22 +133,23 @@ def hidden_output_histogram(ctx: RunContext, task_model: ml_collections.ConfigDi
         t = jnp.concatenate([h.reshape(-1) for _, h in hidden])
         return jnp.stack([jnp.mean(t == v) for v in (-1.0, 0.0, 1.0)])
 
-    keys = jax.random.split(jax.random.PRNGKey(0), len(ctx.seeds))
-    per_seed = np.asarray(jax.jit(jax.vmap(fractions))(params, keys))
-    if is_primary():
-        grid = np.linspace(-3, 3, 601)
-        plots.ternary_figure(grid, np.asarray(ternary_activation(grid)), np.asarray(ternary_activation_grad(grid)),
-                             per_seed, ctx.workdir / "plots" / "ternary_outputs.png")
-    return {"ternary_output_fractions": {v: float(per_seed[:, i].mean()) for i, v in enumerate(("-1", "0", "+1"))}}
+    keys = jax.random.split(key, len(jax.tree.leaves(params)[0]))
+    return np.asarray(jax.jit(jax.vmap(fractions))(params, keys))
 
 
-@register("binary_neurons", "beyond_binary")
-def run(ctx: RunContext) -> dict:
+def ternary_figure(fractions: np.ndarray, path) -> None:
+    """f and f' of the ternary neuron beside the bar plot of its outputs."""
+    grid = np.linspace(-3, 3, 601)
+    plots.ternary_figure(grid, np.asarray(ternary_activation(grid)), np.asarray(ternary_activation_grad(grid)),
+                         fractions, path)
+
+
+def run(ctx: Context) -> Outcome:
     config = ctx.config
     train_data, eval_data = image_classification(config.data.name, config.data.train_split,
                                                  config.data.eval_splits.to_dict(), config.data.standardize)
-    result, per_seed = train_task(ctx, stochastic_task(config.model), train_data, eval_data)
-    per_seed = dict(per_seed)
+    result = ctx.fit(stochastic_task(config.model), train_data, eval_data)
+    per_seed = dict(result.final_eval)
 
     # The other evaluation mode, once, on the final parameters (the posts compare both).
     other = "deterministic" if config.model.eval_mode == "stochastic" else "stochastic"
@@ -162,15 +163,17 @@ def run(ctx: RunContext) -> dict:
 
     at_steps = [k for k, v in config.reference.items() if "_step" in k and v is not None]
     per_seed.update(metrics_at_steps(result.history, at_steps))
-    last = result.history[-1] if result.history else {}
-    final_loss = last.get("per_seed", {}).get("train_loss", [last.get("train_loss", 0.0)])
+    final_loss = result.final_train["train_loss"]
     diverged = [seed for seed, value in zip(ctx.seeds, final_loss) if not np.isfinite(value)]
-    extra = {"diverged_seeds": diverged}
+    extra, figures = {"diverged_seeds": diverged}, {}
     if config.model.neuron == "ternary":
         first_eval = next(iter(eval_data.values()))
-        extra.update(hidden_output_histogram(ctx, config.model, result.state.params, jnp.asarray(first_eval["x"])))
+        fractions = hidden_output_fractions(config.model, result.state.params, jnp.asarray(first_eval["x"]),
+                                            named_key(jax.random.PRNGKey(ctx.seeds[0]), "hidden_output_fractions"))
+        extra["ternary_output_fractions"] = {v: float(fractions[:, i].mean()) for i, v in enumerate(("-1", "0", "+1"))}
+        figures["ternary_outputs.png"] = lambda path: ternary_figure(fractions, path)
     if diverged:
         ctx.log(f"note: seeds {diverged} ended with a non-finite loss (their predictions are argmax of NaN = "
                 f"class 0; the posts' runs that 'fail' at ≈0.0958 did the same)")
-    return finish(ctx, result, per_seed, extra=extra)
+    return Outcome(per_seed, fit=result, extra=extra, figures=figures)
 

@@ -22,13 +22,11 @@ import optax  # noqa: E402
 
 from jaxnets.config import ConfigError  # noqa: E402
 from jaxnets.data import image_classification  # noqa: E402
-from jaxnets.experiments import RunContext, register  # noqa: E402
-from jaxnets.experiments.classifier import classifier_task  # noqa: E402
-from jaxnets.experiments.common import finish, train_task  # noqa: E402
+from jaxnets.experiments import Context, Outcome  # noqa: E402
 from jaxnets.models import init_mlp, logistic, mlp_activations  # noqa: E402
+from jaxnets.models.classifier import classifier_task  # noqa: E402
 from jaxnets.plots import save_figure  # noqa: E402
-from jaxnets.train import Task, fit, make_optimizer  # noqa: E402
-from jaxnets.train.sharding import is_primary  # noqa: E402
+from jaxnets.train import Task  # noqa: E402
 
 
 def representations(params: dict, x: jax.Array, act: str) -> list[jax.Array]:
@@ -114,8 +112,20 @@ def plot_aux(base_history: list[dict], aux_history: list[dict], key: str, path) 
     save_figure(fig, path)
 
 
-@register("deeper_layers")
-def run(ctx: RunContext) -> dict:
+def plot_probes(accs: np.ndarray, names: list[str], published: list, path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.errorbar(range(len(names)), accs.mean(0), yerr=accs.std(0, ddof=1) if len(accs) > 1 else None,
+                marker="o", capsize=4, label=f"jaxnets ({len(accs)} seeds)")
+    if all(p is not None for p in published):
+        ax.plot(range(len(names)), published, "k--", marker="x", label="published")
+    ax.set_xticks(range(len(names)), names)
+    ax.set(ylabel="probe test accuracy", title="Linear probes of each layer")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    save_figure(fig, path)
+
+
+def run(ctx: Context) -> Outcome:
     config = ctx.config
     model, probe = config.model, config.probe
     if probe.multi_class not in logistic.MULTI_CLASS:
@@ -123,8 +133,8 @@ def run(ctx: RunContext) -> dict:
     train_data, eval_data = image_classification(config.data.name, config.data.train_split,
                                                  config.data.eval_splits.to_dict())
     split = next(iter(eval_data))
-    result, per_seed = train_task(ctx, classifier_task(model), train_data, eval_data)
-    per_seed = dict(per_seed)
+    result = ctx.fit(classifier_task(model), train_data, eval_data)
+    per_seed = dict(result.final_eval)
 
     probe_train = {k: jnp.asarray(v[:probe.n_train]) for k, v in train_data.items()}
     probe_test = {k: jnp.asarray(v[:probe.n_test]) for k, v in eval_data[split].items()}
@@ -141,21 +151,12 @@ def run(ctx: RunContext) -> dict:
     extra = {"probe_accuracy_increases_with_depth_per_seed": [bool(np.all(np.diff(a) > 0)) for a in accs]}
 
     seed0 = jax.tree.map(lambda a: a[0], result.state.params)
-    if is_primary():
-        x_test = jnp.asarray(eval_data[split]["x"][:probe.n_test])
-        reps = [np.asarray(r) for r in representations(seed0, x_test, model.activation)]
-        plot_pca(reps, eval_data[split]["y"][:probe.n_test], tuple(config.pca_digits), ctx.workdir / "plots" / "pca.png")
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.errorbar(range(len(names)), accs.mean(0), yerr=accs.std(0, ddof=1) if len(accs) > 1 else None,
-                    marker="o", capsize=4, label=f"jaxnets ({len(accs)} seeds)")
-        published = [config.reference.get(f"probe_{n}_accuracy") for n in names]
-        if all(p is not None for p in published):
-            ax.plot(range(len(names)), published, "k--", marker="x", label="published")
-        ax.set_xticks(range(len(names)), names)
-        ax.set(ylabel="probe test accuracy", title="Linear probes of each layer")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        save_figure(fig, ctx.workdir / "plots" / "probes.png")
+    x_test = np.asarray(eval_data[split]["x"][:probe.n_test])
+    reps = [np.asarray(r) for r in representations(seed0, jnp.asarray(x_test), model.activation)]
+    labels = eval_data[split]["y"][:probe.n_test]
+    published = [config.reference.get(f"probe_{n}_accuracy") for n in names]
+    figures = {"pca.png": lambda path: plot_pca(reps, labels, tuple(config.pca_digits), path),
+               "probes.png": lambda path: plot_probes(accs, names, published, path)}
 
     if model.aux_components > 0:  # the "failed experiment", on the first seed's net
         top = representations(seed0, jnp.asarray(train_data["x"]), model.activation)[-1]
@@ -163,9 +164,7 @@ def run(ctx: RunContext) -> dict:
         aux_data = {**train_data, "pc": ((np.asarray(top) - mean) @ directions).astype(np.float32)}
         ctx.log(f"failed experiment: a fresh net with {model.aux_components} auxiliary PCA targets (of seed "
                 f"{ctx.seeds[0]}'s last hidden layer) regressed from hidden layer 1")
-        aux = fit(aux_task(model), make_optimizer(config.optimizer), aux_data, eval_data, config.train,
-                  ctx.workdir / "aux_pca", [ctx.seeds[0] + 1_000_000], ctx.log)
+        aux = ctx.fit(aux_task(model), aux_data, eval_data, subdir="aux_pca", seeds=ctx.seeds[:1], stream="aux_pca")
         per_seed[f"aux_pca_{split}_accuracy"] = np.asarray(aux.final_eval[f"{split}_accuracy"])
-        if is_primary():
-            plot_aux(result.history, aux.history, f"{split}_accuracy", ctx.workdir / "plots" / "aux_pca.png")
-    return finish(ctx, result, per_seed, extra=extra)
+        figures["aux_pca.png"] = lambda path: plot_aux(result.history, aux.history, f"{split}_accuracy", path)
+    return Outcome(per_seed, fit=result, extra=extra, figures=figures)

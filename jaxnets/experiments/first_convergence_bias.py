@@ -25,37 +25,14 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from scipy import stats as scipy_stats  # noqa: E402
 
-from jaxnets import rundir  # noqa: E402
 from jaxnets.config import ConfigError  # noqa: E402
 from jaxnets.data import image_classification  # noqa: E402
-from jaxnets.experiments import RunContext, register  # noqa: E402
-from jaxnets.experiments.common import reference_of  # noqa: E402
-from jaxnets.nn import activation, dense, dense_init, initializer  # noqa: E402
+from jaxnets.experiments import Context, Outcome  # noqa: E402
+from jaxnets.models.headed_mlp import head_logits, init_headed_mlp  # noqa: E402
+from jaxnets.nn import activation  # noqa: E402
 from jaxnets.plots import save_figure  # noqa: E402
-from jaxnets.train import Task, fit  # noqa: E402
-from jaxnets.train.sharding import is_primary  # noqa: E402
-
-STRATEGY_SEED_OFFSET = 1_000_000  # strategy B's initializations are independent of A's
-
-
-def init_headed_mlp(key: jax.Array, sizes: tuple[int, ...], n_classes: int, model) -> dict:
-    """{'hidden_k', 'head_k'} for k = 0..L-1: hidden layer k and its softmax head."""
-    w, b = initializer(model.w_init, model.w_scale), initializer(model.b_init, model.b_scale)
-    keys = jax.random.split(key, 2 * (len(sizes) - 1))
-    params = {}
-    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        params[f"hidden_{k}"] = dense_init(keys[2 * k], n_in, n_out, w, b)
-        params[f"head_{k}"] = dense_init(keys[2 * k + 1], n_out, n_classes, w, b)
-    return params
-
-
-def head_logits(params: dict, x: jax.Array, act) -> list[jax.Array]:
-    """The logits of every head: head k sits on hidden layer k."""
-    logits = []
-    for k in range(len(params) // 2):
-        x = act(dense(params[f"hidden_{k}"], x))
-        logits.append(dense(params[f"head_{k}"], x))
-    return logits
+from jaxnets.train import Task  # noqa: E402
+from jaxnets.train.step import per_example  # noqa: E402
 
 
 def phase_table(phases) -> tuple[jax.Array, jax.Array]:
@@ -82,8 +59,8 @@ def fcb_task(model: ml_collections.ConfigDict, phases, n_in: int = 784, n_classe
         return jnp.dot(weights, xents), (state, {"head": heads[phase].astype(jnp.float32) + 1})
 
     def evaluate(params, state, batch, key, step):
-        return {f"head{k + 1}_accuracy": (jnp.argmax(lg, -1) == batch["y"]).astype(jnp.float32)
-                for k, lg in enumerate(head_logits(params, batch["x"], act))}
+        return per_example({f"head{k + 1}_accuracy": (jnp.argmax(lg, -1) == batch["y"]).astype(jnp.float32)
+                            for k, lg in enumerate(head_logits(params, batch["x"], act))}), state
 
     return Task(init, loss, evaluate)
 
@@ -136,8 +113,8 @@ def plot_distributions(accuracies: dict[str, np.ndarray], result: dict, referenc
     save_figure(fig, path)
 
 
-@register("first_convergence_bias")
-def run(ctx: RunContext) -> dict:
+
+def run(ctx: Context) -> Outcome:
     config = ctx.config
     strategies = {"all_layers": tuple(map(tuple, config.model.phases_all_layers)),
                   "layer_wise": tuple(map(tuple, config.model.phases_layer_wise))}
@@ -155,31 +132,29 @@ def run(ctx: RunContext) -> dict:
         ctx.log(f"note: train.steps = {config.train.steps} cuts each strategy short (a smoke test); "
                 f"0 runs the phases in full")
     accuracies, walls, per_seed = {}, {}, {}
-    for offset, (name, phases) in enumerate(strategies.items()):
+    for name, phases in strategies.items():  # each strategy its own random stream of the seeds
         train_cfg = strategy_train_config(config.train, phases)
-        seeds = [s + offset * STRATEGY_SEED_OFFSET for s in ctx.seeds]
-        ctx.log(f"strategy {name}: phases (head, steps) {phases}, {len(seeds)} seeds as one vmapped computation")
+        ctx.log(f"strategy {name}: phases (head, steps) {phases}, {len(ctx.seeds)} seeds as one vmapped computation")
         started = time.time()
-        result = fit(fcb_task(config.model, phases), strategy_optimizer(config.optimizer, phases), train_data,
-                     eval_data, train_cfg, ctx.workdir / name, seeds, ctx.log)
+        result = ctx.fit(fcb_task(config.model, phases), train_data, eval_data, train=train_cfg, subdir=name,
+                         stream=name, optimizer=strategy_optimizer(config.optimizer, phases))
         walls[name] = time.time() - started
         accuracies[name] = np.asarray(result.final_eval[top], np.float64)
         per_seed[f"{split}_accuracy_{name}"] = accuracies[name]
     single = {}
     if config.model.time_single_run and len(ctx.seeds) > 1:  # one seed alone: the cost of one run
-        for offset, (name, phases) in enumerate(strategies.items()):
+        for name, phases in strategies.items():
             train_cfg = strategy_train_config(config.train, phases)
             started = time.time()
-            fit(fcb_task(config.model, phases), strategy_optimizer(config.optimizer, phases), train_data, eval_data,
-                train_cfg, ctx.workdir / f"single_{name}", [ctx.seeds[0] + offset * STRATEGY_SEED_OFFSET],
-                lambda message: None)
+            ctx.fit(fcb_task(config.model, phases), train_data, eval_data, train=train_cfg, subdir=f"single_{name}",
+                    seeds=ctx.seeds[:1], stream=name, optimizer=strategy_optimizer(config.optimizer, phases),
+                    log=lambda message: None)
             single[name] = time.time() - started
 
     result = compare(accuracies["all_layers"], accuracies["layer_wise"])
-    reference = reference_of(ctx)
-    if is_primary():
-        plot_distributions({"all layers (A)": accuracies["all_layers"], "layer-wise (B)": accuracies["layer_wise"]},
-                           result, reference, ctx.workdir / "plots" / "distributions.png")
+    reference = ctx.reference
+    shown = {"all layers (A)": accuracies["all_layers"], "layer-wise (B)": accuracies["layer_wise"]}
+    figures = {"distributions.png": lambda path: plot_distributions(shown, result, reference, path)}
     runs = len(ctx.seeds) * len(strategies)
     ctx.log(f"{runs} runs in {sum(walls.values()):.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in walls.items())})"
             + (f"; one run alone: {', '.join(f'{k} {v:.1f} s' for k, v in single.items())}" if single else ""))
@@ -188,11 +163,7 @@ def run(ctx: RunContext) -> dict:
                 f"{result['std_b']:.5f}: difference {result['difference_of_means']:+.5f}, Welch t = "
                 f"{result['welch_t']:.2f} (p = {result['welch_p']:.3g}), KS D = {result['ks_statistic']:.3f} "
                 f"(p = {result['ks_p']:.3g})")
-    summary = rundir.write_summary(
-        ctx.workdir, experiment=config.experiment, config_file=ctx.config_file, seeds=ctx.seeds, per_seed=per_seed,
-        reference=reference, steps=sum(strategy_train_config(config.train, p).steps for p in strategies.values()), wall_time_s=sum(walls.values()),
-        examples_per_s=None,
-        extra={"comparison": result, "wall_time_s_per_strategy": walls, "wall_time_s_single_run": single,
-               "runs": runs})
-    ctx.log(f"done: wrote {ctx.workdir / 'summary.json'}")
-    return summary
+    return Outcome(per_seed, extra={"comparison": result, "wall_time_s_per_strategy": walls,
+                                    "wall_time_s_single_run": single, "runs": runs}, figures=figures,
+                   steps=sum(strategy_train_config(config.train, p).steps for p in strategies.values()),
+                   wall_time_s=sum(walls.values()))

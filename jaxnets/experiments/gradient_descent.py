@@ -14,11 +14,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-from jaxnets import rundir  # noqa: E402
 from jaxnets.data import image_classification  # noqa: E402
-from jaxnets.experiments import RunContext, register  # noqa: E402
-from jaxnets.experiments.classifier import classifier_task  # noqa: E402
+from jaxnets.experiments import Context, Outcome  # noqa: E402
+from jaxnets.models.classifier import classifier_task  # noqa: E402
 from jaxnets.train import dampened_momentum, init_state, make_chunk, make_evaluate  # noqa: E402
+from jaxnets.train.batches import Shuffled  # noqa: E402
 from jaxnets.train.checkpoint import Checkpointer  # noqa: E402
 
 
@@ -51,7 +51,7 @@ def _steps(trace: np.ndarray) -> int:
     return int(np.count_nonzero(~np.isnan(trace))) - 1
 
 
-def compare_batch_sizes(ctx: RunContext) -> tuple[list[dict], dict]:
+def compare_batch_sizes(ctx: Context) -> tuple[list[dict], dict]:
     """Train the same one-hidden-layer sigmoid net with each (label, batch, lr, momentum) for the
     same number of examples; record training loss (on a fixed subset) vs examples and wall time.
     Returns the curves and each method's final train state."""
@@ -69,7 +69,7 @@ def compare_batch_sizes(ctx: RunContext) -> tuple[list[dict], dict]:
         if config.train.steps > 0:
             total = min(total, config.train.steps)
         chunk_steps = max(1, total // config.train.points)
-        chunk = jax.jit(make_chunk(task, optimizer, batch, chunk_steps), donate_argnums=0)
+        chunk = jax.jit(make_chunk(task, optimizer, Shuffled(batch), chunk_steps), donate_argnums=0)
         state = init_state(task, optimizer, jax.random.PRNGKey(config.seed))
         chunk = chunk.lower(state, data).compile()  # compile before the clock starts
         loss0 = float(evaluate(state, probe)["loss"])
@@ -123,8 +123,7 @@ def plot_comparison(path, curves: list[dict]) -> None:
     plt.close(fig)
 
 
-@register("gradient_descent")
-def run(ctx: RunContext) -> dict:
+def run(ctx: Context) -> Outcome:
     fc = ctx.config.function
     start = time.time()
     traces = {
@@ -139,16 +138,13 @@ def run(ctx: RunContext) -> dict:
         fc.learning_rate, " → ".join(f"{x:.4f}" for x in slow[:4]), slow[_steps(slow)], _steps(slow)))
     ctx.log("η = %g: → %.7f after %d updates; with momentum: → %.6f after %d updates" % (
         fc.fast_learning_rate, fast[_steps(fast)], _steps(fast), momentum[_steps(momentum)], _steps(momentum)))
-    plot_function(ctx.workdir / "plots" / "descent_path.png", traces)
-
     curves, final_states = compare_batch_sizes(ctx)
-    plot_comparison(ctx.workdir / "plots" / "batch_size_comparison.png", curves)
-    metrics_log = rundir.MetricsLog(ctx.workdir / "metrics.jsonl", resume_step=None)
+    metrics_log = ctx.writer.metrics_log(resume_step=None)
     for c in curves:  # one line per evaluation point of each method
         for step, (examples, wall, loss) in enumerate(zip(c["examples"], c["wall_s"], c["loss"])):
             metrics_log.write({"step": step, "time": round(wall, 4), "method": c["label"], "batch_size": c["batch_size"],
                                "examples_seen": examples, "train_loss": loss})
-    checkpointer = Checkpointer(ctx.workdir / "checkpoints")
+    checkpointer = Checkpointer(ctx.writer.checkpoint_dir)
     checkpointer.save(len(curves), final_states)  # the comparison nets' final states, by method index
     checkpointer.close()
 
@@ -158,11 +154,10 @@ def run(ctx: RunContext) -> dict:
         "x_final_momentum": momentum[_steps(momentum)], "updates_momentum": _steps(momentum),
         **{f"final_loss_{c['label']}": c["loss"][-1] for c in curves},
     }
-    summary = rundir.write_summary(
-        ctx.workdir, experiment=ctx.config.experiment, config_file=ctx.config_file, seeds=ctx.seeds,
-        per_seed={k: np.array([v]) for k, v in metrics.items()}, reference=ctx.config.reference.to_dict(),
-        steps=sum(len(c["loss"]) for c in curves), wall_time_s=time.time() - start, examples_per_s=None,
-        extra={"comparison": [{k: c[k] for k in ("label", "batch_size", "learning_rate", "momentum")} for c in curves]})
-    ctx.log(f"done: x_1 {metrics['x_1']:.4f}, x_2 {metrics['x_2']:.4f}, x_final {metrics['x_final']:.5f}; "
-            f"wrote {ctx.workdir / 'summary.json'}")
-    return summary
+    ctx.log(f"x_1 {metrics['x_1']:.4f}, x_2 {metrics['x_2']:.4f}, x_final {metrics['x_final']:.5f}")
+    return Outcome({k: np.array([v]) for k, v in metrics.items()},
+                   extra={"comparison": [{k: c[k] for k in ("label", "batch_size", "learning_rate", "momentum")}
+                                         for c in curves]},
+                   figures={"descent_path.png": lambda path: plot_function(path, traces),
+                            "batch_size_comparison.png": lambda path: plot_comparison(path, curves)},
+                   steps=sum(len(c["loss"]) for c in curves), wall_time_s=time.time() - start)

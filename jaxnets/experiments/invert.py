@@ -26,13 +26,12 @@ import optax  # noqa: E402
 
 from jaxnets.config import ConfigError  # noqa: E402
 from jaxnets.data import image_classification  # noqa: E402
-from jaxnets.experiments import RunContext, register  # noqa: E402
-from jaxnets.experiments.classifier import classifier_task  # noqa: E402
-from jaxnets.experiments.common import finish, train_task  # noqa: E402
+from jaxnets.experiments import Context, Outcome  # noqa: E402
 from jaxnets.models import mlp_activations  # noqa: E402
+from jaxnets.models.classifier import classifier_task  # noqa: E402
 from jaxnets.nn import initializer  # noqa: E402
 from jaxnets.plots import save_figure  # noqa: E402
-from jaxnets.train.sharding import is_primary  # noqa: E402
+from jaxnets.train.loop import run_keys  # noqa: E402
 
 
 def squash(a: jax.Array) -> jax.Array:
@@ -127,8 +126,7 @@ def plot_images(panels: list[tuple[str, np.ndarray, int]], path, normalize: bool
     save_figure(fig, path)
 
 
-@register("invert")
-def run(ctx: RunContext) -> dict:
+def run(ctx: Context) -> Outcome:
     config = ctx.config
     if len(config.model.hidden_sizes) != 2 or config.model.activation != "sigmoid":
         raise ConfigError("the inversion is defined for two sigmoid hidden layers (model.hidden_sizes of length 2, "
@@ -136,12 +134,12 @@ def run(ctx: RunContext) -> dict:
     train_data, eval_data = image_classification(config.data.name, config.data.train_split,
                                                  config.data.eval_splits.to_dict())
     split = next(iter(eval_data))
-    result, per_seed = train_task(ctx, classifier_task(config.model), train_data, eval_data)
-    per_seed = dict(per_seed)
+    result = ctx.fit(classifier_task(config.model), train_data, eval_data)
+    per_seed = dict(result.final_eval)
     nets = result.state.params
 
     x_train = jnp.asarray(train_data["x"])
-    keys = jnp.stack([jax.random.PRNGKey(s + 1_000_000) for s in ctx.seeds])
+    keys = run_keys(ctx.seeds, "inverse")
     ctx.log(f"training the inverse maps: {config.inverse.steps} Adagrad steps of {config.inverse.batch_size} "
             f"(only examples with max softmax > {config.inverse.confidence}), {len(ctx.seeds)} seed(s) vmapped")
     inverses, l1 = jax.jit(jax.vmap(lambda n, k: train_inverse(n, k, x_train, config)))(nets, keys)
@@ -155,21 +153,21 @@ def run(ctx: RunContext) -> dict:
     ctx.log(f"generated digits {list(config.generate.digits)}: confidences (seed {ctx.seeds[0]}) "
             + ", ".join(f"{c:.5f}" for c in confidence[0]))
 
-    if is_primary():
-        net0, inv0 = jax.tree.map(lambda a: a[0], nets), jax.tree.map(lambda a: a[0], inverses)
-        x_test = jnp.asarray(eval_data[split]["x"][:config.n_show])
-        x_inv, _ = invert(net0, inv0, x_pre_activation(net0, x_test, "sigmoid", 1))
-        predicted = np.asarray(jnp.argmax(mlp_activations(net0, x_test, "sigmoid")[-1], -1))
-        plots_dir = ctx.workdir / "plots"
-        plot_images([(f"first {config.n_show} {split} digits", np.asarray(x_test), 6),
-                     (f"their inverse projections\n(the net predicts {''.join(map(str, predicted))})", np.asarray(x_inv), 6)],
-                    plots_dir / "inverse_projections.png")
-        gen_inv, _ = invert(net0, inv0, z[0])
-        plot_images([(f"generated digits {''.join(map(str, config.generate.digits))}, inverted "
-                      f"(confidence ≥ {confidence[0].min():.4f})", np.asarray(gen_inv), len(digits))],
-                    plots_dir / "generated_digits.png")
-        h2 = config.model.hidden_sizes[1]
-        features, _ = invert(net0, inv0, config.feature_scale * jnp.eye(h2))
-        plot_images([(f"the {h2} layer-2 units, each alone, inverted", np.asarray(features), 10)],
-                    plots_dir / "features.png")
-    return finish(ctx, result, per_seed)
+    net0, inv0 = jax.tree.map(lambda a: a[0], nets), jax.tree.map(lambda a: a[0], inverses)
+    x_test = jnp.asarray(eval_data[split]["x"][:config.n_show])
+    x_inv, _ = invert(net0, inv0, x_pre_activation(net0, x_test, "sigmoid", 1))
+    predicted = "".join(map(str, np.asarray(jnp.argmax(mlp_activations(net0, x_test, "sigmoid")[-1], -1))))
+    gen_inv, _ = invert(net0, inv0, z[0])
+    h2 = config.model.hidden_sizes[1]
+    features, _ = invert(net0, inv0, config.feature_scale * jnp.eye(h2))
+    shown_digits = "".join(map(str, config.generate.digits))
+    figures = {
+        "inverse_projections.png": lambda path: plot_images(
+            [(f"first {config.n_show} {split} digits", np.asarray(x_test), 6),
+             (f"their inverse projections\n(the net predicts {predicted})", np.asarray(x_inv), 6)], path),
+        "generated_digits.png": lambda path: plot_images(
+            [(f"generated digits {shown_digits}, inverted (confidence ≥ {confidence[0].min():.4f})",
+              np.asarray(gen_inv), len(digits))], path),
+        "features.png": lambda path: plot_images(
+            [(f"the {h2} layer-2 units, each alone, inverted", np.asarray(features), 10)], path)}
+    return Outcome(per_seed, fit=result, figures=figures)

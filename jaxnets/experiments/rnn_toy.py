@@ -1,11 +1,12 @@
 """R2RT, "Recurrent Neural Networks in Tensorflow I": can a small RNN learn that Y_t echoes
 X_{t−3} (and, with a longer window, X_{t−8})? Its loss falls to one of three exactly known levels.
 
-What is special here: the data is a fresh series every epoch, generated inside the step from
-(key, epoch, position) rather than stored — row b of the epoch's [batch_size, L / batch_size]
-layout, window k covers positions b·L/batch_size + k·num_steps onward — and the RNN state
-crosses windows in `model_state` (TF-style truncation: no gradient flows back into the previous
-window, since model_state is not differentiated), reset to zero at each epoch's first window.
+What is special here: the data is a fresh series every epoch, drawn by the batch function from
+(series seed, epoch, position) rather than stored (`Generated`): row b of the epoch's
+[batch_size, L / batch_size] layout, window k covers positions b·L/batch_size + k·num_steps
+onward, and window 0 says `reset`. The RNN state crosses windows in `model_state` (TF-style
+truncation: no gradient flows back into the previous window, since model_state is not
+differentiated) and is zeroed where the batch says `reset`.
 """
 
 from __future__ import annotations
@@ -17,16 +18,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import ml_collections  # noqa: E402
-import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from jaxnets.config import ConfigError  # noqa: E402
 from jaxnets.data.sequences import expected_cross_entropies, p_one  # noqa: E402
-from jaxnets.experiments import RunContext, register  # noqa: E402
-from jaxnets.experiments.common import finish  # noqa: E402
+from jaxnets.experiments import Context, Outcome  # noqa: E402
 from jaxnets.nn import initializer, rnn  # noqa: E402
 from jaxnets.plots import save_figure  # noqa: E402
-from jaxnets.train import Task, fit, make_optimizer  # noqa: E402
+from jaxnets.train import Task  # noqa: E402
+from jaxnets.train.batches import Generated  # noqa: E402
 
 
 def window(key: jax.Array, epoch: jax.Array, k: jax.Array, batch_size: int, num_steps: int, row_length: int
@@ -54,6 +54,12 @@ def rnn_toy_task(model: ml_collections.ConfigDict, data: ml_collections.ConfigDi
     if windows_per_epoch < 1:
         raise ConfigError(f"model.num_steps ({model.num_steps}) exceeds a row of the series "
                           f"({data.series_length} / batch {batch_size} = {row_length})")
+    series_key = jax.random.PRNGKey(data.series_seed)  # the data, shared by every seed of a sweep
+
+    def batch(key, step):
+        epoch, k = step // windows_per_epoch, step % windows_per_epoch
+        x, y = window(series_key, epoch, k, batch_size, model.num_steps, row_length)
+        return {"x": x, "y": y, "reset": k == 0}  # a fresh series: a fresh state
 
     def init(key):
         k1, k2 = jax.random.split(key)
@@ -64,18 +70,17 @@ def rnn_toy_task(model: ml_collections.ConfigDict, data: ml_collections.ConfigDi
         return params, carry
 
     def loss(params, carry, batch, key, step):
-        epoch, k = step // windows_per_epoch, step % windows_per_epoch
-        x, y = window(jax.random.PRNGKey(data.series_seed), epoch, k, batch_size, model.num_steps, row_length)
-        carry = jax.tree.map(lambda c: jnp.where(k == 0, 0.0, c), carry)  # a fresh series: a fresh state
-        final, hs = rnn.unroll(cell.step, params["cell"], carry, jax.nn.one_hot(x.T, 2))
+        carry = jax.tree.map(lambda c: jnp.where(batch["reset"], 0.0, c), carry)
+        final, hs = rnn.unroll(cell.step, params["cell"], carry, jax.nn.one_hot(batch["x"].T, 2))
         logits = hs @ params["out"]["w"] + params["out"]["b"]  # [T, B, 2]
-        xent = optax.softmax_cross_entropy_with_integer_labels(logits, y.T)
+        xent = optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"].T)
         return jnp.mean(xent), (final, {})
 
     def evaluate(params, carry, batch, key, step):
-        return {}
+        return {}, carry
 
-    return Task(init, loss, evaluate), windows_per_epoch
+    batches = Generated(batch, windows_per_epoch, batch_size * model.num_steps, unit="tokens")
+    return Task(init, loss, evaluate, batches=batches)
 
 
 def plot_losses(history: list[dict], levels: dict[str, float], path, title: str) -> None:
@@ -90,21 +95,15 @@ def plot_losses(history: list[dict], levels: dict[str, float], path, title: str)
     save_figure(fig, path)
 
 
-@register("rnn_toy")
-def run(ctx: RunContext) -> dict:
+def run(ctx: Context) -> Outcome:
     config = ctx.config
-    task, windows_per_epoch = rnn_toy_task(config.model, config.data, config.train.batch_size)
-    # The trainer walks "examples" in order, one per step: here an example is a window index.
-    dummy = {"window": np.arange(windows_per_epoch, dtype=np.int32)}
-    train_cfg = ml_collections.ConfigDict(config.train.to_dict())
-    train_cfg.batch_size = 1
-    ctx.log(f"{windows_per_epoch} windows of {config.train.batch_size} × {config.model.num_steps} per epoch, "
+    task = rnn_toy_task(config.model, config.data, config.train.batch_size)
+    ctx.log(f"{task.batches.steps} windows of {config.train.batch_size} × {config.model.num_steps} per epoch, "
             f"a fresh {config.data.series_length:,}-step series each epoch")
-    result = fit(task, make_optimizer(config.optimizer), dummy, {}, train_cfg, ctx.workdir, ctx.seeds, ctx.log)
+    result = ctx.fit(task, {}, {})
     levels = expected_cross_entropies()
-    last = result.history[-1]
-    per_seed = {"train_loss": np.asarray(last.get("per_seed", {}).get("train_loss", [last["train_loss"]]))}
-    plot_losses(result.history, levels, ctx.workdir / "plots" / "loss.png",
-                f"RNN I: state {config.model.state_size}, num_steps {config.model.num_steps}")
     ctx.log("expected levels: " + ", ".join(f"{k} {v:.4f}" for k, v in levels.items()))
-    return finish(ctx, result, per_seed, extra={"expected_cross_entropies": levels})
+    title = f"RNN I: state {config.model.state_size}, num_steps {config.model.num_steps}"
+    return Outcome({"train_loss": result.final_train["train_loss"]}, fit=result,
+                   extra={"expected_cross_entropies": levels},
+                   figures={"loss.png": lambda path: plot_losses(result.history, levels, path, title)})

@@ -3,14 +3,14 @@
 A run is always a batch of seeds (a single run is a batch of one), so `train` and `sweep`
 share every line. The loop dispatches jitted chunks of `log_every` steps, reads each
 chunk's metrics one chunk late (dispatch stays asynchronous), evaluates, checkpoints, and
-stops on a non-finite loss before that state can reach a checkpoint.
+stops on a non-finite loss before that state can reach a checkpoint. What it writes goes
+through the `RunWriter` it is given (metrics.jsonl, checkpoints/); it never picks paths.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import pathlib
 import time
 from typing import Callable
 
@@ -21,10 +21,26 @@ import numpy as np
 import optax
 
 from jaxnets.config import ConfigError
-from jaxnets.rundir import MetricsLog, read_metrics
+from jaxnets.rundir import RunWriter, fmt_time
 from jaxnets.train import sharding
+from jaxnets.train.batches import Batches
 from jaxnets.train.checkpoint import Checkpointer
-from jaxnets.train.step import Task, TrainState, init_state, make_chunk, make_evaluate
+from jaxnets.train.step import Task, TrainState, default_batches, init_state, make_chunk, make_evaluate
+
+
+def run_keys(seeds: list[int], stream: str | None = None) -> jax.Array:
+    """[S] PRNG keys of the runs of these seeds; a named `stream` gives independent runs of the
+    same seeds (a second net trained beside the first, a second strategy), by `fold_in` of the
+    name's hash rather than by shifting seed numbers."""
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    return keys if stream is None else jax.vmap(lambda k: named_key(k, stream))(keys)
+
+
+def named_key(key: jax.Array, name: str) -> jax.Array:
+    """An independent stream of `key` named `name` (fold_in of the name's CRC-32)."""
+    import zlib
+
+    return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
 
 
 class NonFiniteLoss(RuntimeError):
@@ -37,23 +53,32 @@ class FitResult:
     history: list[dict]  # the records of metrics.jsonl
     steps: int
     wall_time_s: float  # training time of all processes of this run, compilation included
-    examples_per_s: float | None  # after the first chunk (which includes compilation)
+    throughput: float | None  # units (examples, tokens) per second after the first chunk (which compiles)
+    unit: str  # what `throughput` counts
     final_eval: dict[str, np.ndarray]  # {"<split>_<metric>": [S]} of the final state
+    final_train: dict[str, np.ndarray]  # {"train_<metric>": [S]}: the last logged interval's means
+
+    @property
+    def examples_per_s(self) -> float | None:
+        return self.throughput if self.unit == "examples" else None
 
 
-def resolve_steps(train: ml_collections.ConfigDict, n_train: int) -> int:
+def resolve_steps(train: ml_collections.ConfigDict, steps_per_epoch: int) -> int:
     """train.steps if positive, else train.num_epochs full passes over the data."""
+    if train.steps < 0:
+        raise ConfigError(f"train.steps = {train.steps}: give a positive number of steps, or 0 to train "
+                          f"train.num_epochs epochs")
     if train.steps > 0:
         return int(train.steps)
-    return int(math.ceil(train.num_epochs * (n_train // train.batch_size)))
+    return int(math.ceil(train.num_epochs * steps_per_epoch))
 
 
-def schedule(train: ml_collections.ConfigDict, n_train: int) -> tuple[int, int, int, int]:
+def schedule(train: ml_collections.ConfigDict, steps_per_epoch: int) -> tuple[int, int, int, int]:
     """(total steps, log_every, eval_every, checkpoint_every), checked for consistency.
 
     0 means: log_every = one epoch, eval_every = log_every, checkpoint_every = end only."""
-    total = resolve_steps(train, n_train)
-    log_every = train.log_every or max(1, n_train // train.batch_size)
+    total = resolve_steps(train, steps_per_epoch)
+    log_every = train.log_every or max(1, steps_per_epoch)
     log_every = min(log_every, total)
     eval_every = min(train.eval_every or log_every, total)  # "every N > total steps" = at the end
     ckpt_every = min(train.checkpoint_every or total, total)
@@ -62,11 +87,6 @@ def schedule(train: ml_collections.ConfigDict, n_train: int) -> tuple[int, int, 
             raise ConfigError(f"train.{name} ({value}) must be a multiple of train.log_every ({log_every}): "
                               f"training runs in chunks of log_every steps")
     return total, log_every, eval_every, ckpt_every
-
-
-def _fmt_time(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def _summarize(values: dict[str, np.ndarray], prefix: str) -> tuple[dict[str, float], dict[str, list]]:
@@ -80,37 +100,34 @@ def _summarize(values: dict[str, np.ndarray], prefix: str) -> tuple[dict[str, fl
     return record, per_seed
 
 
-def sharded_chunk(task: Task, optimizer: optax.GradientTransformation, train: ml_collections.ConfigDict,
+def sharded_chunk(task: Task, optimizer: optax.GradientTransformation, batches: Batches,
                   mesh: jax.sharding.Mesh, num_steps: int) -> Callable:
     """chunk(states, data) for a stack of seeds, jitted over `mesh`: seeds vmapped along the
-    'seed' axis, each batch split along 'data', the input state donated."""
-    batch_sharding = sharding.batch(mesh) if mesh.shape["data"] > 1 else None
-    chunk = make_chunk(task, optimizer, train.batch_size, num_steps, train.shuffle, batch_sharding)
+    'seed' axis, each batch split along 'data', the input state donated. jit caches one
+    compiled program per shape of (states, data): buckets of different shapes compile once each."""
+    chunk = make_chunk(task, optimizer, batches, num_steps, mesh)
     state_sharding = sharding.per_seed(mesh)
-    jitted = jax.jit(jax.vmap(chunk, in_axes=(0, None), spmd_axis_name="seed"),
-                     donate_argnums=0, out_shardings=(state_sharding, state_sharding))
-
-    def traced_under_mesh(states, data):  # tasks may split their rows over it (sharding.rows_per_device)
-        with jax.set_mesh(mesh):
-            return jitted(states, data)
-
-    def lower(states, data):  # for inspecting the compiled program (tests, profiling)
-        with jax.set_mesh(mesh):
-            return jitted.lower(states, data)
-
-    traced_under_mesh.lower = lower
-    return traced_under_mesh
+    return jax.jit(jax.vmap(chunk, in_axes=(0, None), spmd_axis_name="seed"),
+                   donate_argnums=0, out_shardings=(state_sharding, state_sharding))
 
 
 def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[str, np.ndarray],
         eval_data: dict[str, dict[str, np.ndarray]], train: ml_collections.ConfigDict,
-        workdir: str | pathlib.Path, seeds: list[int], log: Callable[[str], None] = print) -> FitResult:
-    """Train len(seeds) independent runs of `task` as one vmapped computation."""
-    workdir = pathlib.Path(workdir)
+        writer: RunWriter, seeds: list[int], log: Callable[[str], None] = print,
+        stream: str | None = None) -> FitResult:
+    """Train len(seeds) independent runs of `task` as one vmapped computation; `stream` names
+    an independent random stream of the same seeds (see `run_keys`)."""
+    if not isinstance(writer, RunWriter):
+        writer = RunWriter(writer)
     if not sharding.is_primary():
         log = lambda message: None  # noqa: E731  (one progress stream, from process 0)
-    n_train = len(next(iter(train_data.values())))
-    total, log_every, eval_every, ckpt_every = schedule(train, n_train)
+    batches = default_batches(task, train.batch_size, train.get("shuffle", True))
+    try:
+        steps_per_epoch = batches.steps_per_epoch(train_data)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    total, log_every, eval_every, ckpt_every = schedule(train, steps_per_epoch)
+    units_per_step = batches.units_per_step(train_data)
     n_seeds = len(seeds)
     mesh = sharding.make_mesh(n_seeds, train.batch_size, shard_batch=train.get("shard_batch", "auto"))
     if mesh.shape["data"] > 1:
@@ -118,15 +135,15 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
             f"({train.batch_size // mesh.shape['data']} examples each)")
     state_sharding = sharding.per_seed(mesh)
 
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    keys = run_keys(seeds, stream)
     state = jax.jit(jax.vmap(lambda k: init_state(task, optimizer, k)), out_shardings=state_sharding)(keys)
-    checkpointer = Checkpointer(workdir / "checkpoints")
+    checkpointer = Checkpointer(writer.checkpoint_dir)
     start = checkpointer.latest_step() or 0
     if start:
         state = checkpointer.restore(state)
-        log(f"resuming {workdir} from the checkpoint at step {start}/{total}")
-    metrics_log = MetricsLog(workdir / "metrics.jsonl", start if start else None)
-    history = read_metrics(metrics_log.path)
+        log(f"resuming {writer.workdir} from the checkpoint at step {start}/{total}")
+    metrics_log = writer.metrics_log(start if start else None)
+    history = list(metrics_log.records)
 
     data = sharding.put_replicated(mesh, train_data)
     evals = {name: sharding.put_replicated(mesh, d) for name, d in eval_data.items()}
@@ -134,7 +151,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
 
     def chunk_fn(num_steps: int) -> Callable:
         if num_steps not in chunks:
-            chunks[num_steps] = sharded_chunk(task, optimizer, train, mesh, num_steps)
+            chunks[num_steps] = sharded_chunk(task, optimizer, batches, mesh, num_steps)
         return chunks[num_steps]
 
     evaluate = jax.jit(jax.vmap(make_evaluate(task, train.eval_batch_size), in_axes=(0, None)))
@@ -144,12 +161,16 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
     clock = {"start": time.time() - already, "first_done": None, "last": time.time(), "steps_after_first": 0}
     last_good_ckpt = start or None
     final_eval: dict[str, np.ndarray] = {}  # per-seed eval of the newest evaluated state
+    final_train: dict[str, np.ndarray] = {}
+    rate_key = f"{batches.unit}_per_s"
 
     def process(pending) -> None:
         step, n_steps, metrics, eval_metrics = pending
         metrics = sharding.to_host(metrics)
         now = time.time()
         record, per_seed = _summarize(metrics, "train_")
+        final_train.update({f"train_{k}": np.asarray(v, np.float64).reshape(n_seeds, -1).mean(axis=1)
+                            for k, v in metrics.items()})
         bad = [seeds[i] for i in range(n_seeds) if not np.all(np.isfinite(metrics["loss"][i]))]
         if eval_metrics is not None:
             for name, values in sharding.to_host(eval_metrics).items():
@@ -161,18 +182,18 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
             clock["first_done"] = now
         else:
             clock["steps_after_first"] += n_steps
-        rate = (n_steps * train.batch_size * n_seeds) / max(now - clock["last"], 1e-9)
+        rate = (n_steps * units_per_step * n_seeds) / max(now - clock["last"], 1e-9)
         clock["last"] = now
-        record = {"step": step, "time": round(now - clock["start"], 3), "examples_per_s": round(rate, 1), **record}
+        record = {"step": step, "time": round(now - clock["start"], 3), rate_key: round(rate, 1), **record}
         if per_seed:
             record["per_seed"] = per_seed
         metrics_log.write(record)
         history.append(record)
-        shown = " | ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("step", "time", "examples_per_s", "per_seed"))
+        shown = " | ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("step", "time", rate_key, "per_seed"))
         eta = (total - step) * (now - clock["first_done"]) / max(clock["steps_after_first"], 1) \
             if clock["steps_after_first"] else float("nan")
-        log(f"step {step}/{total} ({100 * step / total:.0f}%) | {shown} | {rate:,.0f} ex/s | "
-            f"ETA {_fmt_time(eta) if math.isfinite(eta) else '?'}")
+        log(f"step {step}/{total} ({100 * step / total:.0f}%) | {shown} | {rate:,.0f} {batches.unit}/s | "
+            f"ETA {fmt_time(eta) if math.isfinite(eta) else '?'}")
         if bad and train.stop_on_nan:
             kept = f"the last good checkpoint (step {last_good_ckpt}) is kept in {checkpointer.directory}" \
                 if last_good_ckpt else "no checkpoint had been written yet"
@@ -206,8 +227,10 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
         for name, d in evals.items():
             values = sharding.to_host(evaluate(state, d))
             final_eval.update({f"{name}_{k}": np.asarray(v) for k, v in values.items()})
+        last = history[-1] if history else {}
+        final_train.update({k: np.asarray(last.get("per_seed", {}).get(k, [v] * n_seeds), np.float64)
+                            for k, v in last.items() if k.startswith("train_")})
     wall = time.time() - clock["start"]
     after_first = clock["last"] - clock["first_done"] if clock["first_done"] else 0.0
-    rate = clock["steps_after_first"] * train.batch_size * n_seeds / after_first if after_first > 0 else None
-    return FitResult(state, history, total, wall, rate, final_eval)
-
+    rate = clock["steps_after_first"] * units_per_step * n_seeds / after_first if after_first > 0 else None
+    return FitResult(state, history, total, wall, rate, batches.unit, final_eval, final_train)

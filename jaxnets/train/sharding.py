@@ -9,7 +9,7 @@ trivial 1 x 1 mesh, so the same code runs everywhere.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import jax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
@@ -47,29 +47,6 @@ def cpu_devices_per_core() -> None:
         jax.config.update("jax_num_cpu_devices", os.cpu_count() or 1)
     except RuntimeError:  # JAX already started in this process (e.g. the CLI called from Python)
         pass
-
-
-def splits_rows() -> bool:
-    """Whether the mesh being traced under splits batches over more than one device."""
-    mesh = jax.sharding.get_abstract_mesh()
-    return not mesh.empty and "data" in mesh.axis_names and mesh.shape["data"] > 1
-
-
-def rows_per_device(fn: Callable, in_specs: tuple, out_specs: Any) -> Callable:
-    """fn run on each device's rows of the batch, when the mesh being traced under (the trainer
-    sets it) splits its 'data' axis; fn itself otherwise.
-
-    Why: left to the compiler, a batch-split `lax.scan` whose weight gradient autodiff
-    accumulates inside the loop gets one all-reduce per time step (a GRU char-RNN ran at half
-    speed). Under `shard_map` each device runs the whole recurrence on its own rows and the
-    parameters' gradients are summed once, at the boundary. Specs: P() for what every device
-    sees whole (parameters, keys), P('data') for arrays split along their first axis (rows);
-    out_specs P('data') concatenate the devices' pieces, so fn must not reduce over rows
-    across devices itself (return per-device partial results, e.g. its mean loss as a [1])."""
-    if not splits_rows():
-        return fn
-    return jax.shard_map(fn, mesh=jax.sharding.get_abstract_mesh(), in_specs=in_specs, out_specs=out_specs,
-                         axis_names={"data"}, check_vma=False)
 
 
 def per_seed(mesh: Mesh) -> NamedSharding:

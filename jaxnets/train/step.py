@@ -7,11 +7,15 @@ Everything here is a function of explicit inputs; `jaxnets.train.loop` adds the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from jaxnets.train.batches import Batches, Shuffled, num_examples
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
@@ -31,12 +35,24 @@ class TrainState(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    """What the common trainer needs from an experiment.
+    """What the common trainer needs from an experiment (see `jaxnets.train`'s docstring).
 
     init(key) -> (params, model_state)
     loss(params, model_state, batch, key, step) -> (scalar loss, (new model_state, {metric: scalar}))
-    evaluate(params, model_state, batch, key, step) -> {metric: per-example values [B]}
+    evaluate(params, model_state, batch, key, step) -> ({metric: (sum, count)}, model_state)
+    batches: where training batches come from (`jaxnets.train.batches`); None = a shuffled
+        gather of `train.batch_size` examples (`train.shuffle`)
+    eval_batches: how an evaluation split is read; None = consecutive batches of
+        `train.eval_batch_size` examples. Evaluation threads model_state through the batches
+        (from the trained state's), so a sequence model can read a split through.
+    row_parallel: the batch's rows (and model_state's) are independent and the loss is their
+        mean, so a device may train its own rows alone: when the trainer splits a batch over
+        devices it then runs loss and gradient per device (`shard_map`) and averages once per
+        step, instead of leaving the split to the compiler (a scan over time steps would get an
+        all-reduce per time step). The loss itself never knows about devices.
 
+    Metrics of evaluation are (sum, count) pairs, summed over batches and divided at the end, so
+    per-token losses over windows or padded sequences are exact (`mean_of` builds them).
     `step` (int32 scalar, traced: the number of updates already applied) serves schedules that
     live inside the model, such as the slope annealing of binary neurons; `key` serves
     stochastic layers, in evaluation too (stochastic neurons can be evaluated stochastically).
@@ -44,7 +60,24 @@ class Task:
 
     init: Callable[[jax.Array], tuple[Any, Any]]
     loss: Callable[[Any, Any, Batch, jax.Array, jax.Array], tuple[jax.Array, tuple[Any, Metrics]]]
-    evaluate: Callable[[Any, Any, Batch, jax.Array, jax.Array], Metrics]
+    evaluate: Callable[[Any, Any, Batch, jax.Array, jax.Array], tuple[Metrics, Any]]
+    batches: Batches | None = None
+    eval_batches: Batches | None = None
+    row_parallel: bool = False
+
+
+def mean_of(values: jax.Array, mask: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """(sum, count) of `values` (where `mask` is true): a mean that stays exact across batches."""
+    values = jnp.asarray(values, jnp.float32)
+    if mask is None:
+        return jnp.sum(values), jnp.float32(values.size)
+    mask = jnp.broadcast_to(mask, values.shape)
+    return jnp.sum(jnp.where(mask, values, 0.0)), jnp.sum(mask.astype(jnp.float32))
+
+
+def per_example(values: dict[str, jax.Array]) -> Metrics:
+    """{metric: per-example values} -> {metric: (sum, count)}."""
+    return {name: mean_of(v) for name, v in values.items()}
 
 
 def init_state(task: Task, optimizer: optax.GradientTransformation, key: jax.Array) -> TrainState:
@@ -53,12 +86,43 @@ def init_state(task: Task, optimizer: optax.GradientTransformation, key: jax.Arr
     return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params), model_state, run_key)
 
 
-def make_step(task: Task, optimizer: optax.GradientTransformation) -> Callable:
+def _rows_spec(tree) -> Any:
+    """P('data') for arrays with a row axis, P() for scalars (a batch's `reset` flag)."""
+    return jax.tree.map(lambda a: P("data") if jnp.ndim(a) >= 1 else P(), tree)
+
+
+def loss_and_grad(task: Task, mesh: jax.sharding.Mesh | None = None) -> Callable:
+    """(params, model_state, batch, key, step) -> ((loss, (model_state, metrics)), grads).
+
+    With a mesh whose 'data' axis splits the batch and a row-parallel task, each device runs
+    the task's loss and its gradient on its own rows (its own dropout key: the device index is
+    folded in) and the results are averaged once; otherwise plain `value_and_grad`."""
+    grad_fn = jax.value_and_grad(task.loss, has_aux=True)
+    if mesh is None or not task.row_parallel or mesh.shape.get("data", 1) == 1:
+        return grad_fn
+
+    def local(params, model_state, batch, key, step):
+        key = jax.random.fold_in(key, jax.lax.axis_index("data"))
+        (loss, (model_state, metrics)), grads = grad_fn(params, model_state, batch, key, step)
+        mean = functools.partial(jax.lax.pmean, axis_name="data")
+        return (mean(loss), (model_state, mean(metrics))), mean(grads)
+
+    def split(params, model_state, batch, key, step):
+        rows = _rows_spec(model_state)
+        return jax.shard_map(local, mesh=mesh, in_specs=(P(), rows, _rows_spec(batch), P(), P()),
+                             out_specs=((P(), (rows, P())), P()), axis_names={"data"},
+                             check_vma=False)(params, model_state, batch, key, step)
+
+    return split
+
+
+def make_step(task: Task, optimizer: optax.GradientTransformation, mesh: jax.sharding.Mesh | None = None
+              ) -> Callable:
     """step(state, batch) -> (state, metrics): one gradient update, pure."""
+    grad_fn = loss_and_grad(task, mesh)
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         key = jax.random.fold_in(jax.random.fold_in(state.key, STEP_STREAM), state.step)
-        grad_fn = jax.value_and_grad(task.loss, has_aux=True)
         (loss, (model_state, metrics)), grads = grad_fn(state.params, state.model_state, batch, key, state.step)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -67,69 +131,67 @@ def make_step(task: Task, optimizer: optax.GradientTransformation) -> Callable:
     return step
 
 
-def batch_indices(key: jax.Array, first_step: jax.Array, num_steps: int, n_examples: int,
-                  batch_size: int, shuffle: bool = True) -> jax.Array:
-    """[num_steps, batch_size] example indices for steps first_step, first_step + 1, ...
-
-    Each epoch is a fresh permutation (the last partial batch is dropped), keyed by the epoch
-    number alone: the schedule is a function of (key, step), so a run resumed at any step sees
-    exactly the batches an uninterrupted run would. Without shuffling, batches are sequential
-    (as in the TensorFlow.jl post).
-    """
-    steps_per_epoch = n_examples // batch_size
-    if steps_per_epoch < 1:
-        raise ValueError(f"batch size {batch_size} exceeds the {n_examples} training examples")
-    t = first_step + jnp.arange(num_steps)
-    cols = (t % steps_per_epoch)[:, None] * batch_size + jnp.arange(batch_size)[None, :]
-    if not shuffle:
-        return cols
-    first_epoch = first_step // steps_per_epoch
-    max_epochs = (num_steps + steps_per_epoch - 1) // steps_per_epoch + 1  # static bound
-    perms = jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(key, e), n_examples))(
-        first_epoch + jnp.arange(max_epochs))
-    return perms[(t // steps_per_epoch - first_epoch)[:, None], cols]
+def default_batches(task: Task, batch_size: int, shuffle: bool = True) -> Batches:
+    return task.batches if task.batches is not None else Shuffled(batch_size, shuffle)
 
 
-def make_chunk(task: Task, optimizer: optax.GradientTransformation, batch_size: int, num_steps: int,
-               shuffle: bool = True, batch_sharding: Any = None) -> Callable:
+def make_chunk(task: Task, optimizer: optax.GradientTransformation, batches: Batches, num_steps: int,
+               mesh: jax.sharding.Mesh | None = None) -> Callable:
     """chunk(state, data) -> (state, metrics[num_steps]): `num_steps` steps as one `lax.scan`
-    over shuffled batch indices, with the data set already on the device. `batch_sharding`
-    (a NamedSharding) lays each batch out over the mesh's `data` axis."""
-    step = make_step(task, optimizer)
+    over the batch function, with the data set already on the device. With a `mesh` whose
+    'data' axis is larger than 1, each batch is laid out over it (rows split)."""
+    step = make_step(task, optimizer, mesh)
+    split = mesh is not None and mesh.shape.get("data", 1) > 1
 
     def chunk(state: TrainState, data: Batch) -> tuple[TrainState, Metrics]:
-        n_examples = len(jax.tree.leaves(data)[0])
         data_key = jax.random.fold_in(state.key, DATA_STREAM)
-        indices = batch_indices(data_key, state.step, num_steps, n_examples, batch_size, shuffle)
+        plan = batches.plan(data, data_key, state.step, num_steps)
 
-        def body(state, idx):
-            batch = jax.tree.map(lambda a: a[idx], data)
-            if batch_sharding is not None:
-                batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+        def body(state, x):
+            batch = batches.take(data, data_key, x)
+            if split:
+                batch = jax.lax.with_sharding_constraint(
+                    batch, jax.tree.map(lambda s: NamedSharding(mesh, s), _rows_spec(batch)))
             return step(state, batch)
 
-        return jax.lax.scan(body, state, indices)
+        return jax.lax.scan(body, state, plan)
 
     return chunk
 
 
 def make_evaluate(task: Task, batch_size: int) -> Callable:
-    """evaluate(state, data) -> {metric: mean over the whole set}, in batches of `batch_size`
-    (a `lax.map`) so that memory does not grow with the evaluation set."""
+    """evaluate(state, data) -> {metric: sum / count over the whole split}. The split is read in
+    the task's `eval_batches`, or in batches of `batch_size` (a scan, so memory does not grow
+    with the split), model_state threaded through."""
 
     def evaluate(state: TrainState, data: Batch) -> Metrics:
-        n = len(jax.tree.leaves(data)[0])
         key = jax.random.fold_in(jax.random.fold_in(state.key, EVAL_STREAM), state.step)
-        run = lambda i, b: task.evaluate(state.params, state.model_state, b, jax.random.fold_in(key, i),  # noqa: E731
-                                         state.step)
-        full = (n // batch_size) * batch_size
-        per_example = []
-        if full:
-            batched = jax.tree.map(lambda a: a[:full].reshape(n // batch_size, batch_size, *a.shape[1:]), data)
-            out = jax.lax.map(lambda ib: run(*ib), (jnp.arange(n // batch_size), batched))
-            per_example.append(jax.tree.map(lambda v: v.reshape(full), out))
-        if full < n:
-            per_example.append(run(n // batch_size, jax.tree.map(lambda a: a[full:], data)))
-        return {k: jnp.concatenate([p[k] for p in per_example]).mean() for k in per_example[0]}
+
+        def run(model_state, i, batch):
+            return task.evaluate(state.params, model_state, batch, jax.random.fold_in(key, i), state.step)
+
+        def scan(model_state, count, take):
+            def body(ms, i):
+                metrics, ms = run(ms, i, take(i))
+                return ms, metrics
+            model_state, out = jax.lax.scan(body, model_state, jnp.arange(count))
+            return model_state, jax.tree.map(lambda v: jnp.sum(v, axis=0), out)
+
+        totals = []
+        if task.eval_batches is not None:
+            n_batches = task.eval_batches.steps_per_epoch(data)
+            totals.append(scan(state.model_state, n_batches, lambda i: task.eval_batches(data, key, i))[1])
+        else:
+            n = num_examples(data)
+            full = n // batch_size
+            model_state = state.model_state
+            if full:
+                model_state, total = scan(model_state, full, lambda i: jax.tree.map(
+                    lambda a: jax.lax.dynamic_slice_in_dim(a, i * batch_size, batch_size), data))
+                totals.append(total)
+            if full * batch_size < n:
+                totals.append(run(model_state, full, jax.tree.map(lambda a: a[full * batch_size:], data))[0])
+        sums = jax.tree.map(lambda *parts: sum(parts), *totals)
+        return {name: s / c for name, (s, c) in sums.items()}
 
     return evaluate

@@ -1,0 +1,109 @@
+"""The recurrent language model: embedding -> a stack of recurrent layers (any cell of
+`jaxnets.nn.rnn`, Zaremba-placed dropout between layers) -> softmax readout, for characters and
+words alike, and its sampling. Pure functions of a params pytree, as nanoGPT's model.py.
+
+    params = init(key, model, vocab)
+    carries, logits = apply(params, carries, x, model, key)     # x [B, T] ids -> logits [T, B, V]
+    ids = generate(params, model, prompt_ids, length, key, temperature, top_k)
+
+`model` is the config's model section: cell, num_layers, state_size (also the embedding width),
+keep_prob, w_init, num_weights (custom_gru), fused_lstm.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from jaxnets.nn import dropout, initializer, rnn
+
+
+def init(key: jax.Array, model: ml_collections.ConfigDict, vocab: int) -> dict:
+    cell = rnn.get_cell(model.cell)
+    keys = jax.random.split(key, model.num_layers + 2)
+    extra = {"num_weights": model.num_weights} if model.cell == "custom_gru" else {}
+    layers = [cell.init(keys[i], model.state_size, model.state_size, model.w_init, 1.0, **extra)
+              for i in range(model.num_layers)]
+    return {"embedding": initializer(model.w_init, 1.0)(keys[-2], (vocab, model.state_size), jnp.float32),
+            "layers": layers,
+            "out": {"w": initializer(model.w_init, 1.0)(keys[-1], (model.state_size, vocab), jnp.float32),
+                    "b": jnp.zeros((vocab,), jnp.float32)}}
+
+
+def zero_carries(model: ml_collections.ConfigDict, rows: int) -> tuple:
+    """The stack's state for `rows` sequences: per layer, one [rows, state_size] per component."""
+    cell = rnn.get_cell(model.cell)
+    return tuple(tuple(jnp.zeros((rows, model.state_size)) for _ in cell.components) for _ in range(model.num_layers))
+
+
+def reset_where(carries: tuple, reset: jax.Array) -> tuple:
+    """Zero the state where `reset` says a new sequence starts (a scalar for all rows, or [rows])."""
+    def zero(c):
+        flag = jnp.reshape(reset, jnp.shape(reset) + (1,) * (c.ndim - jnp.ndim(reset)))
+        return jnp.where(flag, jnp.zeros_like(c), c)
+    return jax.tree.map(zero, carries)
+
+
+def readout(params: dict, h: jax.Array) -> jax.Array:
+    return h @ params["out"]["w"] + params["out"]["b"]
+
+
+def apply(params: dict, carries: tuple, x: jax.Array, model: ml_collections.ConfigDict,
+          key: jax.Array | None = None) -> tuple[tuple, jax.Array]:
+    """(final carries, logits [T, B, V]) of a window x [B, T] of ids; key=None: no dropout.
+
+    LSTMs take the fused layer-at-a-time path (`rnn.lstm_recurrence`, hand-written BPTT) unless
+    model.fused_lstm is false; the other cells advance all layers one time step at a time. Both
+    compute the same function (dropout masks aside, which come from different keys)."""
+    key = key if model.keep_prob < 1.0 else None
+    emb = params["embedding"][x.T]  # [T, B, H]
+    if model.cell == "lstm" and model.fused_lstm:
+        return _fused_lstm(params, carries, x, emb, model, key)
+    step = rnn.stacked_step(rnn.get_cell(model.cell), model.keep_prob)
+    keys = None if key is None else jax.random.split(key, x.shape[1])
+    final, hs = jax.lax.scan(lambda c, inp: step(params["layers"], c, inp), carries, (emb, keys))
+    return final, readout(params, hs)
+
+
+def _fused_lstm(params, carries, x, emb, model, key):
+    hs, final = emb, []
+    vocab, tokens = params["embedding"].shape[0], x.size
+    for layer, (p, carry) in enumerate(zip(params["layers"], carries)):
+        n_in = hs.shape[-1]
+        if layer == 0 and key is None and vocab < tokens:
+            # Fewer words than tokens in the window (65 characters vs 2,560 tokens): project the
+            # embedding once [vocab, 4H] and look the tokens up in it, a scatter-add in the
+            # backward, instead of projecting every token. A 10,000-word vocabulary is the
+            # other way round, and projects the tokens.
+            zx = (params["embedding"] @ p["w"][:n_in] + p["b"])[x.T]
+        else:
+            zx = rnn.lstm_input_projection(p["w"][:n_in], p["b"], _dropout(key, hs, 2 * layer, model.keep_prob))
+        carry, hs = rnn.lstm_recurrence(p["w"][n_in:], carry, zx)
+        hs = _dropout(key, hs, 2 * layer + 1, model.keep_prob)
+        final.append(carry)
+    return tuple(final), readout(params, hs)
+
+
+def _dropout(key: jax.Array | None, v: jax.Array, i: int, keep_prob: float) -> jax.Array:
+    return v if key is None or keep_prob >= 1.0 else dropout(jax.random.fold_in(key, i), v, keep_prob)
+
+
+def generate(params: dict, model: ml_collections.ConfigDict, prompt_ids: jax.Array, length: int, key: jax.Array,
+             temperature: float = 1.0, top_k: int = 0) -> jax.Array:
+    """ids [length] drawn after reading `prompt_ids` (batch 1, one step at a time inside a
+    `lax.scan`; jit it whole). temperature 0 takes the argmax."""
+    step = rnn.stacked_step(rnn.get_cell(model.cell))
+
+    def one(p, c, token):
+        return step(p["layers"], c, (p["embedding"][token], None))
+
+    carries, _ = jax.lax.scan(lambda c, token: one(params, c, token[None]), zero_carries(model, 1), prompt_ids[:-1])
+    if temperature == 0:
+        def greedy(state, _):
+            c, token = state
+            c, h = one(params, c, token)
+            nxt = jnp.argmax(readout(params, h), axis=-1)
+            return (c, nxt), nxt[0]
+        return jax.lax.scan(greedy, (carries, prompt_ids[-1:]), None, length=length)[1]
+    return rnn.sample_sequence(one, readout, params, carries, prompt_ids[-1:], key, length, temperature, top_k)

@@ -1,0 +1,86 @@
+"""The one owner of a run: `run(config, workdir, seeds) -> summary`.
+
+The CLI (`train`, `sweep`), `suite` and the tests call this. It checks the config, claims the
+run directory, hands the experiment a `Context` (config, seeds, a `RunWriter`, a log), and
+writes what the experiment returns — training curves, its figures and text files, summary.json
+— once, on the primary process.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import time
+from typing import Callable
+
+import ml_collections
+
+from jaxnets import config as config_lib
+from jaxnets import experiments, plots, rundir
+
+
+def default_workdir(spec: str, n_seeds: int | None) -> pathlib.Path:
+    """runs/<config name>[_<variant>][_seeds<N>]."""
+    path, variant = config_lib.split_spec(spec)
+    name = pathlib.Path(path).stem + (f"_{variant}" if variant else "")
+    return pathlib.Path("runs") / (f"{name}_seeds{n_seeds}" if n_seeds else name)
+
+
+def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, seeds: list[int], *,
+        config_file: str = "", overwrite: bool = False, log: Callable[[str], None] = print) -> dict:
+    """Train `config` for `seeds` (one vmapped computation) in `workdir`; return the summary.
+    `config_file` is the spec it came from (`configs/x.py[:variant]`), recorded in the run."""
+    import jax
+
+    experiments.validate(config)  # every config error surfaces here, before any work
+    module = experiments.get(config.experiment)
+    if not seeds:
+        raise config_lib.ConfigError("a run needs at least one seed")
+    workdir = pathlib.Path(workdir)
+    primary = jax.process_index() == 0
+    if primary:  # multi-host: one process owns the run directory
+        rundir.open_run(workdir, {"config_file": config_file, "seeds": list(seeds),
+                                  "config": config_lib.to_jsonable(config)}, overwrite=overwrite)
+    if not primary:
+        log = lambda message: None  # noqa: E731  (one progress stream)
+    log(f"jaxnets {config.experiment}: {len(seeds)} seed(s) on {jax.device_count()} {jax.default_backend()} "
+        f"device(s) in {jax.process_count()} process(es), jax {jax.__version__}; workdir {workdir}")
+    writer = rundir.RunWriter(workdir)
+    started = time.time()
+    outcome = module.run(experiments.Context(config, list(seeds), writer, log))
+    return write_outcome(outcome, config, config_file, seeds, writer, time.time() - started, log)
+
+
+def write_outcome(outcome: experiments.Outcome, config: ml_collections.ConfigDict, config_file: str,
+                  seeds: list[int], writer: rundir.RunWriter, elapsed: float, log: Callable[[str], None]) -> dict:
+    fit = outcome.fit
+    if fit is not None and fit.history:
+        title = f"{config.experiment} ({len(seeds)} seed{'s' * (len(seeds) > 1)})"
+        writer.figure("curves.png", lambda path: plots.training_curves(fit.history, path, title=title))
+    for name, draw in outcome.figures.items():
+        writer.figure(name, draw)
+    for relative, text in outcome.texts.items():
+        writer.text(relative, text)
+    reference = {k: v for k, v in config.reference.to_dict().items() if v is not None}
+    summary = rundir.make_summary(
+        experiment=config.experiment, config_file=config_lib.split_spec(config_file)[0] if config_file else "",
+        seeds=seeds, per_seed=outcome.per_seed, reference=reference,
+        steps=outcome.steps if outcome.steps is not None else (fit.steps if fit else 0),
+        wall_time_s=outcome.wall_time_s if outcome.wall_time_s is not None else (fit.wall_time_s if fit else elapsed),
+        throughput=fit.throughput if fit else None, unit=fit.unit if fit else "examples", extra=outcome.extra)
+    path = writer.summary(summary)
+    shown = ", ".join(f"{k} {v:.4f}" + (f" ± {summary['metrics_std'][k]:.4f}" if k in summary["metrics_std"] else "")
+                      for k, v in summary["metrics"].items())
+    log(f"done: {shown} (published: {summary['reference']}); wrote {path}")
+    return summary
+
+
+def run_spec(spec: str, overrides: list[str], n_seeds: int | None = None, workdir: str | None = None,
+             overwrite: bool = False, log: Callable[[str], None] = print) -> dict:
+    """Load `configs/x.py[:variant]` with `--config.k=v` overrides and run it (a sweep of
+    n_seeds seeds, or one seed), in `workdir` or the default one."""
+    config = config_lib.load(spec, overrides)
+    if n_seeds is not None and n_seeds < 1:
+        raise config_lib.ConfigError("--seeds must be at least 1")
+    seeds = [config.seed + i for i in range(n_seeds or 1)]
+    return run(config, workdir or default_workdir(spec, n_seeds), seeds, config_file=spec, overwrite=overwrite,
+               log=log)

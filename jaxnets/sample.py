@@ -1,0 +1,72 @@
+"""`python -m jaxnets sample <run>`: text from a trained language-model run.
+
+Reads the run's config.json (the model section and the corpus, whose characters are the
+vocabulary) and restores only the parameters from its latest checkpoint — no optimizer, no
+trainer — then draws with `jaxnets.models.rnn_lm.generate`.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxnets.config import ConfigError
+
+LANGUAGE_MODELS = ("char_rnn",)
+
+
+def restore_params(workdir: pathlib.Path, seed_index: int, n_seeds: int) -> dict:
+    """The parameters of seed number `seed_index` from the run's latest checkpoint."""
+    import orbax.checkpoint as ocp
+
+    manager = ocp.CheckpointManager((workdir / "checkpoints").absolute())
+    try:
+        step = manager.latest_step()
+        if step is None:
+            raise ConfigError(f"{workdir} has no checkpoint to sample from")
+        if not 0 <= seed_index < n_seeds:
+            raise ConfigError(f"seed index {seed_index} out of range: the run has {n_seeds} seed(s)")
+        state = manager.restore(step, args=ocp.args.StandardRestore())
+    finally:
+        manager.close()
+    params = state["params"] if isinstance(state, dict) else state[1]
+    return jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[seed_index]), params)
+
+
+def sample_from_run(workdir, prompt: str | None = None, length: int | None = None, temperature: float = 1.0,
+                    top_k: int | None = None, seed: int = 0, seed_index: int = 0) -> str:
+    """`prompt` followed by `length` sampled characters. Unset options fall back to the run's
+    `sample` config; temperature 0 takes the most likely character each step."""
+    from jaxnets.data.text import char_corpus
+    from jaxnets.models import rnn_lm
+
+    workdir = pathlib.Path(workdir)
+    try:
+        saved = json.loads((workdir / "config.json").read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{workdir} holds no jaxnets run (no config.json)") from None
+    config = ml_collections.ConfigDict(saved["config"])
+    if config.experiment not in LANGUAGE_MODELS:
+        raise ConfigError(f"{workdir} is a {config.experiment!r} run; sampling needs a language-model run "
+                          f"({', '.join(LANGUAGE_MODELS)})")
+    length = config.sample.length if length is None else length
+    top_k = config.sample.top_k if top_k is None else top_k
+    if length < 1 or temperature < 0 or top_k < 0:
+        raise ConfigError(f"--length must be ≥ 1 (got {length}), --temperature ≥ 0 (got {temperature}) "
+                          f"and --top-k ≥ 0 (got {top_k})")
+    corpus = char_corpus(config.data.name, config.data.validation_fraction)
+    prompt = config.sample.prompt if prompt is None else prompt
+    unknown = sorted(set(prompt) - set(corpus.chars))
+    if not prompt or unknown:
+        raise ConfigError(f"the prompt must be non-empty text over the corpus' characters; not in it: {unknown}")
+    params = restore_params(workdir, seed_index, len(saved["seeds"]))
+    layers = params["layers"]  # a list, which a checkpoint read without a target returns as {'0': ..., '1': ...}
+    params["layers"] = [layers[k] for k in sorted(layers, key=int)] if isinstance(layers, dict) else list(layers)
+    ids = jax.jit(lambda p, x, k: rnn_lm.generate(p, config.model, x, length, k, temperature, top_k))(
+        params, jnp.asarray(corpus.encode(prompt)), jax.random.PRNGKey(seed))
+    return prompt + corpus.decode(np.asarray(ids))
