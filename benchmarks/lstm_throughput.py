@@ -30,19 +30,19 @@ def jaxnets_pass(cell: str, windows: int, fused: bool = True, shard_batch: str =
     import jax
 
     from jaxnets.config import load
-    from jaxnets.experiments.char_rnn import char_rnn_task
+    from jaxnets.experiments.char_rnn import lm_task
     from jaxnets.train import init_state, make_optimizer, sharding
     from jaxnets.train.loop import sharded_chunk
 
     config = load("configs/char_rnn.py", [f"--config.model.cell={cell}", f"--config.model.fused_lstm={fused}",
                                           f"--config.train.shard_batch={shard_batch}"])
     rng = np.random.default_rng(0)
-    data = {"x": rng.integers(0, VOCAB, (windows * BATCH, STEPS)).astype(np.int32),  # rows of windows, window-major
-            "y": rng.integers(0, VOCAB, (windows * BATCH, STEPS)).astype(np.int32)}
-    task = char_rnn_task(config.model, VOCAB, BATCH, windows)
+    data = {"x": rng.integers(0, VOCAB, (BATCH, windows * STEPS)).astype(np.int32),  # the text as BATCH rows
+            "y": rng.integers(0, VOCAB, (BATCH, windows * STEPS)).astype(np.int32)}
+    task = lm_task(config.model, VOCAB, BATCH)
     optimizer = make_optimizer(config.optimizer)
     mesh = sharding.make_mesh(1, BATCH, shard_batch=shard_batch)
-    chunk = sharded_chunk(task, optimizer, config.train, mesh, windows)
+    chunk = sharded_chunk(task, optimizer, task.batches, mesh, windows)
     holder = [jax.jit(jax.vmap(lambda k: init_state(task, optimizer, k)),
                       out_shardings=sharding.per_seed(mesh))(jax.random.PRNGKey(0)[None])]
     data = sharding.put_replicated(mesh, data)

@@ -20,8 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnets.config import load
-from jaxnets.experiments.classifier import classifier_task
-from jaxnets.train import init_state, make_chunk, make_optimizer, sharding
+from jaxnets.models.classifier import classifier_task
+from jaxnets.train import Shuffled, init_state, make_chunk, make_optimizer, sharding
 from jaxnets.train.loop import sharded_chunk
 
 MODELS = {  # name: (hidden sizes, batch size)
@@ -61,11 +61,11 @@ def jaxnets_rate(hidden, batch, arrays, steps, repeats, vmapped: bool = True) ->
     state = init_state(task, optimizer, jax.random.PRNGKey(0))
     if vmapped:
         mesh = sharding.make_mesh(1, batch, jax.devices()[:1])
-        chunk = sharded_chunk(task, optimizer, config.train, mesh, steps)
+        chunk = sharded_chunk(task, optimizer, Shuffled(batch), mesh, steps)
         state = jax.tree.map(lambda a: a[None], state)
         device_data = sharding.put_replicated(mesh, arrays)
     else:
-        chunk = jax.jit(make_chunk(task, optimizer, batch, steps), donate_argnums=0)
+        chunk = jax.jit(make_chunk(task, optimizer, Shuffled(batch), steps), donate_argnums=0)
         device_data = jax.device_put(arrays)
     holder = {"state": state}
 

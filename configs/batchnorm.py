@@ -20,7 +20,7 @@ Variants (`configs/batchnorm.py:<name>`):
 
 import ml_collections
 
-from jaxnets.config import apply_variant
+from jaxnets.config import apply_variant, train_section
 
 SOURCE = "R2RT 2016, Implementing Batch Normalization in Tensorflow"
 VARIANTS = {
@@ -72,17 +72,18 @@ def get_config(arg=None):
     c.optimizer.name = "sgd"
     c.optimizer.learning_rate = 0.01
 
-    c.train = ml_collections.ConfigDict()
-    c.train.batch_size = 60
-    c.train.num_epochs = 0.0
-    c.train.steps = 40_000
-    c.train.shuffle = True  # input_data's next_batch reshuffles each epoch
-    c.train.log_every = 200
-    c.train.eval_every = 200
-    c.train.checkpoint_every = 10_000
-    c.train.eval_batch_size = 10_000  # = the test set: "batch statistics" are the test set's
-    c.train.stop_on_nan = True
-    c.train.shard_batch = "auto"
+    c.train = train_section(
+        batch_size=60,
+        num_epochs=0.0,
+        steps=40_000,
+        shuffle=True,  # input_data's next_batch reshuffles each epoch
+        log_every=200,
+        eval_every=200,
+        checkpoint_every=10_000,
+        eval_batch_size=10_000,  # = the test set: "batch statistics" are the test set's
+        stop_on_nan=True,
+        shard_batch="auto",
+    )
 
     c.reference = ml_collections.ConfigDict()
     c.reference.test_bn_accuracy = None  # 40k steps: plot only

@@ -24,7 +24,7 @@ fed the annealed slope only to evaluation (model.anneal_in_training=false).
 
 import ml_collections
 
-from jaxnets.config import apply_variant
+from jaxnets.config import apply_variant, train_section
 
 SOURCE = "R2RT 2016, Binary Stochastic Neurons in Tensorflow"
 EPOCH = 1000  # steps
@@ -200,17 +200,18 @@ def get_config(arg=None):
     c.optimizer.name = "sgd"
     c.optimizer.learning_rate = 0.1
 
-    c.train = ml_collections.ConfigDict()
-    c.train.batch_size = 50
-    c.train.num_epochs = 0.0
-    c.train.steps = 20 * EPOCH
-    c.train.shuffle = True
-    c.train.log_every = EPOCH  # steps per jitted chunk and metrics line
-    c.train.eval_every = EPOCH  # the post evaluated every 100 steps; once an epoch costs ~6% of the time
-    c.train.checkpoint_every = 0  # at the end
-    c.train.eval_batch_size = 5000
-    c.train.stop_on_nan = False  # some published rows diverge (accuracy 0.0958 = argmax of NaN = class 0)
-    c.train.shard_batch = "auto"
+    c.train = train_section(
+        batch_size=50,
+        num_epochs=0.0,
+        steps=20 * EPOCH,
+        shuffle=True,
+        log_every=EPOCH,  # steps per jitted chunk and metrics line
+        eval_every=EPOCH,  # the post evaluated every 100 steps; once an epoch costs ~6% of the time
+        checkpoint_every=0,  # at the end
+        eval_batch_size=5000,
+        stop_on_nan=False,  # some published rows diverge (accuracy 0.0958 = argmax of NaN = class 0)
+        shard_batch="auto",
+    )
 
     c.reference = ml_collections.ConfigDict()
     c.reference.validation_accuracy = 0.9782  # Exp 4, slope-annealed ST, lr 0.3

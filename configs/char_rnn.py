@@ -15,7 +15,7 @@ Samples: 750 characters after the prompt, top-5, at the temperatures listed.
 
 import ml_collections
 
-from jaxnets.config import apply_variant
+from jaxnets.config import apply_variant, train_section
 
 PUBLISHED = {"gru": 1.75318197903, "lstm": 2.02813237837, "ln_lstm": 1.71850851623,
              "custom_steps30": 2.20167231745, "gru_steps30": 2.05038544733}
@@ -63,19 +63,20 @@ def get_config(arg=None):
     c.optimizer.name = "adam"
     c.optimizer.learning_rate = 1e-4
 
-    c.train = ml_collections.ConfigDict()
-    c.train.batch_size = 32  # rows of the text: a step trains all rows of one window
-    c.train.num_epochs = 20.0
-    c.train.steps = 0  # > 0 overrides num_epochs (a step = one window)
-    c.train.log_every = 0  # one epoch: train_loss is the epoch's average, as the post printed
-    c.train.eval_every = 0
-    c.train.checkpoint_every = 0
-    c.train.eval_batch_size = 1  # unused: the validation tail is read window by window
-    c.train.stop_on_nan = True
-    # The window's rows split over the devices — the CPU's cores too: each core runs the whole
-    # recurrence on 16 rows and the gradients meet once per step (1.4× a single 2-core device).
-    # A sweep whose seeds fill the devices does not split.
-    c.train.shard_batch = "always"
+    c.train = train_section(without=("shuffle",),
+        batch_size=32,  # rows of the text: a step trains all rows of one window
+        num_epochs=20.0,
+        steps=0,  # > 0 overrides num_epochs (a step = one window)
+        log_every=0,  # one epoch: train_loss is the epoch's average, as the post printed
+        eval_every=0,
+        checkpoint_every=0,
+        eval_batch_size=1,  # unused: the validation tail is read window by window
+        stop_on_nan=True,
+        # The window's rows split over the devices — the CPU's cores too: each core runs the whole
+        # recurrence on 16 rows and the gradients meet once per step (1.4× a single 2-core device).
+        # A sweep whose seeds fill the devices does not split.
+        shard_batch="always",
+    )
 
     c.reference = ml_collections.ConfigDict()
     c.reference.train_loss = None

@@ -18,6 +18,8 @@ components of the trained net's last hidden layer (loss CE + 0.1 · L1), publish
 
 import ml_collections
 
+from jaxnets.config import train_section
+
 SOURCE = "R2RT 2016, Representational Power of Deeper Layers"
 
 
@@ -55,17 +57,18 @@ def get_config(arg=None):
     c.optimizer.name = "sgd"
     c.optimizer.learning_rate = 0.01
 
-    c.train = ml_collections.ConfigDict()
-    c.train.batch_size = 50
-    c.train.num_epochs = 0.0
-    c.train.steps = 10_000
-    c.train.shuffle = False
-    c.train.log_every = 100
-    c.train.eval_every = 100
-    c.train.checkpoint_every = 0
-    c.train.eval_batch_size = 10_000
-    c.train.stop_on_nan = True
-    c.train.shard_batch = "never"
+    c.train = train_section(
+        batch_size=50,
+        num_epochs=0.0,
+        steps=10_000,
+        shuffle=False,
+        log_every=100,
+        eval_every=100,
+        checkpoint_every=0,
+        eval_batch_size=10_000,
+        stop_on_nan=True,
+        shard_batch="never",
+    )
 
     c.reference = ml_collections.ConfigDict()
     c.reference.test_accuracy = 0.971

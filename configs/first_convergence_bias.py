@@ -18,6 +18,8 @@ independently of A's). The post ran 400 per strategy (its text says 500): mean 0
 
 import ml_collections
 
+from jaxnets.config import train_section
+
 SOURCE = "R2RT 2016, First Convergence Bias (notebook: 400 initializations per strategy)"
 
 
@@ -49,17 +51,18 @@ def get_config(arg=None):
     c.optimizer.final_drop_after = 750  # steps into the last phase
     c.optimizer.final_learning_rate = 0.003
 
-    c.train = ml_collections.ConfigDict()
-    c.train.batch_size = 50
-    c.train.num_epochs = 0.0
-    c.train.steps = 0  # 0: the phases' total; > 0 cuts each strategy short (smoke tests)
-    c.train.shuffle = False  # batch i = examples [50i mod 1000, +50)
-    c.train.log_every = 200
-    c.train.eval_every = 200_000  # more than any strategy runs: evaluate at the end only
-    c.train.checkpoint_every = 0  # at the end
-    c.train.eval_batch_size = 1000
-    c.train.stop_on_nan = True
-    c.train.shard_batch = "never"
+    c.train = train_section(
+        batch_size=50,
+        num_epochs=0.0,
+        steps=0,  # 0: the phases' total; > 0 cuts each strategy short (smoke tests)
+        shuffle=False,  # batch i = examples [50i mod 1000, +50)
+        log_every=200,
+        eval_every=200_000,  # more than any strategy runs: evaluate at the end only
+        checkpoint_every=0,  # at the end
+        eval_batch_size=1000,
+        stop_on_nan=True,
+        shard_batch="never",
+    )
 
     c.reference = ml_collections.ConfigDict()
     c.reference.test_accuracy_all_layers = 0.87867

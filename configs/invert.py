@@ -13,6 +13,8 @@ the inverse of 1e8 · I (each layer-2 unit alone). Figures in plots/.
 
 import ml_collections
 
+from jaxnets.config import train_section
+
 SOURCE = "R2RT 2016, Inverting a Neural Net"
 
 
@@ -54,17 +56,18 @@ def get_config(arg=None):
     c.optimizer.learning_rate = 0.01
     c.optimizer.initial_accumulator_value = 0.1  # TF's AdagradOptimizer default
 
-    c.train = ml_collections.ConfigDict()
-    c.train.batch_size = 1000
-    c.train.num_epochs = 0.0
-    c.train.steps = 2000
-    c.train.shuffle = True  # input_data's next_batch
-    c.train.log_every = 100
-    c.train.eval_every = 100
-    c.train.checkpoint_every = 0
-    c.train.eval_batch_size = 10_000
-    c.train.stop_on_nan = True
-    c.train.shard_batch = "never"
+    c.train = train_section(
+        batch_size=1000,
+        num_epochs=0.0,
+        steps=2000,
+        shuffle=True,  # input_data's next_batch
+        log_every=100,
+        eval_every=100,
+        checkpoint_every=0,
+        eval_batch_size=10_000,
+        stop_on_nan=True,
+        shard_batch="never",
+    )
 
     c.reference = ml_collections.ConfigDict()
     c.reference.test_accuracy = 0.9521

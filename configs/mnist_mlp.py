@@ -12,6 +12,8 @@ restores that).
 
 import ml_collections
 
+from jaxnets.config import train_section
+
 
 def get_config(arg=None):
     c = ml_collections.ConfigDict()
@@ -38,17 +40,18 @@ def get_config(arg=None):
     c.optimizer.name = "adam"
     c.optimizer.learning_rate = 1e-3
 
-    c.train = ml_collections.ConfigDict()
-    c.train.batch_size = 1000
-    c.train.num_epochs = 100.0
-    c.train.steps = 0  # > 0 overrides num_epochs
-    c.train.shuffle = True
-    c.train.log_every = 0  # steps per jitted chunk / metrics line; 0 = one epoch
-    c.train.eval_every = 0  # a multiple of log_every; 0 = every log_every
-    c.train.checkpoint_every = 600  # a multiple of log_every; 0 = only at the end
-    c.train.eval_batch_size = 10000
-    c.train.stop_on_nan = True
-    c.train.shard_batch = "auto"  # split each batch over devices: always / never / auto (= not on CPU)
+    c.train = train_section(
+        batch_size=1000,
+        num_epochs=100.0,
+        steps=0,  # > 0 overrides num_epochs
+        shuffle=True,
+        log_every=0,  # steps per jitted chunk / metrics line; 0 = one epoch
+        eval_every=0,  # a multiple of log_every; 0 = every log_every
+        checkpoint_every=600,  # a multiple of log_every; 0 = only at the end
+        eval_batch_size=10000,
+        stop_on_nan=True,
+        shard_batch="auto",  # split each batch over devices: always / never / auto (= not on CPU)
+    )
 
     c.reference = ml_collections.ConfigDict()
     c.reference.test_error = 0.0193

@@ -21,7 +21,7 @@ step is ~8× a backprop step (the post: 116 s vs 55 s on a GPU).
 
 import ml_collections
 
-from jaxnets.config import apply_variant
+from jaxnets.config import apply_variant, train_section
 
 SOURCE = "R2RT 2018, Synthetic Gradients with Tensorflow (MNIST)"
 PUBLISHED = {"backprop": 0.9801, "no_bprop": 0.8890, "synthetic_loss": 0.8429, "sg": 0.9777, "sg_conditioned": 0.9801}
@@ -64,17 +64,18 @@ def get_config(arg=None):
     c.optimizer.name = "adam"
     c.optimizer.learning_rate = 3e-5
 
-    c.train = ml_collections.ConfigDict()
-    c.train.batch_size = 256
-    c.train.num_epochs = 106.0  # 25,000 // 234 batches
-    c.train.steps = 0
-    c.train.shuffle = True
-    c.train.log_every = 234  # one epoch
-    c.train.eval_every = 234
-    c.train.checkpoint_every = 234 * 10
-    c.train.eval_batch_size = 1000  # the post tested in 10 chunks of 1,000
-    c.train.stop_on_nan = True
-    c.train.shard_batch = "auto"
+    c.train = train_section(
+        batch_size=256,
+        num_epochs=106.0,  # 25,000 // 234 batches
+        steps=0,
+        shuffle=True,
+        log_every=234,  # one epoch
+        eval_every=234,
+        checkpoint_every=234 * 10,
+        eval_batch_size=1000,  # the post tested in 10 chunks of 1,000
+        stop_on_nan=True,
+        shard_batch="auto",
+    )
 
     c.reference = ml_collections.ConfigDict()
     c.reference.test_accuracy = None

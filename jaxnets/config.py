@@ -170,6 +170,36 @@ def apply_variant(config: ml_collections.ConfigDict, variants: dict[str, dict], 
     return config
 
 
+TRAIN_KEYS = {  # key: (default, meaning); the README's config-key table says more
+    "batch_size": (None, "examples (rows of a text) per step"),
+    "num_epochs": (1.0, "epochs to train when steps is 0"),
+    "steps": (0, "> 0: train exactly this many steps instead of num_epochs"),
+    "shuffle": (True, "reshuffle the examples every epoch (false: consecutive batches)"),
+    "log_every": (0, "steps per jitted chunk and per metrics.jsonl line; 0 = one epoch"),
+    "eval_every": (0, "a multiple of log_every; 0 = every log_every"),
+    "checkpoint_every": (0, "a multiple of log_every; 0 = only at the end"),
+    "eval_batch_size": (10_000, "evaluation batch (memory only, not results)"),
+    "stop_on_nan": (True, "stop at a non-finite training loss"),
+    "shard_batch": ("auto", "split each batch over devices: always / never / auto (= not on CPU)"),
+}
+
+
+def train_section(*, without: Sequence[str] = (), **values: Any) -> ml_collections.ConfigDict:
+    """The `train` block every config shares: TRAIN_KEYS' defaults with `values` set. A key that
+    is not a train key is an error (a typo must not pass silently); `without` drops keys that
+    mean nothing for an experiment (windows read in order have no `shuffle`)."""
+    unknown = sorted(set(values) - set(TRAIN_KEYS)) + sorted(set(without) - set(TRAIN_KEYS))
+    if unknown:
+        raise ConfigError(f"train_section: unknown key(s) {unknown}; the train keys are {sorted(TRAIN_KEYS)}")
+    if "batch_size" not in values:
+        raise ConfigError("train_section needs batch_size")
+    section = ml_collections.ConfigDict()
+    for key, (default, _) in TRAIN_KEYS.items():
+        if key not in without:
+            section[key] = values.get(key, default)
+    return section
+
+
 def base_config(this_file: str, name: str, arg: str | None = None) -> ml_collections.ConfigDict:
     """get_config() of the sibling config file `name`, for variants that change a few fields."""
     path = pathlib.Path(this_file).with_name(f"{name}.py")

@@ -1,6 +1,6 @@
 """Experiments, found by name: a config's `experiment` is a module `jaxnets.experiments.<name>`
-whose `run(ctx: Context) -> Outcome` trains and measures. Nothing to register: adding the
-module is adding the experiment.
+(or any importable module of that name) whose `run(ctx: Context) -> Outcome` trains and
+measures. Nothing to register: adding the module is adding the experiment.
 
 An experiment holds only what is special about it (its task, what it measures after training,
 its figures). It trains through `ctx.fit` (the common trainer, writing into the run directory),
@@ -73,16 +73,23 @@ def names() -> list[str]:
 
 
 def get(name: str):
-    """The module of experiment `name`."""
+    """The module of experiment `name`: `jaxnets.experiments.<name>`, else a module `<name>`
+    importable from where you run (your own experiments need not live inside jaxnets)."""
     from jaxnets.config import ConfigError
 
-    if not name.isidentifier() or importlib.util.find_spec(f"{__name__}.{name}") is None:
-        raise ConfigError(f"unknown experiment {name!r}; there is no module jaxnets/experiments/{name}.py "
-                          f"(experiments: {', '.join(names())})")
-    module = importlib.import_module(f"{__name__}.{name}")
-    if not hasattr(module, "run"):
-        raise ConfigError(f"jaxnets.experiments.{name} defines no run(ctx) function")
-    return module
+    candidates = [f"{__name__}.{name}", name] if name.isidentifier() else [name]
+    for module_name in candidates:
+        try:
+            found = importlib.util.find_spec(module_name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if found:
+            module = importlib.import_module(module_name)
+            if not hasattr(module, "run"):
+                raise ConfigError(f"experiment module {module_name} defines no run(ctx) function")
+            return module
+    raise ConfigError(f"unknown experiment {name!r}: no module jaxnets/experiments/{name}.py nor an importable "
+                      f"module {name!r} (experiments: {', '.join(names())})")
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
