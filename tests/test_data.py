@@ -107,3 +107,52 @@ def test_real_mnist_matches_published_counts_and_mean():
     assert len(train["label"]) == 60000 and len(test["label"]) == 10000
     assert abs(train["image"].mean() - 33.3184) < 1e-3  # = 0.1307 * 255, data README
     np.testing.assert_array_equal(np.bincount(test["label"]), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
+
+
+def _ptb_folder(root, train=" b a c \n a b a \n", valid=" a b \n", test=" c \n"):
+    folder = root / "ptb"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (("ptb.train.txt", train), ("ptb.valid.txt", valid), ("ptb.test.txt", test)):
+        (folder / name).write_text(text)
+    return folder
+
+
+def test_word_corpus_orders_ids_as_tfs_ptb_reader(tmp_path, monkeypatch):
+    from jaxnets.data.text import word_corpus
+
+    monkeypatch.setenv("JAXNETS_DATA_DIR", str(tmp_path))
+    _ptb_folder(tmp_path)
+    corpus = word_corpus("ptb")
+    # counts: a 3, b 2, <eos> 2, c 1 -> by descending count, ties by the word ('<eos>' < 'b')
+    assert corpus.words == ("a", "<eos>", "b", "c")
+    np.testing.assert_array_equal(corpus.splits["train"], [2, 0, 3, 1, 0, 2, 0, 1])
+    np.testing.assert_array_equal(corpus.splits["valid"], [0, 2, 1])
+    assert corpus.decode(corpus.encode("a c <eos>")) == "a c <eos>"
+
+
+def test_word_corpus_errors_name_the_file(tmp_path, monkeypatch):
+    from jaxnets.data.text import word_corpus
+
+    monkeypatch.setenv("JAXNETS_DATA_DIR", str(tmp_path))
+    with pytest.raises(DataError, match="ptb.train.txt is missing.*no tensorflow-datasets builder"):
+        word_corpus("ptb")
+    _ptb_folder(tmp_path, test=" c zebra \n")
+    with pytest.raises(DataError, match=r"ptb.test.txt: 1 word\(s\) not in the training vocabulary, e.g. \['zebra'\]"):
+        word_corpus("ptb")
+    _ptb_folder(tmp_path, valid="")
+    with pytest.raises(DataError, match="ptb.valid.txt is empty"):
+        word_corpus("ptb")
+
+
+def test_real_ptb_matches_published_token_counts():
+    import pathlib
+
+    from jaxnets.data import data_dir
+    from jaxnets.data.text import word_corpus
+
+    if not (pathlib.Path(data_dir()) / "ptb" / "ptb.train.txt").is_file():
+        pytest.skip("PTB not under $JAXNETS_DATA_DIR/ptb")
+    corpus = word_corpus("ptb")
+    assert corpus.vocab_size == 10_000
+    assert {k: len(v) for k, v in corpus.splits.items()} == {"train": 929_589, "valid": 73_760, "test": 82_430}
+    assert corpus.words[:3] == ("the", "<unk>", "<eos>")  # TF's ptb_reader ids

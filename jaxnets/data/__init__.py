@@ -1,4 +1,5 @@
-"""Data sets as arrays: MNIST-like images (IDX files), later char/word corpora and synthetic sequences."""
+"""Data sets as arrays: MNIST-like images and CIFAR-10 (`images`), character corpora and their
+TF-style row layout (`text`), the RNN I series and its exact expected losses (`sequences`)."""
 
 from jaxnets.data.idx import DataError, read_idx, write_idx
 from jaxnets.data.images import (DATA_DIR_ENV, IMAGE_DATASETS, data_dir, flat_pixels, image_classification,

@@ -97,3 +97,65 @@ def tf_style_windows(series: np.ndarray, batch_size: int, num_steps: int) -> tup
         return a.reshape(batch_size, -1, num_steps).transpose(1, 0, 2)
 
     return cut(rows["x"]), cut(rows["y"])
+
+
+@dataclasses.dataclass(frozen=True)
+class WordCorpus:
+    """A word-level corpus split into its published files: ids into `words`."""
+
+    words: tuple[str, ...]  # the vocabulary; id i is words[i]
+    splits: dict  # {'train' | 'valid' | 'test': int32 ids}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.words)
+
+    def encode(self, text: str) -> np.ndarray:
+        index = {w: i for i, w in enumerate(self.words)}
+        unknown = sorted({w for w in text.split() if w not in index})
+        if unknown:
+            raise ValueError(f"words {unknown[:10]!r} are not in the vocabulary")
+        return np.array([index[w] for w in text.split()], np.int32)
+
+    def decode(self, ids) -> str:
+        return " ".join(self.words[int(i)] for i in ids)
+
+
+PTB_FILES = {"train": "ptb.train.txt", "valid": "ptb.valid.txt", "test": "ptb.test.txt"}
+
+
+def read_words(path) -> list[str]:
+    """Whitespace-separated words with `<eos>` at each line end, as TF's ptb_reader reads them."""
+    if not path.is_file():
+        where = "the folder exists" if path.parent.is_dir() else f"nor does {path.parent}"
+        raise DataError(f"{path} is missing ({where}). Penn Treebank has no tensorflow-datasets builder: put "
+                        f"Mikolov's simple-examples files ptb.train.txt, ptb.valid.txt, ptb.test.txt there.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path} is not UTF-8 text ({err})") from err
+    words = text.replace("\n", " <eos> ").split()
+    if not words:
+        raise DataError(f"{path} is empty")
+    return words
+
+
+def word_corpus(name: str = "ptb") -> WordCorpus:
+    """Penn Treebank (or any folder with the three files) as ids. The vocabulary is the training
+    file's words ordered as TF's ptb_reader orders them (by descending count, ties by the word),
+    so ids match TF's; a validation or test word outside it is an error naming the file."""
+    folder = data_dir() / name
+    texts = {split: read_words(folder / file) for split, file in PTB_FILES.items()}
+    counts: dict[str, int] = {}
+    for word in texts["train"]:
+        counts[word] = counts.get(word, 0) + 1
+    words = tuple(sorted(counts, key=lambda w: (-counts[w], w)))
+    index = {w: i for i, w in enumerate(words)}
+    splits = {}
+    for split, tokens in texts.items():
+        unknown = sorted({w for w in tokens if w not in index})
+        if unknown:
+            raise DataError(f"{folder / PTB_FILES[split]}: {len(unknown)} word(s) not in the training vocabulary, "
+                            f"e.g. {unknown[:5]}")
+        splits[split] = np.fromiter((index[w] for w in tokens), np.int32, len(tokens))
+    return WordCorpus(words, splits)

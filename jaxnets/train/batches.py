@@ -100,7 +100,7 @@ class Shuffled(Batches):
 @dataclasses.dataclass(frozen=True)
 class Windows(Batches):
     """TF-style truncated BPTT: data {'x', 'y'} [rows, length] (a text cut into `rows` rows,
-    `tf_style_windows`' layout); step k reads window k mod W, columns [kT, (k+1)T) of every row,
+    `text_rows`' layout); step k reads window k mod W, columns [kT, (k+1)T) of every row,
     and says `reset` at window 0, where the model starts its state over. An epoch is W windows."""
 
     num_steps: int

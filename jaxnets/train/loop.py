@@ -119,8 +119,8 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
     an independent random stream of the same seeds (see `run_keys`)."""
     if not isinstance(writer, RunWriter):
         writer = RunWriter(writer)
-    if not sharding.is_primary():
-        log = lambda message: None  # noqa: E731  (one progress stream, from process 0)
+    if not writer.primary:
+        log = lambda message: None  # noqa: E731  (one progress stream, from the process that writes)
     batches = default_batches(task, train.batch_size, train.get("shuffle", True))
     try:
         steps_per_epoch = batches.steps_per_epoch(train_data)

@@ -1,0 +1,79 @@
+"""True truncated BPTT (k1 = 1, k2 = k) against its definition: per-step losses, each
+differentiated through a graph cut k steps back."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxnets.nn import rnn
+from jaxnets.nn.truncation import true_bptt_unroll, truncated_losses_by_brute_force
+
+B, N_IN, H, T = 3, 4, 5, 9
+
+
+def _setup(cell_name, seed=0):
+    cell = rnn.get_cell(cell_name)
+    params = cell.init(jax.random.PRNGKey(seed), N_IN, H)
+    xs = jax.random.normal(jax.random.PRNGKey(seed + 1), (T, B, N_IN))
+    carry = tuple(jax.random.normal(jax.random.PRNGKey(seed + 2 + i), (B, H)) * 0.5 for i in range(len(cell.components)))
+    probe = jax.random.normal(jax.random.PRNGKey(seed + 9), (T, B, H))
+    loss_of_y = lambda y, t: jnp.sum(jnp.tanh(y) * probe[t])  # noqa: E731  a per-step loss of the output
+    return cell, params, carry, xs, loss_of_y
+
+
+def _true_grads(cell, params, carry, xs, k, loss_of_y, scale=1.0):
+    def total(p, x):
+        _, ys = true_bptt_unroll(cell.step, p, carry, x, k, scale)
+        return sum(loss_of_y(ys[t], t) for t in range(T))
+    return jax.jit(jax.grad(total, argnums=(0, 1)))(params, xs)
+
+
+@pytest.mark.parametrize("cell_name", ["vanilla", "lstm", "gru"])
+@pytest.mark.parametrize("k", [1, 3, 4])
+def test_true_bptt_equals_brute_force(cell_name, k):
+    cell, params, carry, xs, loss_of_y = _setup(cell_name)
+    fast = _true_grads(cell, params, carry, xs, k, loss_of_y)
+    brute = jax.grad(lambda p, x: truncated_losses_by_brute_force(cell.step, p, carry, x, k, loss_of_y),
+                     argnums=(0, 1))(params, xs)
+    chex.assert_trees_all_close(fast, brute, rtol=1e-5, atol=1e-5)
+    # and the values are the plain unroll's
+    _, ys = true_bptt_unroll(cell.step, params, carry, xs, k)
+    np.testing.assert_allclose(ys, rnn.unroll(cell.step, params, carry, xs)[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("cell_name", ["vanilla", "lstm"])
+def test_true_bptt_with_k_at_least_the_window_is_tf_style(cell_name):
+    """The post's sanity check: with bptt = num_steps, true and TF-style gradients match."""
+    cell, params, carry, xs, loss_of_y = _setup(cell_name, seed=3)
+    tf_style = jax.grad(lambda p, x: sum(loss_of_y(y, t) for t, y in enumerate(
+        rnn.unroll(cell.step, p, jax.lax.stop_gradient(carry), x)[1])), argnums=(0, 1))(params, xs)
+    for k in (T, T + 5):
+        chex.assert_trees_all_close(_true_grads(cell, params, carry, xs, k, loss_of_y), tf_style, rtol=1e-5, atol=1e-6)
+
+
+def test_truncation_cuts_something_and_scale_multiplies():
+    cell, params, carry, xs, loss_of_y = _setup("vanilla", seed=5)
+    full = _true_grads(cell, params, carry, xs, T, loss_of_y)
+    short = _true_grads(cell, params, carry, xs, 2, loss_of_y)
+    assert float(jnp.abs(full[0]["w"] - short[0]["w"]).max()) > 1e-4
+    scaled = _true_grads(cell, params, carry, xs, 2, loss_of_y, scale=T / 2)
+    chex.assert_trees_all_close(scaled, jax.tree.map(lambda g: g * T / 2, short), rtol=1e-6)
+
+
+def test_adam_is_blind_to_the_posts_gradient_scale():
+    """The post divides the summed per-step gradients by batch·k instead of batch·L: a constant
+    factor on a parameter's gradient, which Adam divides out (m / √v) up to its ε. Same updates."""
+    grads = {"w": jax.random.normal(jax.random.PRNGKey(0), (5, 5)) * 1e-2}
+    opt = optax.adam(1e-3)
+    state_a = state_b = opt.init(grads)
+    for step in range(5):
+        g = jax.tree.map(lambda a: a * (1 + 0.1 * step), grads)
+        up_a, state_a = opt.update(g, state_a)
+        up_b, state_b = opt.update(jax.tree.map(lambda a: a * 20 / 5, g), state_b)  # L / k = 4
+    chex.assert_trees_all_close(up_a, up_b, rtol=1e-4)
+    sgd = optax.sgd(1e-3)
+    plain, posts = (sgd.update(jax.tree.map(lambda a: a * c, grads), sgd.init(grads))[0]["w"] for c in (1, 4))
+    np.testing.assert_allclose(posts, 4 * plain, rtol=1e-6)  # plain SGD would take 4× the step
