@@ -30,7 +30,7 @@ def jaxnets_pass(cell: str, windows: int, fused: bool = True, shard_batch: str =
     import jax
 
     from jaxnets.config import load
-    from jaxnets.experiments.char_rnn import lm_task
+    from jaxnets.experiments.language_model import lm_task
     from jaxnets.train import init_state, make_optimizer, sharding
     from jaxnets.train.loop import sharded_chunk
 

@@ -36,7 +36,7 @@ FIGURES = {"loss": ("Char-RNN on Tiny Shakespeare", {"GRU": "gru", "LSTM": "lstm
 
 def get_config(arg=None):
     c = ml_collections.ConfigDict()
-    c.experiment = "char_rnn"
+    c.experiment = "language_model"
     c.seed = 0
 
     c.data = ml_collections.ConfigDict()
@@ -46,8 +46,11 @@ def get_config(arg=None):
     c.model = ml_collections.ConfigDict()
     c.model.cell = "ln_lstm"  # vanilla, gru, lstm, ln_lstm, custom_gru
     c.model.num_layers = 3
-    c.model.state_size = 100  # also the embedding size
+    c.model.state_size = 100
+    c.model.embedding_size = 0  # 0: the state size
     c.model.num_steps = 80
+    c.model.truncation = "tf_style"  # the window differentiated whole; "true": errors flow back bptt steps
+    c.model.bptt = 0  # truncation = true: steps each error flows back
     c.model.num_weights = 5  # custom_gru: input matrices mixed by the softmax weights λ
     c.model.keep_prob = 1.0  # dropout between layers (Zaremba placement); 1 = none, as the post's runs
     c.model.w_init = "glorot_uniform"

@@ -44,10 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", help="comma-separated variants, or 'all' (default: the file's SUITE, else all)")
     p.add_argument("--workdir", help="root directory (default runs/<config name>_seeds<N>)")
     p.add_argument("--overwrite", action="store_true", help="replace variant runs whose config changed")
-    p = sub.add_parser("sample", help="generate text from a trained char_rnn run",
+    p = sub.add_parser("sample", help="generate text from a trained language-model run (char_rnn, truncated_bptt)",
                        description="Samples one character at a time (a jitted scan) from the latest checkpoint "
-                                   "of a char_rnn run directory; prints the text and, with --output, saves it.")
-    p.add_argument("workdir", help="a char_rnn run directory (config.json + checkpoints/)")
+                                   "of a language-model run directory; prints the text and, with --output, saves it.")
+    p.add_argument("workdir", help="a language-model run directory (config.json + checkpoints/)")
     p.add_argument("--prompt", help="text to read before sampling (default: the run's sample.prompt)")
     p.add_argument("--length", type=int, help="characters to generate (default: the run's sample.length)")
     p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (default 1.0)")

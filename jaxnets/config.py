@@ -177,10 +177,15 @@ TRAIN_KEYS = {  # key: (default, meaning); the README's config-key table says mo
     "shuffle": (True, "reshuffle the examples every epoch (false: consecutive batches)"),
     "log_every": (0, "steps per jitted chunk and per metrics.jsonl line; 0 = one epoch"),
     "eval_every": (0, "a multiple of log_every; 0 = every log_every"),
-    "checkpoint_every": (0, "a multiple of log_every; 0 = only at the end"),
+    "checkpoint_every": (0, "a multiple of log_every; 0 = only at the end; -1 = every log_every"),
     "eval_batch_size": (10_000, "evaluation batch (memory only, not results)"),
     "stop_on_nan": (True, "stop at a non-finite training loss"),
     "shard_batch": ("auto", "split each batch over devices: always / never / auto (= not on CPU)"),
+}
+OPTIONAL_TRAIN_KEYS = {  # present only in configs that set them
+    "early_stop_patience": (0, "stop after this many evaluations without a new minimum of early_stop_metric "
+                               "(every seed); 0 = off"),
+    "early_stop_metric": ("validation_loss", "the metric early stopping watches (lower is better)"),
 }
 
 
@@ -188,14 +193,18 @@ def train_section(*, without: Sequence[str] = (), **values: Any) -> ml_collectio
     """The `train` block every config shares: TRAIN_KEYS' defaults with `values` set. A key that
     is not a train key is an error (a typo must not pass silently); `without` drops keys that
     mean nothing for an experiment (windows read in order have no `shuffle`)."""
-    unknown = sorted(set(values) - set(TRAIN_KEYS)) + sorted(set(without) - set(TRAIN_KEYS))
+    known = {**TRAIN_KEYS, **OPTIONAL_TRAIN_KEYS}
+    unknown = sorted(set(values) - set(known)) + sorted(set(without) - set(TRAIN_KEYS))
     if unknown:
-        raise ConfigError(f"train_section: unknown key(s) {unknown}; the train keys are {sorted(TRAIN_KEYS)}")
+        raise ConfigError(f"train_section: unknown key(s) {unknown}; the train keys are {sorted(known)}")
     if "batch_size" not in values:
         raise ConfigError("train_section needs batch_size")
     section = ml_collections.ConfigDict()
     for key, (default, _) in TRAIN_KEYS.items():
         if key not in without:
+            section[key] = values.get(key, default)
+    for key, (default, _) in OPTIONAL_TRAIN_KEYS.items():
+        if key in values or (key == "early_stop_metric" and "early_stop_patience" in values):
             section[key] = values.get(key, default)
     return section
 

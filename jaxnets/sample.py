@@ -1,7 +1,7 @@
 """`python -m jaxnets sample <run>`: text from a trained language-model run.
 
-Reads the run's config.json (the model section and the corpus, whose characters are the
-vocabulary) and restores only the parameters from its latest checkpoint — no optimizer, no
+Reads the run's config.json (the model section and the corpus, whose characters or words are
+the vocabulary) and restores only the parameters from its latest checkpoint — no optimizer, no
 trainer — then draws with `jaxnets.models.rnn_lm.generate`.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from jaxnets.config import ConfigError
 
-LANGUAGE_MODELS = ("char_rnn",)
+LANGUAGE_MODELS = ("language_model",)
 
 
 def restore_params(workdir: pathlib.Path, seed_index: int, n_seeds: int) -> dict:
@@ -42,7 +42,7 @@ def sample_from_run(workdir, prompt: str | None = None, length: int | None = Non
                     top_k: int | None = None, seed: int = 0, seed_index: int = 0) -> str:
     """`prompt` followed by `length` sampled characters. Unset options fall back to the run's
     `sample` config; temperature 0 takes the most likely character each step."""
-    from jaxnets.data.text import char_corpus
+    from jaxnets.data.text import language_corpus
     from jaxnets.models import rnn_lm
 
     workdir = pathlib.Path(workdir)
@@ -59,14 +59,18 @@ def sample_from_run(workdir, prompt: str | None = None, length: int | None = Non
     if length < 1 or temperature < 0 or top_k < 0:
         raise ConfigError(f"--length must be ≥ 1 (got {length}), --temperature ≥ 0 (got {temperature}) "
                           f"and --top-k ≥ 0 (got {top_k})")
-    corpus = char_corpus(config.data.name, config.data.validation_fraction)
+    corpus, _ = language_corpus(config.data.name, config.data.validation_fraction)
     prompt = config.sample.prompt if prompt is None else prompt
-    unknown = sorted(set(prompt) - set(corpus.chars))
-    if not prompt or unknown:
-        raise ConfigError(f"the prompt must be non-empty text over the corpus' characters; not in it: {unknown}")
+    words = hasattr(corpus, "words")
+    tokens = prompt.split() if words else list(prompt)
+    unknown = sorted(set(tokens) - set(corpus.words if words else corpus.chars))
+    if not tokens or unknown:
+        raise ConfigError(f"the prompt must be non-empty text over the corpus' {'words' if words else 'characters'}; "
+                          f"not in it: {unknown}")
+    prompt_ids = corpus.encode(prompt)
     params = restore_params(workdir, seed_index, len(saved["seeds"]))
     layers = params["layers"]  # a list, which a checkpoint read without a target returns as {'0': ..., '1': ...}
     params["layers"] = [layers[k] for k in sorted(layers, key=int)] if isinstance(layers, dict) else list(layers)
     ids = jax.jit(lambda p, x, k: rnn_lm.generate(p, config.model, x, length, k, temperature, top_k))(
-        params, jnp.asarray(corpus.encode(prompt)), jax.random.PRNGKey(seed))
-    return prompt + corpus.decode(np.asarray(ids))
+        params, jnp.asarray(prompt_ids), jax.random.PRNGKey(seed))
+    return prompt + (" " if words else "") + corpus.decode(np.asarray(ids))

@@ -53,7 +53,7 @@ def test_rows_split_over_devices_train_exactly_as_one_device(toy_corpus, tmp_pat
 def test_each_step_trains_the_next_window_with_the_state_carried(toy_corpus):
     from jaxnets.config import load
     from jaxnets.data.text import char_corpus, text_rows, tf_style_windows
-    from jaxnets.experiments.char_rnn import lm_task
+    from jaxnets.experiments.language_model import lm_task
     from jaxnets.models import rnn_lm
     from jaxnets.train import init_state, make_optimizer
 

@@ -159,3 +159,17 @@ def word_corpus(name: str = "ptb") -> WordCorpus:
                             f"e.g. {unknown[:5]}")
         splits[split] = np.fromiter((index[w] for w in tokens), np.int32, len(tokens))
     return WordCorpus(words, splits)
+
+
+WORD_CORPORA = ("ptb",)
+
+
+def language_corpus(name: str, validation_fraction: float = 0.1):
+    """(vocabulary-bearing corpus, {'train', 'validation'[, 'test']: ids}) for a language model:
+    a word corpus with its published splits (PTB), else a character corpus with its tail held out."""
+    if name in WORD_CORPORA:
+        corpus = word_corpus(name)
+        return corpus, {"train": corpus.splits["train"], "validation": corpus.splits["valid"],
+                        "test": corpus.splits["test"]}
+    corpus = char_corpus(name, validation_fraction)
+    return corpus, {"train": corpus.train, "validation": corpus.validation}

@@ -6,8 +6,10 @@ words alike, and its sampling. Pure functions of a params pytree, as nanoGPT's m
     carries, logits = apply(params, carries, x, model, key)     # x [B, T] ids -> logits [T, B, V]
     ids = generate(params, model, prompt_ids, length, key, temperature, top_k)
 
-`model` is the config's model section: cell, num_layers, state_size (also the embedding width),
-keep_prob, w_init, num_weights (custom_gru), fused_lstm.
+`model` is the config's model section: cell, num_layers, state_size, embedding_size (0: the
+state size), keep_prob, w_init, num_weights (custom_gru), fused_lstm, and the truncation style:
+`tf_style` (the window differentiated whole) or `true` (true truncated BPTT with `bptt` steps,
+`jaxnets.nn.truncation`; one layer).
 """
 
 from __future__ import annotations
@@ -17,15 +19,22 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxnets.nn import dropout, initializer, rnn
+from jaxnets.nn.truncation import true_bptt_unroll
+
+TRUNCATIONS = ("tf_style", "true")
+
+
+def embedding_size(model: ml_collections.ConfigDict) -> int:
+    return model.get("embedding_size", 0) or model.state_size
 
 
 def init(key: jax.Array, model: ml_collections.ConfigDict, vocab: int) -> dict:
     cell = rnn.get_cell(model.cell)
     keys = jax.random.split(key, model.num_layers + 2)
     extra = {"num_weights": model.num_weights} if model.cell == "custom_gru" else {}
-    layers = [cell.init(keys[i], model.state_size, model.state_size, model.w_init, 1.0, **extra)
-              for i in range(model.num_layers)]
-    return {"embedding": initializer(model.w_init, 1.0)(keys[-2], (vocab, model.state_size), jnp.float32),
+    sizes_in = [embedding_size(model)] + [model.state_size] * (model.num_layers - 1)
+    layers = [cell.init(keys[i], n_in, model.state_size, model.w_init, 1.0, **extra) for i, n_in in enumerate(sizes_in)]
+    return {"embedding": initializer(model.w_init, 1.0)(keys[-2], (vocab, embedding_size(model)), jnp.float32),
             "layers": layers,
             "out": {"w": initializer(model.w_init, 1.0)(keys[-1], (model.state_size, vocab), jnp.float32),
                     "b": jnp.zeros((vocab,), jnp.float32)}}
@@ -58,6 +67,8 @@ def apply(params: dict, carries: tuple, x: jax.Array, model: ml_collections.Conf
     compute the same function (dropout masks aside, which come from different keys)."""
     key = key if model.keep_prob < 1.0 else None
     emb = params["embedding"][x.T]  # [T, B, H]
+    if model.get("truncation", "tf_style") == "true":
+        return _true_bptt(params, carries, emb, model, key)
     if model.cell == "lstm" and model.fused_lstm:
         return _fused_lstm(params, carries, x, emb, model, key)
     step = rnn.stacked_step(rnn.get_cell(model.cell), model.keep_prob)
@@ -83,6 +94,32 @@ def _fused_lstm(params, carries, x, emb, model, key):
         hs = _dropout(key, hs, 2 * layer + 1, model.keep_prob)
         final.append(carry)
     return tuple(final), readout(params, hs)
+
+
+def _true_bptt(params, carries, emb, model, key):
+    """One layer, dropout on its input and output, the recurrence with true truncated BPTT: each
+    step's error flows back `bptt` steps, scaled by num_steps / bptt as R2RT's post divided the
+    summed per-step gradients by batch·k (Adam is blind to the factor; tests/test_truncation)."""
+    cell = rnn.get_cell(model.cell)
+    length = emb.shape[0]
+    final, hs = true_bptt_unroll(cell.step, params["layers"][0], carries[0], _dropout(key, emb, 0, model.keep_prob),
+                                 model.bptt, length / model.bptt)
+    return (final,), readout(params, _dropout(key, hs, 1, model.keep_prob))
+
+
+def check(model: ml_collections.ConfigDict) -> None:
+    """Config errors a model would otherwise meet deep inside tracing."""
+    from jaxnets.config import ConfigError
+
+    if model.cell not in rnn.CELLS:
+        raise ConfigError(f"model.cell = {model.cell!r} is not one of {sorted(rnn.CELLS)}")
+    truncation = model.get("truncation", "tf_style")
+    if truncation not in TRUNCATIONS:
+        raise ConfigError(f"model.truncation = {truncation!r} is not one of {list(TRUNCATIONS)}")
+    if truncation == "true" and (model.num_layers != 1 or model.bptt < 1):
+        raise ConfigError(f"model.truncation = 'true' needs one layer (model.num_layers = {model.num_layers}) and "
+                          f"model.bptt ≥ 1 (got {model.bptt}): across layers, per-layer truncation would let an "
+                          f"error travel further than bptt steps")
 
 
 def _dropout(key: jax.Array | None, v: jax.Array, i: int, keep_prob: float) -> jax.Array:

@@ -76,12 +76,13 @@ def resolve_steps(train: ml_collections.ConfigDict, steps_per_epoch: int) -> int
 def schedule(train: ml_collections.ConfigDict, steps_per_epoch: int) -> tuple[int, int, int, int]:
     """(total steps, log_every, eval_every, checkpoint_every), checked for consistency.
 
-    0 means: log_every = one epoch, eval_every = log_every, checkpoint_every = end only."""
+    0 means: log_every = one epoch, eval_every = log_every, checkpoint_every = end only;
+    checkpoint_every < 0: at every log_every (every epoch when log_every is one)."""
     total = resolve_steps(train, steps_per_epoch)
     log_every = train.log_every or max(1, steps_per_epoch)
     log_every = min(log_every, total)
     eval_every = min(train.eval_every or log_every, total)  # "every N > total steps" = at the end
-    ckpt_every = min(train.checkpoint_every or total, total)
+    ckpt_every = log_every if train.checkpoint_every < 0 else min(train.checkpoint_every or total, total)
     for name, value in (("eval_every", eval_every), ("checkpoint_every", ckpt_every)):
         if value % log_every and value != total:
             raise ConfigError(f"train.{name} ({value}) must be a multiple of train.log_every ({log_every}): "
@@ -201,10 +202,15 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
                                 f"(seeds {bad}); the run is stopped and {kept}. Lower the learning rate "
                                 f"or set --config.train.stop_on_nan=false to let it continue.")
 
+    patience = train.get("early_stop_patience", 0)
+    watched = train.get("early_stop_metric", "validation_loss")
+    stopped_at = early_stop(history, watched, patience, n_seeds)
+    if stopped_at is not None:
+        log(f"early stop: {watched} had not improved for {patience} evaluations at step {stopped_at}")
     pending = None
     step = start
     try:
-        while step < total:
+        while step < total and stopped_at is None:
             n_steps = min(log_every, total - step)
             state, metrics = chunk_fn(n_steps)(state, data)
             step += n_steps
@@ -214,9 +220,17 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
             if pending is not None:
                 process(pending)
             pending = (step, n_steps, metrics, eval_metrics)
-            if step % ckpt_every == 0 or step == total:
-                process(pending)  # the loss must be known finite before this state is kept
+            if patience and eval_metrics is not None:  # decide now, before another chunk trains
+                process(pending)
                 pending = None
+                stopped_at = early_stop(history, watched, patience, n_seeds)
+                if stopped_at is not None:
+                    log(f"early stop at step {step}: {watched} has not improved for {patience} evaluations "
+                        f"(every seed)")
+            if step % ckpt_every == 0 or step == total or stopped_at is not None:
+                if pending is not None:
+                    process(pending)  # the loss must be known finite before this state is kept
+                    pending = None
                 checkpointer.save(step, state)
                 last_good_ckpt = step
         if pending is not None:
@@ -233,4 +247,18 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
     wall = time.time() - clock["start"]
     after_first = clock["last"] - clock["first_done"] if clock["first_done"] else 0.0
     rate = clock["steps_after_first"] * units_per_step * n_seeds / after_first if after_first > 0 else None
-    return FitResult(state, history, total, wall, rate, batches.unit, final_eval, final_train)
+    return FitResult(state, history, step, wall, rate, batches.unit, final_eval, final_train)
+
+
+def early_stop(history: list[dict], metric: str, patience: int, n_seeds: int) -> int | None:
+    """The step at which every seed has gone `patience` evaluations of `metric` (lower is better)
+    without a new minimum, or None (also when patience is 0: early stopping off). A function of
+    the history alone, so a resumed run decides exactly as an uninterrupted one."""
+    if patience <= 0:
+        return None
+    rows = [r for r in history if metric in r]
+    if len(rows) <= patience:
+        return None
+    values = np.asarray([r.get("per_seed", {}).get(metric, [r[metric]] * n_seeds) for r in rows], np.float64)
+    best_index = np.argmin(np.where(np.isnan(values), np.inf, values), axis=0)  # first minimum per seed
+    return rows[-1]["step"] if np.all(len(rows) - 1 - best_index >= patience) else None

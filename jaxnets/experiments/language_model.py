@@ -1,0 +1,119 @@
+"""Recurrent language models on characters or words: R2RT's "Recurrent Neural Networks in
+Tensorflow II" (characters, Tiny Shakespeare) and "Styles of Truncated Backpropagation" (words,
+Penn Treebank) — embedding -> a stack of recurrent layers -> softmax (`jaxnets.models.rnn_lm`).
+
+What is special here: the text is laid out as `batch_size` rows and read in consecutive windows
+(`Windows`: step k trains window k mod W, and the first window of each epoch says `reset`); the
+recurrent state crosses windows in `model_state` — never differentiated, so gradients stop at
+window boundaries (TF-style), or flow back exactly `bptt` steps (`model.truncation = true`) — and
+the model zeroes it where the batch says `reset`. Rows are independent, so the trainer may give
+each device its own rows (`row_parallel`). Validation and test splits are read through the same
+way, the state carried from window to window; their loss is the per-token cross-entropy in nats
+over the whole split. Reported besides: perplexities, the minimum validation loss over the
+evaluations (the truncation post's metric) and the test loss at that evaluation. Characters get
+samples after training (`sample.*`).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from jaxnets.config import ConfigError
+from jaxnets.data.text import language_corpus, text_rows
+from jaxnets.experiments import Context, Outcome
+from jaxnets.models import rnn_lm
+from jaxnets.train import Task
+from jaxnets.train.batches import Windows
+from jaxnets.train.loop import named_key
+from jaxnets.train.step import mean_of
+
+
+def lm_task(model: ml_collections.ConfigDict, vocab: int, rows: int) -> Task:
+    """Per-token cross-entropy of the next id, windows of model.num_steps, state carried."""
+
+    def init(key):
+        return rnn_lm.init(key, model, vocab), rnn_lm.zero_carries(model, rows)
+
+    def loss(params, carries, batch, key, step):
+        carries = rnn_lm.reset_where(carries, batch["reset"])
+        final, logits = rnn_lm.apply(params, carries, batch["x"], model, key)
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"].T)), (final, {})
+
+    def evaluate(params, carries, batch, key, step):
+        carries = rnn_lm.reset_where(carries, batch["reset"])
+        final, logits = rnn_lm.apply(params, carries, batch["x"], model)
+        return {"loss": mean_of(optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"].T))}, final
+
+    windows = Windows(model.num_steps)
+    return Task(init, loss, evaluate, batches=windows, eval_batches=windows, row_parallel=True)
+
+
+def best_validation(history: list[dict], n_seeds: int) -> dict[str, np.ndarray]:
+    """Per seed: the minimum validation loss over the evaluations, and each split's loss at it."""
+    rows = [r for r in history if "validation_loss" in r]
+    if not rows:
+        return {}
+
+    def per_seed(record, key):
+        return np.asarray(record.get("per_seed", {}).get(key, [record[key]] * n_seeds), np.float64)
+
+    losses = np.stack([per_seed(r, "validation_loss") for r in rows])  # [evaluations, seeds]
+    best = np.argmin(losses, axis=0)
+    out = {"min_validation_loss": losses[best, np.arange(n_seeds)],
+           "best_validation_step": np.asarray([rows[b]["step"] for b in best], np.float64)}
+    if "test_loss" in rows[0]:
+        tests = np.stack([per_seed(r, "test_loss") for r in rows])
+        out["test_loss_at_min_validation"] = tests[best, np.arange(n_seeds)]
+    return out
+
+
+def run(ctx: Context) -> Outcome:
+    config = ctx.config
+    model, data = config.model, config.data
+    rnn_lm.check(model)
+    corpus, splits = language_corpus(data.name, data.validation_fraction)
+    rows = config.train.batch_size
+    try:
+        laid_out = {name: text_rows(ids, rows, model.num_steps) for name, ids in splits.items()}
+    except ValueError as err:
+        raise ConfigError(f"{data.name}: {err}") from None
+    ctx.log(f"{data.name}: " + ", ".join(f"{len(ids):,} {name}" for name, ids in splits.items())
+            + f" tokens, vocabulary {corpus.vocab_size:,}; {laid_out['train']['x'].shape[1] // model.num_steps} "
+            f"windows of {rows} × {model.num_steps} per epoch; truncation {model.truncation}"
+            + (f" (bptt {model.bptt})" if model.truncation == "true" else ""))
+    evals = {name: split for name, split in laid_out.items() if name != "train"}
+    result = ctx.fit(lm_task(model, corpus.vocab_size, rows), laid_out["train"], evals)
+    per_seed = {**result.final_eval, "train_loss": result.final_train["train_loss"],
+                **best_validation(result.history, len(ctx.seeds))}
+    for name in [k for k in per_seed if k.endswith("_loss") and not k.startswith("train")]:
+        per_seed[name.replace("_loss", "_perplexity")] = np.exp(np.asarray(per_seed[name], np.float64))
+    return Outcome(per_seed, fit=result, texts=samples(ctx, corpus, result.state.params))
+
+
+def samples(ctx: Context, corpus, params) -> dict[str, str]:
+    """samples/temperature<T>_top<k>.txt from the first seed's parameters."""
+    config = ctx.config
+    if not config.sample.temperatures:
+        return {}
+    params0 = jax.tree.map(lambda a: a[0], params)
+    try:
+        prompt = jnp.asarray(corpus.encode(config.sample.prompt))
+    except ValueError as err:
+        raise ConfigError(f"sample.prompt: {err}") from None
+    key = named_key(jax.random.PRNGKey(config.seed), "samples")
+    texts = {}
+    for temperature in config.sample.temperatures:
+        generate = jax.jit(lambda p, ids, k: rnn_lm.generate(p, config.model, ids, config.sample.length, k,
+                                                              temperature, config.sample.top_k))
+        ids = generate(params0, prompt, jax.random.fold_in(key, int(temperature * 1000)))
+        separator = " " if hasattr(corpus, "words") else ""
+        text = config.sample.prompt + separator + corpus.decode(jax.device_get(ids))
+        name = f"samples/temperature{temperature}_top{config.sample.top_k}.txt"
+        texts[name] = text
+        ctx.log(f"--- sample, temperature {temperature}, top-{config.sample.top_k} ({ctx.workdir / name}) ---\n"
+                f"{text[:300]}...")
+    return texts

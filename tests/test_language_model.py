@@ -1,0 +1,100 @@
+"""The language-model experiment on words (a PTB-shaped toy corpus): validation and test read
+through with the state carried, perplexities and the minimum over epochs in summary.json, true
+and TF-style truncation through the same trainer, early stopping, samples of words."""
+
+import json
+
+import numpy as np
+import pytest
+
+from jaxnets.__main__ import main
+from jaxnets.train.loop import early_stop
+
+SENTENCES = ["the cat sat on the mat", "a dog ran to the cat", "the mat was red", "a cat saw a dog"]
+SMALL = ["--config.data.name=ptb", "--config.model.state_size=8", "--config.model.embedding_size=6",
+         "--config.train.batch_size=4", "--config.train.num_epochs=3", "--config.optimizer.learning_rate=0.01",
+         "--config.sample.length=5", "--config.sample.prompt=the cat"]
+
+
+@pytest.fixture
+def toy_ptb(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "data" / "ptb"
+    folder.mkdir(parents=True)
+    for name, n in (("train", 300), ("valid", 60), ("test", 60)):
+        lines = [SENTENCES[i] for i in rng.integers(0, len(SENTENCES), n)]
+        (folder / f"ptb.{name}.txt").write_text("".join(f" {line} \n" for line in lines))
+    monkeypatch.setenv("JAXNETS_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("variant", ["true5_20_lr0.001", "tf5_lr0.001"])
+def test_word_model_reports_losses_perplexities_and_the_minimum(toy_ptb, variant, capsys):
+    workdir = toy_ptb / variant
+    assert main(["train", "--config", f"configs/truncated_bptt.py:{variant}", "--workdir", str(workdir), *SMALL]) == 0
+    summary = json.loads((workdir / "summary.json").read_text())
+    m = summary["metrics"]
+    for split in ("validation", "test"):
+        np.testing.assert_allclose(m[f"{split}_perplexity"], np.exp(m[f"{split}_loss"]), rtol=1e-9)
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 3 and all("test_loss" in r and "tokens_per_s" in r for r in records)  # every epoch
+    assert m["min_validation_loss"] == min(r["validation_loss"] for r in records)
+    best = min(records, key=lambda r: r["validation_loss"])
+    assert m["test_loss_at_min_validation"] == best["test_loss"] and m["best_validation_step"] == best["step"]
+    assert m["min_validation_loss"] < np.log(12)  # learns: 11 words + <eos> would be log(12) at uniform
+    sample = (workdir / "samples" / "temperature1.0_top0.txt").read_text().split()
+    assert sample[:2] == ["the", "cat"] and len(sample) == 7 and set(sample) <= set(" ".join(SENTENCES).split()) | {
+        "<eos>"}
+    assert main(["sample", str(workdir), "--prompt", "a dog", "--length", "4", "--temperature", "0"]) == 0
+    greedy = capsys.readouterr().out.strip().splitlines()[-1].split()
+    assert greedy[:2] == ["a", "dog"] and len(greedy) == 6
+
+
+def test_true_truncation_needs_one_layer(toy_ptb, capsys):
+    argv = ["train", "--config", "configs/truncated_bptt.py", "--workdir", str(toy_ptb / "x"), *SMALL,
+            "--config.model.num_layers=2"]
+    assert main(argv) == 2
+    assert "needs one layer" in capsys.readouterr().err
+
+
+def test_early_stop_decides_from_the_history_alone():
+    def history(values):
+        return [{"step": 10 * (i + 1), "validation_loss": v} for i, v in enumerate(values)]
+
+    assert early_stop(history([3.0, 2.0, 2.5, 2.6]), "validation_loss", 2, 1) == 40
+    assert early_stop(history([3.0, 2.0, 2.5, 1.9]), "validation_loss", 2, 1) is None  # improved again
+    assert early_stop(history([3.0, 2.0, 2.5, 2.6]), "validation_loss", 0, 1) is None  # off
+    sweep = [{"step": 10 * (i + 1), "validation_loss": 0.0, "per_seed": {"validation_loss": v}}
+             for i, v in enumerate([[3.0, 3.0], [2.0, 2.9], [2.5, 2.8], [2.6, 2.7]])]
+    assert early_stop(sweep, "validation_loss", 2, 2) is None  # seed 1 still improves
+    assert early_stop(sweep[:2] + [{**sweep[2], "per_seed": {"validation_loss": [2.5, 3.1]}},
+                                   {**sweep[3], "per_seed": {"validation_loss": [2.6, 3.2]}}],
+                      "validation_loss", 2, 2) == 40
+
+
+def test_early_stopping_stops_the_run_and_a_rerun_stays_stopped(toy_ptb, capsys):
+    workdir = toy_ptb / "early"
+    argv = ["train", "--config", "configs/truncated_bptt.py:tf5_lr0.001", "--workdir", str(workdir), *SMALL,
+            "--config.train.num_epochs=30", "--config.optimizer.learning_rate=0.3"]  # overfits / oscillates
+    from jaxnets.config import load
+
+    config = load("configs/truncated_bptt.py:tf5_lr0.001", argv[5:])
+    assert "early_stop_patience" not in config.train  # off unless a config asks
+    # ask through a config that has the key: the LSTM-variants issue's setup will; here a copy
+    text = open("configs/truncated_bptt.py").read().replace(
+        'shard_batch="never",', 'shard_batch="never",\n        early_stop_patience=2,')
+    config_file = toy_ptb / "tb_early.py"
+    config_file.write_text(text)
+    argv[2] = str(config_file) + ":tf5_lr0.001"
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert "early stop at step" in out  # lr 0.3 on 11 words: the validation loss turns up within a few epochs
+    assert len(records) < 30 and summary["steps"] == records[-1]["step"]
+    losses = [r["validation_loss"] for r in records]
+    assert int(np.argmin(losses)) == len(losses) - 3  # two evaluations without a new minimum, then stop
+    assert early_stop(records[:-1], "validation_loss", 2, 1) is None  # not one evaluation earlier
+    assert main(argv) == 0  # rerun: nothing more is trained
+    assert "early stop: validation_loss had not improved" in capsys.readouterr().out
+    assert len((workdir / "metrics.jsonl").read_text().splitlines()) == len(records)
