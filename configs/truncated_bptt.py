@@ -65,6 +65,9 @@ def get_config(arg=None):
     c.model.w_init = "glorot_uniform"
     c.model.fused_lstm = True
 
+    c.analysis = ml_collections.ConfigDict()
+    c.analysis.gradient_distances = 20  # the post's vanishing-gradient measurement (0 = off)
+
     c.sample = ml_collections.ConfigDict()
     c.sample.prompt = "the"
     c.sample.length = 30  # words

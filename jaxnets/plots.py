@@ -124,3 +124,15 @@ def comparison(panels: dict[str, list[tuple[str, list[dict], list[int]]]], keys:
             ax.legend(fontsize=7)
     fig.suptitle(title)
     return save_figure(fig, path)
+
+
+def gradient_by_distance(measured: dict[str, np.ndarray], path: str | pathlib.Path) -> pathlib.Path:
+    """Vanishing gradients: L1 norm of a loss's gradient by how many steps back it acts (log scale)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for label, norms in measured.items():
+        ax.semilogy(np.arange(1, len(norms) + 1), norms, marker="o", ms=3, label=label)
+    ax.set(xlabel="backprop distance (steps)", ylabel="L1 norm of dL/dW at that step",
+           title="Gradient of the last step's loss by distance")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return save_figure(fig, path)

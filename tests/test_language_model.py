@@ -42,6 +42,10 @@ def test_word_model_reports_losses_perplexities_and_the_minimum(toy_ptb, variant
     best = min(records, key=lambda r: r["validation_loss"])
     assert m["test_loss_at_min_validation"] == best["test_loss"] and m["best_validation_step"] == best["step"]
     assert m["min_validation_loss"] < np.log(12)  # learns: 11 words + <eos> would be log(12) at uniform
+    norms = summary["gradient_l1_by_distance"]  # the vanishing-gradient measurement, 20 distances
+    assert [len(v) for v in norms.values()] == [20, 20] and (workdir / "plots" / "gradient_by_distance.png").exists()
+    ratios = summary["gradient_ratio_per_step"]["initialization"]
+    np.testing.assert_allclose(ratios, np.array(norms["initialization"][:-1]) / norms["initialization"][1:])
     sample = (workdir / "samples" / "temperature1.0_top0.txt").read_text().split()
     assert sample[:2] == ["the", "cat"] and len(sample) == 7 and set(sample) <= set(" ".join(SENTENCES).split()) | {
         "<eos>"}

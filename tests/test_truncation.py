@@ -77,3 +77,22 @@ def test_adam_is_blind_to_the_posts_gradient_scale():
     sgd = optax.sgd(1e-3)
     plain, posts = (sgd.update(jax.tree.map(lambda a: a * c, grads), sgd.init(grads))[0]["w"] for c in (1, 4))
     np.testing.assert_allclose(posts, 4 * plain, rtol=1e-6)  # plain SGD would take 4× the step
+
+
+def test_gradient_by_distance_splits_the_full_gradient_by_step():
+    """The shares per step add up to the ordinary gradient, and a share k steps back is what a
+    graph cut just before that step removes."""
+    from jaxnets.nn.truncation import gradient_by_distance
+
+    cell, params, carry, xs, loss_of_y = _setup("vanilla", seed=7)
+    last = lambda y: loss_of_y(y, T - 1)  # noqa: E731
+    norms = jax.jit(lambda p: gradient_by_distance(cell.step, p, carry, xs, last))(params)
+    chex.assert_shape(norms, (T,))
+
+    def cut_loss(p, k):  # the last loss through the last k steps only
+        return truncated_losses_by_brute_force(cell.step, p, carry, xs, k, lambda y, t: last(y) * (t == T - 1))
+
+    for k in (1, 2, 5):
+        g_k, g_k1 = (jax.grad(cut_loss)(params, j)["w"] for j in (k, k + 1))
+        np.testing.assert_allclose(norms[k], jnp.sum(jnp.abs(g_k1 - g_k)), rtol=1e-4)  # step k back
+    np.testing.assert_allclose(norms[0], jnp.sum(jnp.abs(jax.grad(cut_loss)(params, 1)["w"])), rtol=1e-5)

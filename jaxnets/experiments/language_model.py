@@ -24,8 +24,11 @@ import optax
 
 from jaxnets.config import ConfigError
 from jaxnets.data.text import language_corpus, text_rows
+from jaxnets import plots
 from jaxnets.experiments import Context, Outcome
 from jaxnets.models import rnn_lm
+from jaxnets.nn import rnn
+from jaxnets.nn.truncation import gradient_by_distance
 from jaxnets.train import Task
 from jaxnets.train.batches import Windows
 from jaxnets.train.loop import named_key
@@ -91,7 +94,39 @@ def run(ctx: Context) -> Outcome:
                 **best_validation(result.history, len(ctx.seeds))}
     for name in [k for k in per_seed if k.endswith("_loss") and not k.startswith("train")]:
         per_seed[name.replace("_loss", "_perplexity")] = np.exp(np.asarray(per_seed[name], np.float64))
-    return Outcome(per_seed, fit=result, texts=samples(ctx, corpus, result.state.params))
+    extra, figures = {}, {}
+    distances = config.get("analysis", {}).get("gradient_distances", 0)
+    if distances:
+        extra, figures = vanishing_gradients(ctx, corpus.vocab_size, laid_out["validation"], result.state.params,
+                                             distances)
+    return Outcome(per_seed, fit=result, extra=extra, figures=figures,
+                   texts=samples(ctx, corpus, result.state.params))
+
+
+def vanishing_gradients(ctx: Context, vocab: int, split: dict, params, distances: int) -> tuple[dict, dict]:
+    """R2RT's measurement: the L1 norm of the last step's loss gradient with respect to the
+    recurrent weights as used 1, 2, ..., `distances` steps back, on the first `distances` tokens
+    of every validation row from a zero state — for a fresh net and the trained one (seed 0)."""
+    model = ctx.config.model
+    cell = rnn.get_cell(model.cell)
+    fresh = rnn_lm.init(named_key(jax.random.PRNGKey(ctx.seeds[0]), "gradient_distances"), model, vocab)
+    x, y = jnp.asarray(split["x"][:, :distances]), jnp.asarray(split["y"][:, distances - 1])
+
+    def norms(p):
+        xs = p["embedding"][x.T]
+        carry = rnn_lm.zero_carries(model, x.shape[0])[0]
+        last = lambda h: jnp.mean(optax.softmax_cross_entropy_with_integer_labels(rnn_lm.readout(p, h), y))  # noqa: E731
+        return gradient_by_distance(cell.step, p["layers"][0], carry, xs, last)
+
+    measured = {"initialization": np.asarray(jax.jit(norms)(fresh)),
+                "trained": np.asarray(jax.jit(norms)(jax.tree.map(lambda a: a[0], params)))}
+    extra = {"gradient_l1_by_distance": {k: v.tolist() for k, v in measured.items()},
+             "gradient_ratio_per_step": {k: (v[:-1] / v[1:]).tolist() for k, v in measured.items()}}
+    for name, v in measured.items():
+        ratios = v[:-1] / v[1:]
+        ctx.log(f"gradient L1 by distance ({name}): {v[0]:.3g} at 1 step, {v[-1]:.3g} at {distances}; "
+                f"ratio per step {ratios.min():.2f}–{ratios.max():.2f} (median {np.median(ratios):.2f})")
+    return extra, {"gradient_by_distance.png": lambda path: plots.gradient_by_distance(measured, path)}
 
 
 def samples(ctx: Context, corpus, params) -> dict[str, str]:

@@ -95,3 +95,23 @@ def truncated_losses_by_brute_force(step: Callable, params: Any, carry: Any, xs:
             c, y = step(params, c, xs[s])
         total = total + loss_of_y(y, t)
     return total
+
+
+def gradient_by_distance(step: Callable, params: dict, carry: Any, xs: jax.Array, loss_of_last: Callable,
+                         name: str = "w") -> jax.Array:
+    """[T] L1 norms of the gradient of the *last* step's loss with respect to `params[name]` as
+    used at each step, nearest first: entry d − 1 is the step d − 1 steps before the last (R2RT's
+    vanishing-gradient measurement). One backward pass: the parameter enters step t as
+    params[name] + e_t with e_t = 0, and the gradient with respect to e_t is step t's share."""
+    length = xs.shape[0]
+
+    def last_loss(perturbations):
+        def body(c, inputs):
+            x, e = inputs
+            return step({**params, name: params[name] + e}, c, x)
+
+        _, ys = jax.lax.scan(body, carry, (xs, perturbations))
+        return loss_of_last(ys[-1])
+
+    shares = jax.grad(last_loss)(jnp.zeros((length,) + params[name].shape, params[name].dtype))
+    return jnp.sum(jnp.abs(shares), axis=tuple(range(1, shares.ndim)))[::-1]
