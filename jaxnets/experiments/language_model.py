@@ -120,12 +120,15 @@ def vanishing_gradients(ctx: Context, vocab: int, split: dict, params, distances
 
     measured = {"initialization": np.asarray(jax.jit(norms)(fresh)),
                 "trained": np.asarray(jax.jit(norms)(jax.tree.map(lambda a: a[0], params)))}
+    with np.errstate(divide="ignore", invalid="ignore"):  # a gradient may underflow to 0 far back
+        ratios = {k: np.where(v[1:] > 0, v[:-1] / v[1:], np.nan) for k, v in measured.items()}
     extra = {"gradient_l1_by_distance": {k: v.tolist() for k, v in measured.items()},
-             "gradient_ratio_per_step": {k: (v[:-1] / v[1:]).tolist() for k, v in measured.items()}}
+             "gradient_ratio_per_step": {k: v.tolist() for k, v in ratios.items()}}
     for name, v in measured.items():
-        ratios = v[:-1] / v[1:]
-        ctx.log(f"gradient L1 by distance ({name}): {v[0]:.3g} at 1 step, {v[-1]:.3g} at {distances}; "
-                f"ratio per step {ratios.min():.2f}–{ratios.max():.2f} (median {np.median(ratios):.2f})")
+        r = ratios[name]
+        shown = (f"ratio per step {np.nanmin(r):.2f}–{np.nanmax(r):.2f} (median {np.nanmedian(r):.2f})"
+                 if np.isfinite(r).any() else "no ratio: the gradient vanishes to 0")
+        ctx.log(f"gradient L1 by distance ({name}): {v[0]:.3g} at 1 step, {v[-1]:.3g} at {distances}; {shown}")
     return extra, {"gradient_by_distance.png": lambda path: plots.gradient_by_distance(measured, path)}
 
 
