@@ -74,8 +74,12 @@ def write_outcome(outcome: experiments.Outcome, config: ml_collections.ConfigDic
     return summary
 
 
+def _print_now(message: str) -> None:
+    print(message, flush=True)  # a suite worker's log is a file: unflushed, a long run would look dead
+
+
 def run_spec(spec: str, overrides: list[str], n_seeds: int | None = None, workdir: str | None = None,
-             overwrite: bool = False, log: Callable[[str], None] = print) -> dict:
+             overwrite: bool = False, log: Callable[[str], None] = _print_now) -> dict:
     """Load `configs/x.py[:variant]` with `--config.k=v` overrides and run it (a sweep of
     n_seeds seeds, or one seed), in `workdir` or the default one."""
     config = config_lib.load(spec, overrides)
