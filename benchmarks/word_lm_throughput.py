@@ -1,0 +1,149 @@
+"""Word-level LM training throughput (R2RT's truncated-BPTT model): jaxnets vs PyTorch on the
+same machine, the fraction of the machine's matmul FLOP/s reached, and true vs TF-style BPTT.
+
+    python benchmarks/word_lm_throughput.py              # needs torch: pip install -e ".[bench]" (Python 3.11 here)
+    python benchmarks/word_lm_throughput.py --no-torch
+
+Model (configs/truncated_bptt.py): embedding [10,000, 50] -> vanilla tanh RNN 100 -> softmax
+10,000, batch 32 × num_steps, Adam, dropout keep 0.8 on the RNN's input and output, the state
+carried between windows without gradient, on random token windows. jaxnets runs the trainer's
+jitted chunk (a `lax.scan` over windows, `sharded_chunk` as `fit` builds it), PyTorch its usual
+Python loop (nn.RNN, tanh). The contenders take turns, one pass each per round; best round
+counts. The FLOP limit: the softmax layer's three matmuls (forward, and the two of the backward)
+are 6·H·V FLOP per token, the recurrence's about 6·(E + H)·H; at the machine's 2048³ matmul
+rate that bounds tokens/s. Printed: tokens/s, ratio to PyTorch, fraction of the limit; then
+the time of one gradient step for TF-style (num_steps L) vs true BPTT (k, L) at the same L.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Callable
+
+import numpy as np
+
+VOCAB, BATCH, EMBED, HIDDEN = 10_000, 32, 50, 100
+
+
+def jaxnets_pass(windows: int, num_steps: int, truncation: str = "tf_style", bptt: int = 0) -> Callable[[], None]:
+    import jax
+
+    from jaxnets.config import load
+    from jaxnets.experiments.language_model import lm_task
+    from jaxnets.train import init_state, make_optimizer, sharding
+    from jaxnets.train.loop import sharded_chunk
+
+    config = load("configs/truncated_bptt.py", [f"--config.model.num_steps={num_steps}",
+                                                f"--config.model.truncation={truncation}",
+                                                f"--config.model.bptt={bptt}"])
+    rng = np.random.default_rng(0)
+    data = {"x": rng.integers(0, VOCAB, (BATCH, windows * num_steps)).astype(np.int32),
+            "y": rng.integers(0, VOCAB, (BATCH, windows * num_steps)).astype(np.int32)}
+    task = lm_task(config.model, VOCAB, BATCH)
+    optimizer = make_optimizer(config.optimizer)
+    mesh = sharding.make_mesh(1, BATCH, jax.devices()[:1])
+    chunk = sharded_chunk(task, optimizer, task.batches, mesh, windows)
+    holder = [jax.jit(jax.vmap(lambda k: init_state(task, optimizer, k)),
+                      out_shardings=sharding.per_seed(mesh))(jax.random.PRNGKey(0)[None])]
+    data = sharding.put_replicated(mesh, data)
+
+    def run():
+        holder[0], metrics = chunk(holder[0], data)
+        jax.block_until_ready(metrics)
+
+    run()  # compile
+    return run
+
+
+def torch_pass(windows: int, num_steps: int) -> Callable[[], None]:
+    import torch
+
+    torch.manual_seed(0)
+    emb, rnn = torch.nn.Embedding(VOCAB, EMBED), torch.nn.RNN(EMBED, HIDDEN, nonlinearity="tanh")
+    out, drop = torch.nn.Linear(HIDDEN, VOCAB), torch.nn.Dropout(0.2)
+    params = [*emb.parameters(), *rnn.parameters(), *out.parameters()]
+    opt = torch.optim.Adam(params, lr=1e-3)
+    x = torch.randint(0, VOCAB, (windows, num_steps, BATCH))
+    y = torch.randint(0, VOCAB, (windows, num_steps, BATCH))
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def run():
+        state = None
+        for w in range(windows):
+            opt.zero_grad()
+            h, state = rnn(drop(emb(x[w])), state)
+            state = state.detach()
+            loss = loss_fn(out(drop(h)).reshape(-1, VOCAB), y[w].reshape(-1))
+            loss.backward()
+            opt.step()
+
+    run()  # warm up
+    return run
+
+
+def matmul_rate(repeats: int = 5) -> float:
+    import jax
+    import jax.numpy as jnp
+
+    a = jnp.ones((2048, 2048), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    f(a).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        f(a).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return 2 * 2048 ** 3 / best
+
+
+def interleave(contenders: dict[str, Callable], rounds: int) -> dict[str, float]:
+    best = {name: float("inf") for name in contenders}
+    for _ in range(rounds):
+        for name, run in contenders.items():
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--windows", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-torch", action="store_true")
+    args = parser.parse_args()
+    import jax
+
+    steps = 20
+    contenders = {"jaxnets (trainer's chunk, TF-style num_steps 20)": jaxnets_pass(args.windows, steps)}
+    if not args.no_torch:
+        import torch
+
+        contenders[f"PyTorch {torch.__version__} nn.RNN ({torch.get_num_threads()} threads)"] = \
+            torch_pass(args.windows, steps)
+    best = interleave(contenders, args.rounds)
+    tokens = args.windows * BATCH * steps
+    peak = matmul_rate()
+    limit = peak / (6 * HIDDEN * VOCAB + 6 * (EMBED + HIDDEN) * HIDDEN)
+    print(f"jax {jax.__version__} ({jax.default_backend()}); best of {args.rounds} interleaved rounds of "
+          f"{args.windows} windows of {BATCH} × {steps}; matmul {peak / 1e9:.0f} GFLOP/s -> FLOP limit "
+          f"{limit:,.0f} tokens/s")
+    rates = {name: tokens / seconds for name, seconds in best.items()}
+    torch_rate = next((r for n, r in rates.items() if n.startswith("PyTorch")), None)
+    for name, rate in rates.items():
+        ratio = f", {rate / torch_rate:.2f}× PyTorch" if torch_rate and not name.startswith("PyTorch") else ""
+        print(f"{name}: {rate:,.0f} tokens/s ({rate / limit:.0%} of the FLOP limit{ratio})")
+
+    length, k = 40, 20  # the post's timing: num_steps 40, bptt 20
+    styles = {f"TF-style num_steps {length}": jaxnets_pass(args.windows // 2, length),
+              f"true BPTT k {k}, L {length}": jaxnets_pass(args.windows // 2, length, "true", k)}
+    best = interleave(styles, args.rounds)
+    per_step = {name: 1e3 * seconds / (args.windows // 2) for name, seconds in best.items()}
+    (tf_name, tf_ms), (true_name, true_ms) = per_step.items()
+    print(f"one training step (gradient + Adam) per window of {BATCH} × {length}: {tf_name} {tf_ms:.1f} ms, "
+          f"{true_name} {true_ms:.1f} ms: ratio {true_ms / tf_ms:.2f} (published, TF 0.x: 173 / 80.2 ms = 2.16)")
+
+
+if __name__ == "__main__":
+    main()
