@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     from jaxnets.data import DataError
     from jaxnets.rundir import RunDirError
     from jaxnets.train import NonFiniteLoss
+    from jaxnets.train.checkpoint import CheckpointError
 
     try:
         if args.command in ("train", "sweep"):
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
             report.main(args.root, args.output)
             return 0
-    except (ConfigError, DataError, RunDirError) as err:
+    except (ConfigError, DataError, RunDirError, CheckpointError) as err:
         print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
         return USAGE_ERRORS
     except NonFiniteLoss as err:

@@ -37,14 +37,14 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, seeds: l
         raise config_lib.ConfigError("a run needs at least one seed")
     workdir = pathlib.Path(workdir)
     primary = jax.process_index() == 0
+    run_config = {"config_file": config_file, "seeds": list(seeds), "config": config_lib.to_jsonable(config)}
     if primary:  # multi-host: one process owns the run directory
-        rundir.open_run(workdir, {"config_file": config_file, "seeds": list(seeds),
-                                  "config": config_lib.to_jsonable(config)}, overwrite=overwrite)
+        rundir.open_run(workdir, run_config, overwrite=overwrite)
     if not primary:
         log = lambda message: None  # noqa: E731  (one progress stream)
     log(f"jaxnets {config.experiment}: {len(seeds)} seed(s) on {jax.device_count()} {jax.default_backend()} "
         f"device(s) in {jax.process_count()} process(es), jax {jax.__version__}; workdir {workdir}")
-    writer = rundir.RunWriter(workdir)
+    writer = rundir.RunWriter(workdir, fingerprint=rundir.config_fingerprint(run_config))
     started = time.time()
     outcome = module.run(experiments.Context(config, list(seeds), writer, log))
     return write_outcome(outcome, config, config_file, seeds, writer, time.time() - started, log)

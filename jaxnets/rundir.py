@@ -12,7 +12,7 @@ import os
 import pathlib
 import platform
 import shutil
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -29,36 +29,106 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix[:-1]}: {old!r} -> {new!r}"]
 
 
+# Keys a run may change when it is resumed: they do not change what the steps already taken
+# computed. train.steps / train.num_epochs only when they grow (extending a finished run).
+RESUMABLE_KEYS = ("config.train.stop_on_nan", "config.train.eval_batch_size", "config.train.checkpoint_every",
+                  "config.train.log_every", "config.train.eval_every")
+EXTENDABLE_KEYS = ("config.train.steps", "config.train.num_epochs")
+RUN_FILES = ("config.json", "checkpoints", "metrics.jsonl", "summary.json")  # what marks a (damaged) run
+
+
+def _resumable(difference: str) -> bool:
+    key, _, change = difference.partition(": ")
+    if key in RESUMABLE_KEYS:
+        return True
+    if key in EXTENDABLE_KEYS:
+        old, _, new = change.partition(" -> ")
+        try:
+            return float(new) >= float(old) and float(old) > 0
+        except ValueError:
+            return False
+    return False
+
+
 def open_run(workdir: str | pathlib.Path, run_config: dict, overwrite: bool = False) -> pathlib.Path:
-    """Create or reopen `workdir` for `run_config` ({'config_file', 'seeds', 'config'})."""
+    """Create or reopen `workdir` for `run_config` ({'config_file', 'seeds', 'config'}).
+
+    The same config resumes; one that differs only in RESUMABLE_KEYS (or extends the steps)
+    resumes too, the change recorded in config.json's `history`. Anything else is refused unless
+    `overwrite`, which then deletes the old run entirely — its checkpoints must never be resumed
+    by another config. A folder with run files but no readable config.json is a damaged run:
+    `overwrite` deletes it too. A non-empty folder without run files is never deleted."""
     workdir = pathlib.Path(workdir)
     config_path = workdir / "config.json"
+    holds_run = any((workdir / name).exists() for name in RUN_FILES)
+    history: list = []
     if config_path.exists():
         try:
             previous = json.loads(config_path.read_text())
         except json.JSONDecodeError:
             previous = {"<unreadable config.json>": True}
+        history = previous.pop("history", []) if isinstance(previous, dict) else []
         differences = _diff(previous, run_config)
-        if differences and not overwrite:
+        blocking = [d for d in differences if not _resumable(d)]
+        if blocking and not overwrite:
             raise RunDirError(
-                f"{workdir} holds a run of a different config; differences: {'; '.join(differences[:8])}. "
+                f"{workdir} holds a run of a different config; differences: {'; '.join(blocking[:8])}. "
                 f"Choose another --workdir, or pass --overwrite to delete that run and start this one.")
-        if differences:  # asked for explicitly: the old run goes, whatever files it wrote
+        if blocking:  # asked for explicitly: the old run goes, whatever files it wrote
             shutil.rmtree(workdir)
-    elif workdir.exists() and any(workdir.iterdir()) and not overwrite:
-        raise RunDirError(f"{workdir} exists, is not empty and holds no jaxnets run (no config.json); "
-                          f"choose another --workdir or pass --overwrite")
+            history = []
+        elif differences:
+            import time
+
+            history = history + [{"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "changed": differences}]
+    elif holds_run:
+        if not overwrite:
+            raise RunDirError(f"{workdir} holds run files but no config.json (a damaged run); pass --overwrite to "
+                              f"delete it, or choose another --workdir")
+        shutil.rmtree(workdir)
+    elif workdir.exists() and any(workdir.iterdir()):
+        raise RunDirError(f"{workdir} exists, is not empty and holds no jaxnets run; choose another --workdir "
+                          f"(jaxnets deletes only its own runs, also with --overwrite)")
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "plots").mkdir(exist_ok=True)
-    _write_json_atomic(config_path, run_config)
+    _write_json_atomic(config_path, {**run_config, **({"history": history} if history else {})})
     return workdir
 
 
+def write_atomic(path: pathlib.Path, write) -> pathlib.Path:
+    """write(temporary path), fsync, rename over `path`: a crash or a full disk leaves the old file
+    (or none), never half a new one."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # keeps the suffix: savefig reads the format from it
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def config_fingerprint(run_config: dict) -> str:
+    """SHA-256 of a run's resolved config without the keys a resume may change (what its
+    checkpoints are stamped with)."""
+    import copy
+    import hashlib
+
+    fixed = copy.deepcopy({k: v for k, v in run_config.items() if k != "history"})
+    for dotted in RESUMABLE_KEYS + EXTENDABLE_KEYS:
+        node, *path, leaf = [fixed] + dotted.split(".")
+        for part in path:
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return hashlib.sha256(json.dumps(fixed, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _write_json_atomic(path: pathlib.Path, obj: Any) -> None:
-    """Write-then-rename, so a crash never leaves half a JSON file behind."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_to_builtin) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, default=_to_builtin) + "\n"))
 
 
 def _to_builtin(value: Any) -> Any:
@@ -76,24 +146,31 @@ def fmt_time(seconds: float) -> str:
 
 
 class MetricsLog:
-    """metrics.jsonl: one JSON object per logged step. On resume, the lines past the restored
-    checkpoint are dropped: those steps are about to be trained again."""
+    """metrics.jsonl: one JSON object per logged step, appended (and fsynced) as training goes.
+    On resume, lines past the restored checkpoint are dropped — those steps are about to be
+    trained again — by an atomic rewrite, and only when there is something to drop; a damaged
+    line is reported and left out, every other line kept."""
 
-    def __init__(self, path: str | pathlib.Path, resume_step: int | None, primary: bool = True):
+    def __init__(self, path: str | pathlib.Path, resume_step: int | None, primary: bool = True,
+                 warn: Callable[[str], None] = print):
         self.path = pathlib.Path(path)
         self.primary = primary  # one writer on multi-host runs
-        self.records = [r for r in read_metrics(self.path) if resume_step is not None and r["step"] <= resume_step]
-        if self.primary:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".jsonl.tmp")
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in self.records))
-            os.replace(tmp, self.path)
+        records, damaged = read_metrics_checked(self.path)
+        self.records = [r for r in records if resume_step is not None and r.get("step", 0) <= resume_step]
+        if damaged:
+            warn(f"warning: {self.path}: line(s) {damaged} are damaged and left out; the other {len(records)} "
+                 f"kept")
+        if self.primary and (damaged or len(self.records) < len(records)):
+            write_atomic(self.path, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in self.records)))
 
     def write(self, record: dict) -> None:
         if not self.primary:
             return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as f:
             f.write(json.dumps(record, default=_to_builtin, allow_nan=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
 
 
 class RunWriter:
@@ -101,40 +178,41 @@ class RunWriter:
     files, summary.json. Only process 0 writes (on one host that is this process), so nothing
     else in jaxnets needs to ask which process it is."""
 
-    def __init__(self, workdir: str | pathlib.Path):
+    def __init__(self, workdir: str | pathlib.Path, fingerprint: str | None = None):
         import jax  # imported here: the suite imports this module before its workers configure JAX
 
         self.workdir = pathlib.Path(workdir)
         self.primary = jax.process_index() == 0
+        self.fingerprint = fingerprint  # of the run's config: checkpoints of another config are refused
 
     def child(self, name: str) -> "RunWriter":
         """A sub-run's directory (a second fit inside one experiment)."""
         child = RunWriter.__new__(RunWriter)
         child.workdir, child.primary = self.workdir / name, self.primary
+        child.fingerprint = None if self.fingerprint is None else f"{self.fingerprint}/{name}"
         return child
 
     @property
     def checkpoint_dir(self) -> pathlib.Path:
         return self.workdir / "checkpoints"
 
-    def metrics_log(self, resume_step: int | None) -> MetricsLog:
-        return MetricsLog(self.workdir / "metrics.jsonl", resume_step, self.primary)
+    def metrics_log(self, resume_step: int | None, warn: Callable[[str], None] = print) -> MetricsLog:
+        return MetricsLog(self.workdir / "metrics.jsonl", resume_step, self.primary, warn)
 
     def figure(self, name: str, draw) -> pathlib.Path:
-        """plots/<name>: `draw(path)` makes and saves the figure, on process 0 only."""
+        """plots/<name>: `draw(path)` makes and saves the figure, on process 0 only, atomically
+        (a full disk leaves the previous figure, not a 0-byte one)."""
         path = self.workdir / "plots" / name
         if self.primary:
             path.parent.mkdir(parents=True, exist_ok=True)
-            draw(path)
+            write_atomic(path, draw)
         return path
 
     def text(self, relative: str, text: str) -> pathlib.Path:
         path = self.workdir / relative
         if self.primary:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(text)
-            os.replace(tmp, path)
+            write_atomic(path, lambda tmp: tmp.write_text(text))
         return path
 
     def summary(self, summary: dict) -> pathlib.Path:
@@ -145,16 +223,30 @@ class RunWriter:
 
 
 def read_metrics(path: str | pathlib.Path) -> list[dict]:
+    """The records of a metrics.jsonl; damaged lines are left out (see `read_metrics_checked`)."""
+    return read_metrics_checked(path)[0]
+
+
+def read_metrics_checked(path: str | pathlib.Path) -> tuple[list[dict], list[int]]:
+    """(every readable record, the numbers of the damaged lines): a line cut by a kill or garbled
+    on disk costs that line only, never the lines after it."""
     path = pathlib.Path(path)
     if not path.exists():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
+        return [], []
+    records, damaged = [], []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
-            break  # a line cut off by a kill; everything before it is good
-    return records
+            damaged.append(number)
+            continue
+        if isinstance(record, dict) and "step" in record:
+            records.append(record)
+        else:
+            damaged.append(number)
+    return records, damaged
 
 
 def seed_stats(per_seed: dict[str, np.ndarray]) -> tuple[dict, dict]:

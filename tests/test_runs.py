@@ -65,12 +65,13 @@ def test_a_different_config_never_overwrites_a_run(tiny_mnist, tmp_path, capsys)
     args = ["train", "--config", "configs/mnist_mlp.py", *TINY, "--workdir", str(workdir)]
     assert main([*args, "--config.train.steps=10"]) == 0
     before = (workdir / "summary.json").read_text()
-    assert main([*args, "--config.train.steps=20"]) == 2
+    assert main([*args, "--config.train.steps=10", "--config.optimizer.learning_rate=0.002"]) == 2
     err = capsys.readouterr().err
-    assert "different config" in err and "train.steps: 10 -> 20" in err and "--overwrite" in err
+    assert "different config" in err and "optimizer.learning_rate: 0.001 -> 0.002" in err and "--overwrite" in err
     assert (workdir / "summary.json").read_text() == before
-    assert main([*args, "--config.train.steps=20", "--overwrite"]) == 0
+    assert main([*args, "--config.train.steps=20", "--config.optimizer.learning_rate=0.002", "--overwrite"]) == 0
     assert json.loads((workdir / "summary.json").read_text())["steps"] == 20
+    assert "resuming" not in capsys.readouterr().out  # the old run was deleted, not continued
 
 
 def _cli(workdir, *extra):

@@ -105,4 +105,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
         section, name = key.split(".")
         if section in config and name in config[section] and config[section][name] not in valid:
             raise ConfigError(f"{key} = {config[section][name]!r} is not one of {sorted(valid)}")
+    keep_prob = config.get("model", {}).get("keep_prob", 1.0)
+    if not 0.0 < keep_prob <= 1.0:
+        raise ConfigError(f"model.keep_prob = {keep_prob}: the probability of keeping a unit must be in (0, 1] "
+                          f"(1 = no dropout)")
     get(config.experiment)

@@ -24,7 +24,7 @@ from jaxnets.config import ConfigError
 from jaxnets.rundir import RunWriter, fmt_time
 from jaxnets.train import sharding
 from jaxnets.train.batches import Batches
-from jaxnets.train.checkpoint import Checkpointer
+from jaxnets.train.checkpoint import Checkpointer, NonFiniteState
 from jaxnets.train.step import Task, TrainState, default_batches, init_state, make_chunk, make_evaluate
 
 
@@ -138,12 +138,15 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
 
     keys = run_keys(seeds, stream)
     state = jax.jit(jax.vmap(lambda k: init_state(task, optimizer, k)), out_shardings=state_sharding)(keys)
-    checkpointer = Checkpointer(writer.checkpoint_dir)
-    start = checkpointer.latest_step() or 0
+    checkpointer = Checkpointer(writer.checkpoint_dir, fingerprint=writer.fingerprint, warn=log,
+                                layout={k: int(v) for k, v in mesh.shape.items()})
+    restored_step, state = checkpointer.restore(state)
+    start = restored_step or 0
     if start:
-        state = checkpointer.restore(state)
         log(f"resuming {writer.workdir} from the checkpoint at step {start}/{total}")
-    metrics_log = writer.metrics_log(start if start else None)
+    elif checkpointer.latest_step() is not None:
+        log(f"no valid checkpoint in {checkpointer.directory}: training starts over")
+    metrics_log = writer.metrics_log(start if start else None, warn=log)
     history = list(metrics_log.records)
 
     data = sharding.put_replicated(mesh, train_data)
@@ -231,7 +234,11 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
                 if pending is not None:
                     process(pending)  # the loss must be known finite before this state is kept
                     pending = None
-                checkpointer.save(step, state)
+                try:
+                    checkpointer.save(step, state)
+                except NonFiniteState as err:
+                    raise NonFiniteLoss(f"{err}. Lower the learning rate or check the model (a finite loss "
+                                        f"with non-finite parameters: an unused NaN parameter, keep_prob 0).") from None
                 last_good_ckpt = step
         if pending is not None:
             process(pending)

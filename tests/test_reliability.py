@@ -1,0 +1,166 @@
+"""Faults that lose or falsify results (issue 18): damaged metrics lines, half-written files,
+--overwrite on a damaged run, checkpoints of another config or with damaged contents, NaN
+parameters behind a finite loss, result-neutral changes on resume, another device count."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnets import rundir
+from jaxnets.__main__ import main
+from jaxnets.train.checkpoint import Checkpointer
+
+TINY = ["--config.model.hidden_sizes=(32,)", "--config.train.batch_size=20", "--config.train.eval_batch_size=50",
+        "--config.train.log_every=5", "--config.train.checkpoint_every=5"]
+
+
+def _train(workdir, *extra):
+    return main(["train", "--config", "configs/mnist_mlp.py", *TINY, "--workdir", str(workdir), *extra])
+
+
+def test_a_damaged_metrics_line_costs_that_line_only(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    lines = [json.dumps({"step": s, "train_loss": 1.0 / s}) for s in range(1, 13)]
+    lines[5] = lines[5][:17]  # cut in the middle of the file
+    path.write_text("\n".join(lines) + "\n")
+    warnings = []
+    log = rundir.MetricsLog(path, resume_step=12, warn=warnings.append)
+    assert [r["step"] for r in log.records] == [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12]  # 11 of 12 kept
+    assert "line(s) [6] are damaged" in warnings[0]
+    assert [r["step"] for r in rundir.read_metrics(path)] == [r["step"] for r in log.records]  # rewritten clean
+
+
+def test_resume_appends_and_rewrites_only_to_drop_lines(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps({"step": s}) + "\n" for s in (5, 10, 15)))
+    inode = os.stat(path).st_ino
+    rundir.MetricsLog(path, resume_step=15).write({"step": 20})
+    assert os.stat(path).st_ino == inode  # nothing to drop: appended in place, never truncated
+    assert [r["step"] for r in rundir.read_metrics(path)] == [5, 10, 15, 20]
+    rundir.MetricsLog(path, resume_step=10)  # steps 15 and 20 will be trained again
+    assert [r["step"] for r in rundir.read_metrics(path)] == [5, 10] and os.stat(path).st_ino != inode
+
+
+def test_a_failed_write_leaves_the_old_file(tmp_path):
+    target = tmp_path / "plots" / "curves.png"
+    target.parent.mkdir()
+    target.write_bytes(b"old figure")
+
+    def draw(path):
+        path.write_bytes(b"half a")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        rundir.write_atomic(target, draw)
+    assert target.read_bytes() == b"old figure" and [p.name for p in target.parent.iterdir()] == ["curves.png"]
+
+
+def test_overwrite_of_a_run_without_config_json_deletes_its_checkpoints(tiny_mnist, tmp_path, capsys):
+    workdir = tmp_path / "run"
+    assert _train(workdir, "--config.train.steps=10") == 0
+    (workdir / "config.json").unlink()  # a damaged run: its checkpoints must not be grafted on
+    assert _train(workdir, "--config.train.steps=10", "--config.model.hidden_sizes=(16,)") == 2
+    assert "damaged run" in capsys.readouterr().err
+    assert _train(workdir, "--config.train.steps=10", "--config.model.hidden_sizes=(16,)", "--overwrite") == 0
+    out = capsys.readouterr().out
+    assert "resuming" not in out
+    assert [r["step"] for r in rundir.read_metrics(workdir / "metrics.jsonl")] == [5, 10]  # trained afresh
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "todo.txt").write_text("mine")
+    assert _train(foreign, "--config.train.steps=5", "--overwrite") == 2  # never deletes what is not a run
+    assert (foreign / "todo.txt").read_text() == "mine"
+
+
+def test_checkpoints_of_another_config_are_never_resumed(tiny_mnist, tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert _train(a, "--config.train.steps=10") == 0
+    assert _train(b, "--config.train.steps=10", "--config.optimizer.learning_rate=0.01") == 0
+    import shutil
+
+    shutil.rmtree(b / "checkpoints")
+    shutil.copytree(a / "checkpoints", b / "checkpoints")  # a's weights under b's config
+    assert _train(b, "--config.train.steps=10", "--config.optimizer.learning_rate=0.01") == 2
+    assert "written under a different config" in capsys.readouterr().err
+
+
+def _checkpointed(tmp_path, steps=(10, 20)):
+    state = {"params": {"w": jnp.arange(6.0).reshape(2, 3)}}
+    ckpt = Checkpointer(tmp_path / "ck", fingerprint="f")
+    for step in steps:
+        ckpt.save(step, jax.tree.map(lambda a: a + step, state))
+    ckpt.close()
+    return state
+
+
+def test_a_checkpoint_that_fails_its_checksum_is_skipped(tmp_path):
+    like = _checkpointed(tmp_path)
+    meta_path = tmp_path / "ck" / "20" / "_CHECKPOINT_METADATA"
+    meta = json.loads(meta_path.read_text())
+    meta["custom_metadata"]["leaves_sha256"] = "0" * 64  # as if a byte of the data had flipped
+    meta_path.write_text(json.dumps(meta))
+    warnings = []
+    step, state = Checkpointer(tmp_path / "ck", fingerprint="f", warn=warnings.append).restore(like)
+    assert step == 10 and float(state["params"]["w"][0, 0]) == 10.0  # fell back to the older one
+    assert "does not match its checksum" in warnings[0]
+
+
+def test_flipped_bytes_in_the_data_files_are_caught(tmp_path):
+    like = _checkpointed(tmp_path, steps=(10,))
+    files = [p for p in (tmp_path / "ck" / "10").rglob("*") if p.is_file() and "METADATA" not in p.name
+             and p.stat().st_size > 0]
+    for path in files:  # damage every data file of the checkpoint a little
+        data = bytearray(path.read_bytes())
+        for i in range(len(data) // 2, len(data), max(1, len(data) // 7)):
+            data[i] ^= 0x5A
+        path.write_bytes(bytes(data))
+    warnings = []
+    step, state = Checkpointer(tmp_path / "ck", fingerprint="f", warn=warnings.append).restore(like)
+    if step is not None:  # orbax read it: then the values must be exactly what was written
+        np.testing.assert_array_equal(state["params"]["w"], np.arange(6.0).reshape(2, 3) + 10)
+    else:
+        assert warnings and ("checksum" in warnings[0] or "cannot be read" in warnings[0])
+
+
+def test_non_finite_parameters_are_never_checkpointed(tmp_path):
+    from jaxnets.train.checkpoint import NonFiniteState
+    from jaxnets.train.step import TrainState
+
+    good = TrainState(jnp.int32(5), {"w": jnp.ones(3)}, {}, {}, jax.random.PRNGKey(0))
+    ckpt = Checkpointer(tmp_path / "ck")
+    ckpt.save(5, good)
+    with pytest.raises(NonFiniteState, match="NaN or inf"):
+        ckpt.save(10, good._replace(params={"w": jnp.array([1.0, jnp.nan, 1.0])}))
+    assert ckpt.latest_step() == 5
+    ckpt.close()
+
+
+def test_keep_prob_zero_is_refused_before_any_work(tiny_mnist, tmp_path, capsys):
+    assert _train(tmp_path / "run", "--config.model.keep_prob=0.0") == 2
+    assert "model.keep_prob = 0.0" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_result_neutral_changes_and_longer_runs_resume(tiny_mnist, tmp_path, capsys):
+    workdir = tmp_path / "run"
+    assert _train(workdir, "--config.train.steps=10") == 0
+    capsys.readouterr()
+    assert _train(workdir, "--config.train.steps=20", "--config.train.stop_on_nan=false") == 0  # extend
+    assert "from the checkpoint at step 10/20" in capsys.readouterr().out
+    history = json.loads((workdir / "config.json").read_text())["history"]
+    assert any("train.steps: 10 -> 20" in change for change in history[0]["changed"])
+    assert [r["step"] for r in rundir.read_metrics(workdir / "metrics.jsonl")] == [5, 10, 15, 20]
+    assert _train(workdir, "--config.train.steps=10") == 2  # shortening is not resuming
+
+
+def test_resuming_on_another_mesh_says_it_is_not_bitwise(tmp_path):
+    like = {"params": {"w": jnp.ones(2)}}
+    ckpt = Checkpointer(tmp_path / "ck", layout={"seed": 2, "data": 1})
+    ckpt.save(3, like)
+    ckpt.close()
+    warnings = []
+    step, _ = Checkpointer(tmp_path / "ck", layout={"seed": 1, "data": 1}, warn=warnings.append).restore(like)
+    assert step == 3 and "not bitwise" in warnings[0]
