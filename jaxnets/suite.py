@@ -211,6 +211,48 @@ def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: 
     return out
 
 
+def _in_workers(args: list[tuple], jobs: int, log, run=None):
+    """Run the variants `jobs` at a time in worker processes, yielding each result as it comes.
+
+    A worker that dies (SIGKILL, out of memory) breaks the pool and every variant running in it,
+    and which one died cannot be told. So each of them starts again, alone in a one-worker pool,
+    resuming from its checkpoints: a variant that dies alone is reported failed, the others go on
+    (and the remaining variants keep sharing a pool)."""
+    context = multiprocessing.get_context("spawn")  # a fresh process: JAX is configured before import
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+    def in_pool(batch: list[tuple], workers: int):
+        """Yields (args, result or None when the pool broke)."""
+        slots = context.Queue()
+        for slot in range(workers):
+            slots.put(slot)
+        pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
+                                                      initargs=(slots, max(1, cores // workers), workers))
+        futures = {pool.submit(run or _run_variant, *a): a for a in batch}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    yield futures[future], future.result()
+                except concurrent.futures.process.BrokenProcessPool:
+                    yield futures[future], None
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    suspects = []
+    for a, result in in_pool(list(args), jobs):
+        if result is not None:
+            yield result
+        else:
+            suspects.append(a)
+    for a in suspects:
+        name = a[0].rpartition(":")[2]
+        log(f"a worker process died while {name} ran (killed, or out of memory): {name} starts again alone "
+            f"and resumes from its last checkpoint")
+        for _, result in in_pool([a], 1):
+            yield result if result is not None else (
+                a[0], None, "its worker process died, also when it ran alone (killed, or out of memory)", 0.0)
+
+
 def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, variants: str | None,
          workdir: str | None, overwrite: bool, log=print) -> int:
     from jaxnets import config as config_lib
@@ -261,38 +303,31 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
         jax.config.update("jax_persistent_cache_min_compile_time_secs",
                           float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
     start, done_cost, failures = time.time(), 0.0, {}
-    args = [(f"{config_path}:{n}", list(overrides), n_seeds, str(root / n), str(root / "logs" / f"{n}.log"), overwrite)
-            for n in todo]
-    if jobs == 1:
-        results = (_run_variant(*a) for a in args)
-    else:
-        context = multiprocessing.get_context("spawn")  # a fresh process: JAX is configured before import
-        slots = context.Queue()
-        for slot in range(jobs):
-            slots.put(slot)
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
-                                                      initargs=(slots, max(1, cores // jobs), jobs))
-        results = (f.result() for f in concurrent.futures.as_completed([pool.submit(_run_variant, *a) for a in args]))
-    try:
-        for i, (spec, summary, error, seconds) in enumerate(results, 1):
-            name = spec.rpartition(":")[2]
-            done_cost += _cost(configs[name])
-            elapsed = time.time() - start
-            eta = elapsed * (total_cost - done_cost) / done_cost if done_cost else math.nan
-            if error:
-                failures[name] = error
-                shown = f"FAILED ({error}); see {root / 'logs' / (name + '.log')}"
-            else:
-                summaries[name] = summary
-                stds = summary["metrics_std"]
-                shown = ", ".join(f"{k} {v:.4f}" + (f" ± {stds[k]:.4f}" if k in stds else "")
-                                  for k, v in summary["metrics"].items() if k in _shown_metrics(module, summary))
-            log(f"[{i}/{len(todo)}] {name}: {shown} ({fmt_time(seconds)}) | elapsed {fmt_time(elapsed)}, "
-                f"ETA {fmt_time(eta) if math.isfinite(eta) else '?'}")
-    finally:
-        if jobs > 1:
-            pool.shutdown(cancel_futures=True)
+    def variant_overrides(name: str) -> list[str]:
+        """A variant checkpointed only at its end would restart from scratch after a kill: the
+        suite makes it checkpoint at every log interval (a result-neutral key)."""
+        if configs[name].train.get("checkpoint_every", 1) == 0 and not any("checkpoint_every" in o for o in overrides):
+            return [*overrides, "--config.train.checkpoint_every=-1"]
+        return list(overrides)
+
+    args = [(f"{config_path}:{n}", variant_overrides(n), n_seeds, str(root / n), str(root / "logs" / f"{n}.log"),
+             overwrite) for n in todo]
+    results = (_run_variant(*a) for a in args) if jobs == 1 else _in_workers(args, jobs, log)
+    for i, (spec, summary, error, seconds) in enumerate(results, 1):
+        name = spec.rpartition(":")[2]
+        done_cost += _cost(configs[name])
+        elapsed = time.time() - start
+        eta = elapsed * (total_cost - done_cost) / done_cost if done_cost else math.nan
+        if error:
+            failures[name] = error
+            shown = f"FAILED ({error}); see {root / 'logs' / (name + '.log')}"
+        else:
+            summaries[name] = summary
+            stds = summary["metrics_std"]
+            shown = ", ".join(f"{k} {v:.4f}" + (f" ± {stds[k]:.4f}" if k in stds else "")
+                              for k, v in summary["metrics"].items() if k in _shown_metrics(module, summary))
+        log(f"[{i}/{len(todo)}] {name}: {shown} ({fmt_time(seconds)}) | elapsed {fmt_time(elapsed)}, "
+            f"ETA {fmt_time(eta) if math.isfinite(eta) else '?'}")
     out = write_outputs(module, root, summaries, time.time() - start)
     log(out.read_text())
     log(f"wrote {out} and {root / 'figures'}")

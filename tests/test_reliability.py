@@ -164,3 +164,17 @@ def test_resuming_on_another_mesh_says_it_is_not_bitwise(tmp_path):
     warnings = []
     step, _ = Checkpointer(tmp_path / "ck", layout={"seed": 1, "data": 1}, warn=warnings.append).restore(like)
     assert step == 3 and "not bitwise" in warnings[0]
+
+
+def test_a_dead_worker_costs_its_variant_a_restart_not_the_suite(tmp_path):
+    from jaxnets.suite import _in_workers
+    from tests.suite_helpers import flaky_variant
+
+    args = [(f"x.py:{name}", str(tmp_path)) for name in ("dies_once", "fine", "dies_always", "also_fine")]
+    lines = []
+    results = {spec.rpartition(":")[2]: error for spec, _, error, _ in _in_workers(args, 2, lines.append,
+                                                                                    run=flaky_variant)}
+    assert set(results) == {"dies_once", "fine", "dies_always", "also_fine"}  # every variant reported
+    assert results["dies_once"] is None and results["fine"] is None and results["also_fine"] is None
+    assert "died, also when it ran alone" in results["dies_always"]
+    assert any("dies_once starts again alone" in line for line in lines)

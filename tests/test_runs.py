@@ -26,6 +26,11 @@ SUMMARY_KEYS = {"experiment", "config_file", "seeds", "metrics", "metrics_std", 
 TINY = ["--config.model.hidden_sizes=(32,)", "--config.train.batch_size=20", "--config.train.eval_batch_size=50"]
 
 
+SHORT_ANALYSES = {"invert.py": ["--config.inverse.steps=50", "--config.generate.steps=50"],
+                  "deeper_layers.py": ["--config.probe.iterations=30", "--config.probe.n_train=300",
+                                       "--config.probe.n_test=300"]}
+
+
 def final_params(workdir: pathlib.Path) -> dict:
     steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
     return ocp.StandardCheckpointer().restore((workdir / "checkpoints" / str(steps[-1]) / "default").absolute())
@@ -36,7 +41,9 @@ def final_params(workdir: pathlib.Path) -> dict:
 @pytest.mark.parametrize("config", sorted(p.name for p in (ROOT / "configs").glob("*.py") if "cifar10" not in p.name))
 def test_every_config_runs_end_to_end(config, tmp_path):
     workdir = tmp_path / "run"
-    assert main(["train", "--config", f"configs/{config}", "--config.train.steps=20", "--workdir", str(workdir)]) == 0
+    short = SHORT_ANALYSES.get(config, [])  # the analyses after training, shortened like the training
+    assert main(["train", "--config", f"configs/{config}", "--config.train.steps=20", "--workdir", str(workdir),
+                 *short]) == 0
     summary = json.loads((workdir / "summary.json").read_text())
     assert SUMMARY_KEYS <= set(summary)
     assert summary["seeds"] == [0] and summary["metrics"]
