@@ -31,8 +31,8 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 # Keys a run may change when it is resumed: they do not change what the steps already taken
 # computed. train.steps / train.num_epochs only when they grow (extending a finished run).
-RESUMABLE_KEYS = ("config.train.stop_on_nan", "config.train.eval_batch_size", "config.train.checkpoint_every",
-                  "config.train.log_every", "config.train.eval_every")
+RESUMABLE_KEYS = ("config.train.stop_on_nan", "config.train.eval_batch_size", "config.train.checkpoint_every")
+# (not log_every / eval_every: they change what metrics.jsonl records, hence minima over evaluations)
 EXTENDABLE_KEYS = ("config.train.steps", "config.train.num_epochs")
 RUN_FILES = ("config.json", "checkpoints", "metrics.jsonl", "summary.json")  # what marks a (damaged) run
 
