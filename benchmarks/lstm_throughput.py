@@ -19,40 +19,17 @@ import argparse
 import time
 from typing import Callable
 
-import numpy as np
+from lm_pass import language_model_pass  # benchmarks/: the trainer's chunk
 
 VOCAB, BATCH, STEPS, HIDDEN, LAYERS = 65, 32, 80, 100, 3
 
 
 def jaxnets_pass(cell: str, windows: int, fused: bool = True, shard_batch: str = "always") -> Callable[[], None]:
-    """One pass of the trainer's jitted chunk over `windows` windows (compiled on creation): one
-    seed, the window's rows split over the CPU devices (one per core) when shard_batch = 'always'."""
-    import jax
-
-    from jaxnets.config import load
-    from jaxnets.experiments.language_model import lm_task
-    from jaxnets.train import init_state, make_optimizer, sharding
-    from jaxnets.train.loop import sharded_chunk
-
-    config = load("configs/char_rnn.py", [f"--config.model.cell={cell}", f"--config.model.fused_lstm={fused}",
-                                          f"--config.train.shard_batch={shard_batch}"])
-    rng = np.random.default_rng(0)
-    data = {"x": rng.integers(0, VOCAB, (BATCH, windows * STEPS)).astype(np.int32),  # the text as BATCH rows
-            "y": rng.integers(0, VOCAB, (BATCH, windows * STEPS)).astype(np.int32)}
-    task = lm_task(config.model, VOCAB, BATCH)
-    optimizer = make_optimizer(config.optimizer)
-    mesh = sharding.make_mesh(1, BATCH, shard_batch=shard_batch)
-    chunk = sharded_chunk(task, optimizer, task.batches, mesh, windows)
-    holder = [jax.jit(jax.vmap(lambda k: init_state(task, optimizer, k)),
-                      out_shardings=sharding.per_seed(mesh))(jax.random.PRNGKey(0)[None])]
-    data = sharding.put_replicated(mesh, data)
-
-    def run():
-        holder[0], metrics = chunk(holder[0], data)
-        jax.block_until_ready(metrics)
-
-    run()  # compile
-    return run
+    """The char_rnn config's trainer chunk; the window's rows split over the CPU devices (one per
+    core) when shard_batch = 'always'."""
+    return language_model_pass("configs/char_rnn.py", [f"--config.model.cell={cell}",
+                                                       f"--config.model.fused_lstm={fused}"],
+                               VOCAB, BATCH, windows, shard_batch)
 
 
 def torch_pass(cell: str, windows: int) -> Callable[[], None]:

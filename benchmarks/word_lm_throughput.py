@@ -21,39 +21,15 @@ import argparse
 import time
 from typing import Callable
 
-import numpy as np
+from lm_pass import language_model_pass
 
 VOCAB, BATCH, EMBED, HIDDEN = 10_000, 32, 50, 100
 
 
 def jaxnets_pass(windows: int, num_steps: int, truncation: str = "tf_style", bptt: int = 0) -> Callable[[], None]:
-    import jax
-
-    from jaxnets.config import load
-    from jaxnets.experiments.language_model import lm_task
-    from jaxnets.train import init_state, make_optimizer, sharding
-    from jaxnets.train.loop import sharded_chunk
-
-    config = load("configs/truncated_bptt.py", [f"--config.model.num_steps={num_steps}",
-                                                f"--config.model.truncation={truncation}",
-                                                f"--config.model.bptt={bptt}"])
-    rng = np.random.default_rng(0)
-    data = {"x": rng.integers(0, VOCAB, (BATCH, windows * num_steps)).astype(np.int32),
-            "y": rng.integers(0, VOCAB, (BATCH, windows * num_steps)).astype(np.int32)}
-    task = lm_task(config.model, VOCAB, BATCH)
-    optimizer = make_optimizer(config.optimizer)
-    mesh = sharding.make_mesh(1, BATCH, jax.devices()[:1])
-    chunk = sharded_chunk(task, optimizer, task.batches, mesh, windows)
-    holder = [jax.jit(jax.vmap(lambda k: init_state(task, optimizer, k)),
-                      out_shardings=sharding.per_seed(mesh))(jax.random.PRNGKey(0)[None])]
-    data = sharding.put_replicated(mesh, data)
-
-    def run():
-        holder[0], metrics = chunk(holder[0], data)
-        jax.block_until_ready(metrics)
-
-    run()  # compile
-    return run
+    return language_model_pass("configs/truncated_bptt.py", [f"--config.model.num_steps={num_steps}",
+                                                             f"--config.model.truncation={truncation}",
+                                                             f"--config.model.bptt={bptt}"], VOCAB, BATCH, windows)
 
 
 def torch_pass(windows: int, num_steps: int) -> Callable[[], None]:
