@@ -60,7 +60,7 @@ def write_outcome(outcome: experiments.Outcome, config: ml_collections.ConfigDic
         writer.figure(name, draw)
     for relative, text in outcome.texts.items():
         writer.text(relative, text)
-    reference = {k: v for k, v in config.reference.to_dict().items() if v is not None}
+    reference = experiments.reference_of(config)
     summary = rundir.make_summary(
         experiment=config.experiment, config_file=config_lib.split_spec(config_file)[0] if config_file else "",
         seeds=seeds, per_seed=outcome.per_seed, reference=reference,

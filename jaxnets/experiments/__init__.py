@@ -49,7 +49,7 @@ class Context:
 
     @property
     def reference(self) -> dict:
-        return {k: v for k, v in self.config.reference.to_dict().items() if v is not None}
+        return reference_of(self.config)
 
     def fit(self, task, train_data: dict, eval_data: dict, *, optimizer=None, train=None, subdir: str | None = None,
             seeds: list[int] | None = None, stream: str | None = None, log: Callable[[str], None] | None = None):
@@ -61,6 +61,11 @@ class Context:
         return fit(task, optimizer or make_optimizer(self.config.optimizer), train_data, eval_data,
                    train or self.config.train, self.writer.child(subdir) if subdir else self.writer,
                    seeds or self.seeds, self.log if log is None else log, stream=stream)
+
+
+def reference_of(config: ml_collections.ConfigDict) -> dict:
+    """The published numbers a config states (unset ones left out) and their source."""
+    return {k: v for k, v in config.reference.to_dict().items() if v is not None}
 
 
 def names() -> list[str]:

@@ -66,11 +66,6 @@ def to_host(tree):
     return multihost_utils.process_allgather(tree, tiled=True)
 
 
-def is_primary() -> bool:
-    """Only process 0 writes files and prints progress."""
-    return jax.process_index() == 0
-
-
 def put_replicated(mesh: Mesh, tree):
     """Host arrays -> global replicated device arrays; on many hosts each passes its full copy."""
     sharding = replicated(mesh)
