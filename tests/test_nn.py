@@ -9,7 +9,7 @@ from jaxnets.experiments.autoencoder import autoencoder_task, dead_units
 from jaxnets.models.classifier import classifier_task
 from jaxnets.config import load
 from jaxnets.models import init_mlp, mlp, mlp_activations
-from jaxnets.nn import dropout, leaky_relu6
+from jaxnets.nn import dense, dense_softmax_cross_entropy, dropout, leaky_relu6
 from jaxnets.train import dampened_momentum
 
 
@@ -18,6 +18,28 @@ def test_leaky_relu6_matches_post_formula():
     expected = jnp.where(x > 6, 0.01 * x + 6, jnp.where(x >= 0, 1.01 * x, 0.01 * x))
     np.testing.assert_allclose(leaky_relu6(x), expected, rtol=1e-6)
     np.testing.assert_allclose(jax.vmap(jax.grad(leaky_relu6))(jnp.array([-1.0, 3.0, 8.0])), [0.01, 1.01, 0.01])
+
+
+def test_dense_softmax_cross_entropy_is_optax_on_the_logits():
+    """The wide-softmax loss (bias in the matmul, label logits from weight columns) has the value
+    and the gradient of the plain formula, on [T, B, H] features and extreme logits."""
+    kw, kb, kx, ky = jax.random.split(jax.random.PRNGKey(0), 4)
+    params = {"w": 3.0 * jax.random.normal(kw, (6, 50)), "b": jax.random.normal(kb, (50,))}
+    x, labels = jax.random.normal(kx, (4, 3, 6)), jax.random.randint(ky, (4, 3), 0, 50)
+
+    def plain(p, x):
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(dense(p, x), labels))
+
+    def wide(p, x):
+        return jnp.mean(dense_softmax_cross_entropy(p, x, labels))
+
+    value = dense_softmax_cross_entropy(params, x, labels)
+    chex.assert_shape(value, (4, 3))
+    np.testing.assert_allclose(value, optax.softmax_cross_entropy_with_integer_labels(dense(params, x), labels),
+                               rtol=1e-5)
+    chex.assert_trees_all_close(jax.grad(wide, (0, 1))(params, x), jax.grad(plain, (0, 1))(params, x),
+                                rtol=1e-5, atol=1e-6)
+    check_grads(wide, (params, x), order=1, modes=["rev"], atol=1e-2, rtol=1e-2)
 
 
 def test_dropout_keeps_expectation_and_is_keyed():

@@ -20,7 +20,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from jaxnets.config import ConfigError
 from jaxnets.data.text import language_corpus, text_rows
@@ -43,13 +42,13 @@ def lm_task(model: ml_collections.ConfigDict, vocab: int, rows: int) -> Task:
 
     def loss(params, carries, batch, key, step):
         carries = rnn_lm.reset_where(carries, batch["reset"])
-        final, logits = rnn_lm.apply(params, carries, batch["x"], model, key)
-        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"].T)), (final, {})
+        final, hs = rnn_lm.features(params, carries, batch["x"], model, key)
+        return jnp.mean(rnn_lm.token_losses(params, hs, batch["y"].T)), (final, {})
 
     def evaluate(params, carries, batch, key, step):
         carries = rnn_lm.reset_where(carries, batch["reset"])
-        final, logits = rnn_lm.apply(params, carries, batch["x"], model)
-        return {"loss": mean_of(optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"].T))}, final
+        final, hs = rnn_lm.features(params, carries, batch["x"], model)
+        return {"loss": mean_of(rnn_lm.token_losses(params, hs, batch["y"].T))}, final
 
     windows = Windows(model.num_steps)
     return Task(init, loss, evaluate, batches=windows, eval_batches=windows, row_parallel=True)
@@ -115,7 +114,7 @@ def vanishing_gradients(ctx: Context, vocab: int, split: dict, params, distances
     def norms(p):
         xs = p["embedding"][x.T]
         carry = rnn_lm.zero_carries(model, x.shape[0])[0]
-        last = lambda h: jnp.mean(optax.softmax_cross_entropy_with_integer_labels(rnn_lm.readout(p, h), y))  # noqa: E731
+        last = lambda h: jnp.mean(rnn_lm.token_losses(p, h, y))  # noqa: E731
         return gradient_by_distance(cell.step, p["layers"][0], carry, xs, last)
 
     measured = {"initialization": np.asarray(jax.jit(norms)(fresh)),

@@ -4,6 +4,8 @@ words alike, and its sampling. Pure functions of a params pytree, as nanoGPT's m
 
     params = init(key, model, vocab)
     carries, logits = apply(params, carries, x, model, key)     # x [B, T] ids -> logits [T, B, V]
+    carries, hs = features(params, carries, x, model, key)      # the readout's input [T, B, H]
+    losses = token_losses(params, hs, y.T)                      # nats [T, B], without the logits
     ids = generate(params, model, prompt_ids, length, key, temperature, top_k)
 
 `model` is the config's model section: cell, num_layers, state_size, embedding_size (0: the
@@ -18,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnets.nn import dropout, initializer, rnn
+from jaxnets.nn import dense_softmax_cross_entropy, dropout, initializer, rnn
 from jaxnets.nn.truncation import true_bptt_unroll
 
 TRUNCATIONS = ("tf_style", "true")
@@ -58,9 +60,23 @@ def readout(params: dict, h: jax.Array) -> jax.Array:
     return h @ params["out"]["w"] + params["out"]["b"]
 
 
+def token_losses(params: dict, features: jax.Array, targets: jax.Array) -> jax.Array:
+    """Cross-entropy in nats [T, B] of the next ids `targets` [T, B] under the readout of
+    `features` [T, B, H] (`dense_softmax_cross_entropy`: the fast form for a 10,000-word softmax)."""
+    return dense_softmax_cross_entropy(params["out"], features, targets)
+
+
 def apply(params: dict, carries: tuple, x: jax.Array, model: ml_collections.ConfigDict,
           key: jax.Array | None = None) -> tuple[tuple, jax.Array]:
-    """(final carries, logits [T, B, V]) of a window x [B, T] of ids; key=None: no dropout.
+    """(final carries, logits [T, B, V]) of a window x [B, T] of ids; key=None: no dropout."""
+    final, hs = features(params, carries, x, model, key)
+    return final, readout(params, hs)
+
+
+def features(params: dict, carries: tuple, x: jax.Array, model: ml_collections.ConfigDict,
+             key: jax.Array | None = None) -> tuple[tuple, jax.Array]:
+    """(final carries, the readout's input [T, B, H], dropout applied) of a window x [B, T] of
+    ids; key=None: no dropout.
 
     LSTMs take the fused layer-at-a-time path (`rnn.lstm_recurrence`, hand-written BPTT) unless
     model.fused_lstm is false; the other cells advance all layers one time step at a time. Both
@@ -73,8 +89,7 @@ def apply(params: dict, carries: tuple, x: jax.Array, model: ml_collections.Conf
         return _fused_lstm(params, carries, x, emb, model, key)
     step = rnn.stacked_step(rnn.get_cell(model.cell), model.keep_prob)
     keys = None if key is None else jax.random.split(key, x.shape[1])
-    final, hs = jax.lax.scan(lambda c, inp: step(params["layers"], c, inp), carries, (emb, keys))
-    return final, readout(params, hs)
+    return jax.lax.scan(lambda c, inp: step(params["layers"], c, inp), carries, (emb, keys))
 
 
 def _fused_lstm(params, carries, x, emb, model, key):
@@ -93,7 +108,7 @@ def _fused_lstm(params, carries, x, emb, model, key):
         carry, hs = rnn.lstm_recurrence(p["w"][n_in:], carry, zx)
         hs = _dropout(key, hs, 2 * layer + 1, model.keep_prob)
         final.append(carry)
-    return tuple(final), readout(params, hs)
+    return tuple(final), hs
 
 
 def _true_bptt(params, carries, emb, model, key):
@@ -104,7 +119,7 @@ def _true_bptt(params, carries, emb, model, key):
     length = emb.shape[0]
     final, hs = true_bptt_unroll(cell.step, params["layers"][0], carries[0], _dropout(key, emb, 0, model.keep_prob),
                                  model.bptt, length / model.bptt)
-    return (final,), readout(params, _dropout(key, hs, 1, model.keep_prob))
+    return (final,), _dropout(key, hs, 1, model.keep_prob)
 
 
 def check(model: ml_collections.ConfigDict) -> None:

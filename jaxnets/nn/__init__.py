@@ -1,9 +1,9 @@
 """Pure building blocks: layers, activations, dropout, estimators, normalization, RNN cells."""
 
-from jaxnets.nn.layers import (ACTIVATIONS, INITIALIZERS, activation, conv, conv_init, dense, dense_init, dropout,
-                               initializer, leaky_relu6, pool)
+from jaxnets.nn.layers import (ACTIVATIONS, INITIALIZERS, activation, conv, conv_init, dense, dense_init,
+                               dense_softmax_cross_entropy, dropout, initializer, leaky_relu6, pool)
 from jaxnets.nn import rnn
 from jaxnets.nn.normalization import batch_norm, batch_norm_init
 
 __all__ = ["ACTIVATIONS", "INITIALIZERS", "activation", "batch_norm", "batch_norm_init", "conv", "conv_init", "dense",
-           "dense_init", "dropout", "initializer", "leaky_relu6", "pool", "rnn"]
+           "dense_init", "dense_softmax_cross_entropy", "dropout", "initializer", "leaky_relu6", "pool", "rnn"]

@@ -86,6 +86,20 @@ def dense(params: dict, x: jax.Array) -> jax.Array:
     return x @ params["w"] + params["b"]
 
 
+def dense_softmax_cross_entropy(params: dict, x: jax.Array, labels: jax.Array) -> jax.Array:
+    """Per-example cross-entropy of softmax(dense(params, x)) against integer labels [...]: the
+    value of optax's `softmax_cross_entropy_with_integer_labels` on the logits, written for a wide
+    softmax (a 10,000-word readout). The bias rides in the matmul as a row of ones and each label's
+    logit is a dot with its weight column, so the [..., V] logits feed only the log-sum-exp: a
+    broadcast bias add and a gather from the logits made XLA:CPU fuse both into the softmax and ran
+    the PTB readout's gradient 1.6× slower (benchmarks/README.md)."""
+    w = jnp.concatenate([params["w"], params["b"][None]], axis=0)  # [n_in + 1, V]
+    rows = x.reshape(-1, x.shape[-1])  # 2-D: a weight gradient contracting two axes is slower still
+    rows = jnp.concatenate([rows, jnp.ones((rows.shape[0], 1), x.dtype)], axis=1)
+    label_logits = jnp.sum(rows * jnp.take(w, labels.reshape(-1), axis=1).T, axis=1)
+    return (jax.nn.logsumexp(rows @ w, axis=1) - label_logits).reshape(labels.shape)
+
+
 def dropout(key: jax.Array, x: jax.Array, keep_prob: float) -> jax.Array:
     """Inverted dropout: keep each unit with probability keep_prob and scale by 1/keep_prob,
     so evaluation (no dropout) needs no rescaling."""

@@ -108,8 +108,16 @@ def sharded_chunk(task: Task, optimizer: optax.GradientTransformation, batches: 
     compiled program per shape of (states, data): buckets of different shapes compile once each."""
     chunk = make_chunk(task, optimizer, batches, num_steps, mesh)
     state_sharding = sharding.per_seed(mesh)
-    return jax.jit(jax.vmap(chunk, in_axes=(0, None), spmd_axis_name="seed"),
-                   donate_argnums=0, out_shardings=(state_sharding, state_sharding))
+    seeds = jax.vmap(chunk, in_axes=(0, None), spmd_axis_name="seed")
+
+    def one_or_many(states, data):
+        if jax.tree.leaves(states)[0].shape[0] > 1:
+            return seeds(states, data)
+        # One seed runs unbatched: vmap's batch axis of 1 turns every matmul into a batched one,
+        # which XLA:CPU ran 2× slower on the PTB model's 10,000-way readout (benchmarks/README.md).
+        return jax.tree.map(lambda a: a[None], chunk(jax.tree.map(lambda a: a[0], states), data))
+
+    return jax.jit(one_or_many, donate_argnums=0, out_shardings=(state_sharding, state_sharding))
 
 
 def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[str, np.ndarray],
