@@ -21,6 +21,7 @@ import pathlib
 import sys
 
 USAGE_ERRORS = 2
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     from jaxnets.config import ConfigError
     from jaxnets.data import DataError
     from jaxnets.rundir import RunDirError
-    from jaxnets.train import NonFiniteLoss
+    from jaxnets.train import Interrupted, NonFiniteLoss
     from jaxnets.train.checkpoint import CheckpointError
 
     try:
@@ -149,6 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteLoss as err:
         print(f"stopped: {err}", file=sys.stderr)
         return 3
+    except Interrupted as err:
+        print(str(err), file=sys.stderr)
+        return INTERRUPTED
+    except KeyboardInterrupt:  # before training started (loading, compiling) or outside a run
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED
     return 1
 
 

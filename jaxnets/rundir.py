@@ -50,13 +50,24 @@ def _resumable(difference: str) -> bool:
     return False
 
 
+def never_trained(workdir: pathlib.Path) -> bool:
+    """No summary, no metrics line and no checkpoint: a run that stopped before its first logged
+    step (a data file missing, a model error), which nothing would be lost by replacing."""
+    checkpoints = workdir / "checkpoints"
+    metrics = workdir / "metrics.jsonl"
+    return (not (workdir / "summary.json").exists()
+            and not (metrics.exists() and metrics.stat().st_size > 0)
+            and not (checkpoints.is_dir() and any(checkpoints.iterdir())))
+
+
 def open_run(workdir: str | pathlib.Path, run_config: dict, overwrite: bool = False) -> pathlib.Path:
     """Create or reopen `workdir` for `run_config` ({'config_file', 'seeds', 'config'}).
 
     The same config resumes; one that differs only in RESUMABLE_KEYS (or extends the steps)
     resumes too, the change recorded in config.json's `history`. Anything else is refused unless
     `overwrite`, which then deletes the old run entirely — its checkpoints must never be resumed
-    by another config. A folder with run files but no readable config.json is a damaged run:
+    by another config — except a run that never trained, which any config replaces. A folder
+    with run files but no readable config.json is a damaged run:
     `overwrite` deletes it too. A non-empty folder without run files is never deleted."""
     workdir = pathlib.Path(workdir)
     config_path = workdir / "config.json"
@@ -70,6 +81,8 @@ def open_run(workdir: str | pathlib.Path, run_config: dict, overwrite: bool = Fa
         history = previous.pop("history", []) if isinstance(previous, dict) else []
         differences = _diff(previous, run_config)
         blocking = [d for d in differences if not _resumable(d)]
+        if blocking and never_trained(workdir):  # a run that failed before its first step blocks nothing
+            blocking, differences, history = [], [], []
         if blocking and not overwrite:
             raise RunDirError(
                 f"{workdir} holds a run of a different config; differences: {'; '.join(blocking[:8])}. "

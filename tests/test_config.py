@@ -74,7 +74,10 @@ def test_unknown_experiment_is_a_config_error(tmp_path, capsys):
 def test_unknown_names_fail_before_any_work(tmp_path, capsys):
     for override, message in (("--config.model.activation=sigmoidd", "model.activation = 'sigmoidd'"),
                               ("--config.optimizer.name=adamw2", "optimizer.name = 'adamw2'"),
-                              ("--config.model.w_init=xavier", "model.w_init = 'xavier'")):
+                              ("--config.model.w_init=xavier", "model.w_init = 'xavier'"),
+                              ("--config.data.name=mnsit", "data.name = 'mnsit' is not one of"),
+                              ("--config.data.train_split=trian", "data.train_split: split 'trian': MNIST has"),
+                              ("--config.data.eval_splits.test=tset[:10]", "data.eval_splits.test: split 'tset[:10]'")):
         workdir = tmp_path / "run"
         assert main(["train", "--config", "configs/mnist_mlp.py", override, "--workdir", str(workdir)]) == 2
         assert message in capsys.readouterr().err

@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -81,6 +82,20 @@ def test_a_different_config_never_overwrites_a_run(tiny_mnist, tmp_path, capsys)
     assert "resuming" not in capsys.readouterr().out  # the old run was deleted, not continued
 
 
+def test_a_run_that_never_trained_blocks_nothing(tmp_path):
+    """A run that failed before its first logged step (config.json and plots/ only) is replaced by
+    the corrected command without --overwrite; one metrics line makes it a run to protect."""
+    workdir = tmp_path / "run"
+    first = {"config_file": "configs/x.py", "seeds": [0], "config": {"data": {"name": "missing"}}}
+    fixed = {**first, "config": {"data": {"name": "mnist"}}}
+    rundir.open_run(workdir, first)
+    rundir.open_run(workdir, fixed)
+    assert json.loads((workdir / "config.json").read_text()) == fixed  # no history of the failed attempt
+    (workdir / "metrics.jsonl").write_text('{"step": 10}\n')
+    with pytest.raises(rundir.RunDirError, match="different config"):
+        rundir.open_run(workdir, first)
+
+
 def _cli(workdir, *extra):
     return [sys.executable, "-m", "jaxnets", "train", "--config", "configs/mnist_mlp.py", *TINY,
             "--config.train.steps=600", "--config.train.log_every=10", "--config.train.checkpoint_every=50",
@@ -114,6 +129,26 @@ def test_resume_after_kill_is_bitwise_equal(tiny_mnist, tmp_path):
     assert [r["step"] for r in records] == list(range(10, 601, 10))  # no duplicated or missing lines
     times = [r["time"] for r in records]
     assert times == sorted(times)  # the resumed clock continues from the killed one
+
+
+def test_ctrl_c_says_where_it_stopped_in_one_line(tiny_mnist, tmp_path):
+    """SIGINT mid-training: exit 130 and one line with the step, the last checkpoint and what to
+    do — no KeyboardInterrupt traceback."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.Popen(_cli(tmp_path / "run"), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "run" / "checkpoints" / "100").exists():
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    step, checkpoint = (int(n) for n in re.fullmatch(
+        r"interrupted at step (\d+) \(.*\); last checkpoint at step (\d+); rerun the same command to resume",
+        last).groups())
+    assert 100 <= checkpoint <= step < 600
 
 
 def counting_task(nan_from: int) -> Task:

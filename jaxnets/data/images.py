@@ -115,17 +115,23 @@ def _read_tfds(name: str, split: str) -> dict[str, np.ndarray]:
     return {"image": images, "label": labels}
 
 
-def load_images(name: str, split: str) -> dict[str, np.ndarray]:
-    """{'image': uint8 [N, 28, 28] (CIFAR-10: [N, 32, 32, 3]), 'label': int32 [N]} for a TFDS-style split."""
+def check_image_split(name: str, split: str) -> set[str]:
+    """The named parts of a TFDS-style `split` of image set `name`; ValueError naming what is
+    wrong (a misspelt set or split) — checked before a run starts, not after it loaded data."""
     if name not in IMAGE_DATASETS:
         raise ValueError(f"unknown image data set {name!r}; have {sorted(IMAGE_DATASETS)}")
+    needed = {part for part, _, _ in parse_split(split)}
+    if needed - set(FILES):
+        raise ValueError(f"split {split!r}: {IMAGE_DATASETS[name]} has the splits {sorted(FILES)}")
+    return needed
+
+
+def load_images(name: str, split: str) -> dict[str, np.ndarray]:
+    """{'image': uint8 [N, 28, 28] (CIFAR-10: [N, 32, 32, 3]), 'label': int32 [N]} for a TFDS-style split."""
+    needed = check_image_split(name, split)
     folder = data_dir() / name
     if not folder.is_dir():
         return _read_tfds(name, split)
-    needed = {part for part, _, _ in parse_split(split)}
-    unknown = needed - set(FILES)
-    if unknown:
-        raise ValueError(f"split {split!r}: {IMAGE_DATASETS[name]} has the splits {sorted(FILES)}")
     read = (lambda part: _read_cifar(str(folder), part)) if name == "cifar10" else \
         (lambda part: _read_local(str(folder), name, part))
     return select(split, {part: read(part) for part in needed})

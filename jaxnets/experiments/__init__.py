@@ -110,6 +110,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
         section, name = key.split(".")
         if section in config and name in config[section] and config[section][name] not in valid:
             raise ConfigError(f"{key} = {config[section][name]!r} is not one of {sorted(valid)}")
+    data = config.get("data", {})
+    if "train_split" in data:  # an image-classification data section
+        from jaxnets.data.images import IMAGE_DATASETS, check_image_split
+
+        if data.name not in IMAGE_DATASETS:
+            raise ConfigError(f"data.name = {data.name!r} is not one of {sorted(IMAGE_DATASETS)}")
+        for key, split in [("data.train_split", data.train_split),
+                           *((f"data.eval_splits.{k}", v) for k, v in data.get("eval_splits", {}).items())]:
+            try:
+                check_image_split(data.name, split)
+            except ValueError as err:
+                raise ConfigError(f"{key}: {err}") from None
     keep_prob = config.get("model", {}).get("keep_prob", 1.0)
     if not 0.0 < keep_prob <= 1.0:
         raise ConfigError(f"model.keep_prob = {keep_prob}: the probability of keeping a unit must be in (0, 1] "

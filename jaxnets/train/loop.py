@@ -47,6 +47,19 @@ class NonFiniteLoss(RuntimeError):
     """Training produced a NaN/inf loss; the last good checkpoint is kept."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training, with where it stopped: the CLI's one line instead of a traceback."""
+
+    def __init__(self, step: int, checkpoint_step: int | None, workdir):
+        super().__init__(step, checkpoint_step, workdir)
+        self.step, self.checkpoint_step, self.workdir = step, checkpoint_step, workdir
+
+    def __str__(self) -> str:
+        kept = (f"last checkpoint at step {self.checkpoint_step}; rerun the same command to resume"
+                if self.checkpoint_step else "no checkpoint yet: a rerun starts over")
+        return f"interrupted at step {self.step} ({self.workdir}); {kept}"
+
+
 @dataclasses.dataclass
 class FitResult:
     state: TrainState  # leading axis = seed
@@ -250,6 +263,8 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
                 last_good_ckpt = step
         if pending is not None:
             process(pending)
+    except KeyboardInterrupt:
+        raise Interrupted(history[-1]["step"] if history else start, last_good_ckpt, writer.workdir) from None
     finally:
         checkpointer.close()
     if step == start:  # nothing left to train (a finished run rerun): evaluate what was restored
