@@ -29,12 +29,13 @@ and stops on a non-finite loss through the `RunWriter` it is given.
 """
 
 from jaxnets.train.batches import Batches, Generated, Shuffled, Windows, batch_indices
-from jaxnets.train.loop import FitResult, Interrupted, NonFiniteLoss, fit, named_key, resolve_steps, run_keys, schedule
+from jaxnets.train.loop import (FitResult, Interrupted, NonFiniteLoss, fit, named_key, resolve_steps, run_keys,
+                                schedule)
 from jaxnets.train.optim import dampened_momentum, make_optimizer
 from jaxnets.train.step import (Task, TrainState, init_state, make_chunk, make_evaluate, make_step, mean_of,
                                 per_example)
 
-__all__ = ["Batches", "FitResult", "Generated", "Interrupted", "NonFiniteLoss", "Shuffled", "Task", "TrainState", "Windows",
-           "batch_indices", "dampened_momentum", "fit", "init_state", "make_chunk", "make_evaluate",
+__all__ = ["Batches", "FitResult", "Generated", "Interrupted", "NonFiniteLoss", "Shuffled", "Task", "TrainState",
+           "Windows", "batch_indices", "dampened_momentum", "fit", "init_state", "make_chunk", "make_evaluate",
            "make_optimizer", "make_step", "mean_of", "named_key", "per_example", "resolve_steps", "run_keys",
            "schedule"]
