@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxnets.nn import dense_softmax_cross_entropy, dropout, initializer, rnn
+from jaxnets.nn import dense, dense_softmax_cross_entropy, dropout, initializer, rnn
 from jaxnets.nn.truncation import true_bptt_unroll
 
 TRUNCATIONS = ("tf_style", "true")
@@ -57,7 +57,7 @@ def reset_where(carries: tuple, reset: jax.Array) -> tuple:
 
 
 def readout(params: dict, h: jax.Array) -> jax.Array:
-    return h @ params["out"]["w"] + params["out"]["b"]
+    return dense(params["out"], h)
 
 
 def token_losses(params: dict, features: jax.Array, targets: jax.Array) -> jax.Array:
