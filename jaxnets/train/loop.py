@@ -119,18 +119,23 @@ def sharded_chunk(task: Task, optimizer: optax.GradientTransformation, batches: 
     """chunk(states, data) for a stack of seeds, jitted over `mesh`: seeds vmapped along the
     'seed' axis, each batch split along 'data', the input state donated. jit caches one
     compiled program per shape of (states, data): buckets of different shapes compile once each."""
-    chunk = make_chunk(task, optimizer, batches, num_steps, mesh)
+    chunk = over_seeds(make_chunk(task, optimizer, batches, num_steps, mesh), spmd_axis_name="seed")
     state_sharding = sharding.per_seed(mesh)
-    seeds = jax.vmap(chunk, in_axes=(0, None), spmd_axis_name="seed")
+    return jax.jit(chunk, donate_argnums=0, out_shardings=(state_sharding, state_sharding))
 
-    def one_or_many(states, data):
+
+def over_seeds(fn: Callable, **vmap_kwargs) -> Callable:
+    """fn(state, data) mapped over the leading seed axis of `state` (vmap), except that a stack
+    of one seed runs unbatched: vmap's batch axis of 1 turns every matmul into a batched one,
+    which XLA:CPU ran 2× slower on the PTB model's 10,000-way readout (benchmarks/README.md)."""
+    batched = jax.vmap(fn, in_axes=(0, None), **vmap_kwargs)
+
+    def apply(states, data):
         if jax.tree.leaves(states)[0].shape[0] > 1:
-            return seeds(states, data)
-        # One seed runs unbatched: vmap's batch axis of 1 turns every matmul into a batched one,
-        # which XLA:CPU ran 2× slower on the PTB model's 10,000-way readout (benchmarks/README.md).
-        return jax.tree.map(lambda a: a[None], chunk(jax.tree.map(lambda a: a[0], states), data))
+            return batched(states, data)
+        return jax.tree.map(lambda a: a[None], fn(jax.tree.map(lambda a: a[0], states), data))
 
-    return jax.jit(one_or_many, donate_argnums=0, out_shardings=(state_sharding, state_sharding))
+    return apply
 
 
 def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[str, np.ndarray],
@@ -179,7 +184,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
             chunks[num_steps] = sharded_chunk(task, optimizer, batches, mesh, num_steps)
         return chunks[num_steps]
 
-    evaluate = jax.jit(jax.vmap(make_evaluate(task, train.eval_batch_size), in_axes=(0, None)))
+    evaluate = jax.jit(over_seeds(make_evaluate(task, train.eval_batch_size)))
     # A resumed run's clock continues from its last logged time, so times and wall_time_s
     # count the training of all processes together.
     already = history[-1]["time"] if history else 0.0
@@ -264,7 +269,8 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
         if pending is not None:
             process(pending)
     except KeyboardInterrupt:
-        raise Interrupted(history[-1]["step"] if history else start, last_good_ckpt, writer.workdir) from None
+        raise Interrupted(history[-1]["step"] if history else start, checkpointer.latest_step(),
+                          writer.workdir) from None
     finally:
         checkpointer.close()
     if step == start:  # nothing left to train (a finished run rerun): evaluate what was restored
