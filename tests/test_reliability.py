@@ -5,6 +5,7 @@ parameters behind a finite loss, result-neutral changes on resume, another devic
 import json
 import os
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -111,6 +112,33 @@ def test_a_checkpoint_that_fails_its_checksum_is_skipped(tmp_path):
     step, state = Checkpointer(tmp_path / "ck", fingerprint="f", warn=warnings.append).restore(like)
     assert step == 10 and float(state["params"]["w"][0, 0]) == 10.0  # fell back to the older one
     assert "does not match its checksum" in warnings[0]
+
+
+def test_ctrl_c_during_a_save_lets_the_checkpoint_finish(tmp_path, monkeypatch):
+    """A SIGINT that arrives while a checkpoint is written takes effect after it: the step is
+    complete and restorable, then KeyboardInterrupt (orbax's own wait is never interrupted)."""
+    import signal
+
+    from jaxnets.train import checkpoint
+
+    state = {"params": {"w": jnp.ones((2, 3))}}
+    ckpt = Checkpointer(tmp_path / "ck", fingerprint="f")
+    real_save = ckpt._manager.save
+
+    def save_then_interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C lands in the middle of the save
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(ckpt._manager, "save", save_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.save(7, state)
+    ckpt.close()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
+    step, restored = Checkpointer(tmp_path / "ck", fingerprint="f").restore(state)
+    assert step == 7
+    chex.assert_trees_all_equal(restored, state)
+    with checkpoint.interrupts_deferred():  # and without a signal, nothing is raised
+        pass
 
 
 def test_flipped_bytes_in_the_data_files_are_caught(tmp_path):

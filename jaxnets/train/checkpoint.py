@@ -11,8 +11,11 @@ parameters is never written.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import pathlib
+import signal
+import threading
 from typing import Callable
 
 import jax
@@ -48,6 +51,24 @@ def _to_host(leaf):
     return jax.device_get(leaf)
 
 
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Ctrl-C inside the block takes effect when it ends: a checkpoint being written is finished
+    and kept, instead of orbax's wait being interrupted mid-save (an ERROR traceback and a
+    half-written step folder). Only the main thread can handle signals; elsewhere a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+    if received:
+        raise KeyboardInterrupt
+
+
 class Checkpointer:
     def __init__(self, directory: str | pathlib.Path, max_to_keep: int = 2, fingerprint: str | None = None,
                  warn: Callable[[str], None] = print, layout: dict | None = None):
@@ -69,10 +90,11 @@ class Checkpointer:
         if bad:
             raise NonFiniteState(f"the parameters at step {step} hold NaN or inf ({', '.join(bad[:4])}); this "
                                  f"state is not checkpointed, the last good checkpoint is kept in {self.directory}")
-        self._manager.save(step, args=ocp.args.StandardSave(state),
-                           custom_metadata={"config_fingerprint": self.fingerprint, "leaves_sha256": digest,
-                                            "layout": self.layout})
-        self._manager.wait_until_finished()
+        with interrupts_deferred():
+            self._manager.save(step, args=ocp.args.StandardSave(state),
+                               custom_metadata={"config_fingerprint": self.fingerprint, "leaves_sha256": digest,
+                                                "layout": self.layout})
+            self._manager.wait_until_finished()
 
     def _metadata(self, step: int) -> dict:
         try:
