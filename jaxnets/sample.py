@@ -1,8 +1,8 @@
 """`python -m jaxnets sample <run>`: text from a trained language-model run.
 
-Reads the run's config.json (the model section and the corpus, whose characters or words are
-the vocabulary) and restores only the parameters from its latest checkpoint — no optimizer, no
-trainer — then draws with `jaxnets.models.rnn_lm.generate`.
+Reads the run's config.json (the model section) and vocabulary.json (what the ids mean; runs
+from before it existed rebuild it from the corpus) and restores only the parameters from its
+latest checkpoint — no optimizer, no trainer — then draws with `jaxnets.models.rnn_lm.generate`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ def sample_from_run(workdir, prompt: str | None = None, length: int | None = Non
                     top_k: int | None = None, seed: int = 0, seed_index: int = 0) -> str:
     """`prompt` followed by `length` sampled characters. Unset options fall back to the run's
     `sample` config; temperature 0 takes the most likely character each step."""
-    from jaxnets.data.text import language_corpus
     from jaxnets.models import rnn_lm
 
     workdir = pathlib.Path(workdir)
@@ -59,18 +58,31 @@ def sample_from_run(workdir, prompt: str | None = None, length: int | None = Non
     if length < 1 or temperature < 0 or top_k < 0:
         raise ConfigError(f"--length must be ≥ 1 (got {length}), --temperature ≥ 0 (got {temperature}) "
                           f"and --top-k ≥ 0 (got {top_k})")
-    corpus, _ = language_corpus(config.data.name, config.data.validation_fraction)
+    vocabulary = run_vocabulary(workdir, config)
     prompt = config.sample.prompt if prompt is None else prompt
-    words = hasattr(corpus, "words")
-    tokens = prompt.split() if words else list(prompt)
-    unknown = sorted(set(tokens) - set(corpus.words if words else corpus.chars))
+    tokens = vocabulary.split(prompt)
+    unknown = sorted(set(tokens) - set(vocabulary.tokens))
     if not tokens or unknown:
-        raise ConfigError(f"the prompt must be non-empty text over the corpus' {'words' if words else 'characters'}; "
-                          f"not in it: {unknown}")
-    prompt_ids = corpus.encode(prompt)
+        kind = "words" if vocabulary.words else "characters"
+        raise ConfigError(f"the prompt must be non-empty text over the corpus' {kind}; not in it: {unknown[:20]}")
+    prompt_ids = vocabulary.encode(prompt)
     params = restore_params(workdir, seed_index, len(saved["seeds"]))
     layers = params["layers"]  # a list, which a checkpoint read without a target returns as {'0': ..., '1': ...}
     params["layers"] = [layers[k] for k in sorted(layers, key=int)] if isinstance(layers, dict) else list(layers)
     ids = jax.jit(lambda p, x, k: rnn_lm.generate(p, config.model, x, length, k, temperature, top_k))(
         params, jnp.asarray(prompt_ids), jax.random.PRNGKey(seed))
-    return prompt + (" " if words else "") + corpus.decode(np.asarray(ids))
+    return vocabulary.continuation(prompt, np.asarray(ids))
+
+
+def run_vocabulary(workdir: pathlib.Path, config: ml_collections.ConfigDict):
+    """The run's vocabulary.json; for runs written before it existed, rebuilt from the corpus."""
+    from jaxnets.data.text import Vocabulary, language_corpus
+    from jaxnets.experiments.language_model import VOCABULARY_FILE
+
+    path = workdir / VOCABULARY_FILE
+    if path.is_file():
+        try:
+            return Vocabulary.from_json(path.read_text(encoding="utf-8"))
+        except (ValueError, KeyError, TypeError) as err:
+            raise ConfigError(f"{path} is damaged ({type(err).__name__}: {err})") from None
+    return language_corpus(config.data.name, config.data.validation_fraction)[0].vocabulary

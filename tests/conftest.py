@@ -10,6 +10,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 _shared = ROOT.parent / "shared" / "data"
 if "JAXNETS_DATA_DIR" not in os.environ and _shared.is_dir():
     os.environ["JAXNETS_DATA_DIR"] = str(_shared)
+os.environ.setdefault("JAXNETS_NO_DOWNLOAD", "1")  # hermetic: only tests/test_download.py downloads (loopback)
 os.chdir(ROOT)  # config paths in tests are relative to the repository root
 
 from jaxnets.train.sharding import cpu_devices_per_core  # noqa: E402

