@@ -1,3 +1,44 @@
-"""jaxnets: classic neural-network experiments as pure, jitted, vmapped JAX functions."""
+"""jaxnets: classic neural-network experiments as pure, jitted, vmapped JAX functions.
+
+From Python, one call does what `python -m jaxnets train|sweep` does:
+
+    import jaxnets
+    summary = jaxnets.run("configs/mnist_mlp.py", {"train.steps": 200}, workdir="runs/try")
+    summary["metrics"]["test_error"]
+"""
+
+from __future__ import annotations
 
 __version__ = "0.1.0"
+__all__ = ["run", "__version__"]
+
+
+def run(config, overrides: dict | None = None, workdir=None, seeds: int = 1, *, overwrite: bool = False,
+        log=print) -> dict:
+    """Train `config` — a path `configs/x.py[:variant]` or an `ml_collections.ConfigDict` — with
+    `overrides` ({"train.steps": 200, "model.cell": "gru"}, checked like `--config.k=v`) for
+    `seeds` seeds (config.seed, config.seed + 1, ...; more than one is a vmapped sweep) in
+    `workdir` (default: the CLI's, `runs/<name>[_<overrides>][_seeds<N>]`), and return the
+    summary that `summary.json` holds. Like the CLI it gives JAX one CPU device per core when
+    called before JAX has started, and a rerun resumes."""
+    import pathlib
+
+    import ml_collections
+
+    from jaxnets.train.sharding import cpu_devices_per_core
+
+    cpu_devices_per_core()  # before anything touches a device; a no-op once JAX has started
+    from jaxnets import config as config_lib
+    from jaxnets import runner
+
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+        raise config_lib.ConfigError(f"seeds must be a positive int, not {seeds!r}")
+    texts = [f"--config.{key}={config_lib.override_text(value)}" for key, value in (overrides or {}).items()]
+    n_seeds = seeds if seeds > 1 else None
+    if isinstance(config, (str, pathlib.Path)):
+        return runner.run_spec(str(config), texts, n_seeds, workdir, overwrite, log)
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise config_lib.ConfigError(f"config must be a path or a ConfigDict, not {type(config).__name__}")
+    config = config_lib.apply_overrides(config.copy_and_resolve_references(), texts)
+    workdir = workdir or runner.default_workdir(f"{config.experiment}.py", n_seeds, texts)
+    return runner.run(config, workdir, [config.seed + i for i in range(seeds)], overwrite=overwrite, log=log)

@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args, overrides) -> int:
-    from jaxnets.run import run_spec
+    from jaxnets.runner import run_spec
 
     run_spec(args.config, overrides, getattr(args, "seeds", None), args.workdir, args.overwrite)
     return 0

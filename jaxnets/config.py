@@ -11,10 +11,15 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import os
 import pathlib
 from typing import Any, Sequence
 
 import ml_collections
+
+__all__ = ["REQUIRED_SECTIONS", "ConfigError", "split_spec", "normalize_spec", "load_module", "load_config_file",
+           "valid_keys", "apply_override", "parse_overrides", "load", "apply_overrides", "override_text",
+           "to_jsonable", "apply_variant", "TRAIN_KEYS", "OPTIONAL_TRAIN_KEYS", "train_section", "base_config"]
 
 REQUIRED_SECTIONS = ("experiment", "seed", "data", "model", "optimizer", "train", "reference")
 
@@ -27,6 +32,18 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     """'configs/x.py:variant' -> ('configs/x.py', 'variant')."""
     path, sep, arg = spec.partition(":")
     return path, (arg if sep else None)
+
+
+def normalize_spec(spec: str) -> str:
+    """`./configs/x.py:v` and `configs/x.py:v` are one config file: the path relative to the
+    working directory when inside it (else absolute), symlinks resolved."""
+    path, variant = split_spec(spec)
+    real = pathlib.Path(os.path.realpath(path))
+    try:
+        shown = str(real.relative_to(pathlib.Path.cwd().resolve()))
+    except ValueError:
+        shown = str(real)
+    return shown + (f":{variant}" if variant else "")
 
 
 def load_module(path: str):
@@ -140,10 +157,21 @@ def parse_overrides(args: Sequence[str]) -> list[tuple[str, str]]:
 
 def load(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
     """Load a config file and apply command-line overrides; all errors come before any work."""
-    config = load_config_file(spec)
+    return apply_overrides(load_config_file(spec), overrides)
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str]) -> ml_collections.ConfigDict:
+    """`--config.k=v` overrides applied to `config` in place (and returned)."""
     for key, text in parse_overrides(overrides):
         apply_override(config, key, text)
     return config
+
+
+def override_text(value: Any) -> str:
+    """A Python value as the override text that parses back to it (for the Python API's dicts)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else repr(value)
 
 
 def to_jsonable(config: ml_collections.ConfigDict) -> dict:

@@ -50,6 +50,12 @@ def _resumable(difference: str) -> bool:
     return False
 
 
+def _same_file(old, new) -> bool:
+    from jaxnets.config import normalize_spec
+
+    return isinstance(old, str) and isinstance(new, str) and bool(old) and normalize_spec(old) == normalize_spec(new)
+
+
 def never_trained(workdir: pathlib.Path) -> bool:
     """No summary, no metrics line and no checkpoint: a run that stopped before its first logged
     step (a data file missing, a model error), which nothing would be lost by replacing."""
@@ -79,6 +85,8 @@ def open_run(workdir: str | pathlib.Path, run_config: dict, overwrite: bool = Fa
         except json.JSONDecodeError:
             previous = {"<unreadable config.json>": True}
         history = previous.pop("history", []) if isinstance(previous, dict) else []
+        if isinstance(previous, dict) and _same_file(previous.get("config_file"), run_config.get("config_file")):
+            previous["config_file"] = run_config["config_file"]  # ./configs/x.py is configs/x.py
         differences = _diff(previous, run_config)
         blocking = [d for d in differences if not _resumable(d)]
         if blocking and never_trained(workdir):  # a run that failed before its first step blocks nothing

@@ -103,7 +103,7 @@ def _run_variant(spec: str, overrides: list[str], n_seeds: int, workdir: str, lo
     pathlib.Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         try:
-            from jaxnets.run import run_spec
+            from jaxnets.runner import run_spec
             from jaxnets.train.sharding import cpu_devices_per_core
 
             cpu_devices_per_core()

@@ -41,3 +41,28 @@ def test_add_an_experiment_example_trains_as_written(tmp_path, monkeypatch):
     assert summary["experiment"] == "softmax_regression" and summary["reference"]["test_accuracy"] == 0.92
     assert summary["metrics"]["test_accuracy"] > 0.90  # softmax regression: ≈ 0.92 after 1000 steps
     assert (workdir / "plots" / "curves.png").stat().st_size > 0 and (workdir / "metrics.jsonl").exists()
+
+
+def test_python_api_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    """The README's `jaxnets.run` block, executed verbatim in a scratch folder (configs/ linked)."""
+    from tests.conftest import mnist_dir
+
+    if mnist_dir() is None:
+        import pytest
+
+        pytest.skip("MNIST not under $JAXNETS_DATA_DIR")
+    text = (ROOT / "README.md").read_text()
+    block = text.split("From Python, `jaxnets.run`", 1)[1]
+    code = re.findall(r"```python\n(.+?)\n```", block, re.S)[0]
+    assert len(code.splitlines()) <= 12 and "jaxnets.run(" in code
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "configs").symlink_to(ROOT / "configs")
+    exec(compile(code, "README.md", "exec"), {})
+    printed = [line for line in capsys.readouterr().out.splitlines() if line[:1].isdigit()]  # not the run logs
+    first, second = printed
+    assert first.endswith("published: 0.0193") and float(first.split()[0]) < 0.12
+    assert " ± " in second and float(second.split()[0]) < 0.2
+    import json
+
+    summary = json.loads((tmp_path / "runs" / "mnist_advanced_200steps" / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1] and summary["steps"] == 200

@@ -96,6 +96,35 @@ def test_a_run_that_never_trained_blocks_nothing(tmp_path):
         rundir.open_run(workdir, first)
 
 
+def test_the_config_file_is_compared_by_where_it_is(tmp_path):
+    """`./configs/x.py` and `configs/x.py` are one file: a rerun resumes instead of being refused."""
+    from jaxnets.config import normalize_spec
+
+    assert normalize_spec("./configs/mnist_mlp.py:v") == "configs/mnist_mlp.py:v"
+    assert normalize_spec(str(pathlib.Path.cwd() / "configs" / "mnist_mlp.py")) == "configs/mnist_mlp.py"
+    workdir = tmp_path / "run"
+    run = {"config_file": "./configs/mnist_mlp.py", "seeds": [0], "config": {"a": 1}}
+    rundir.open_run(workdir, run)
+    (workdir / "metrics.jsonl").write_text('{"step": 10}\n')  # a run to protect
+    rundir.open_run(workdir, {**run, "config_file": "configs/mnist_mlp.py"})
+    with pytest.raises(rundir.RunDirError, match="config_file"):
+        rundir.open_run(workdir, {**run, "config_file": "configs/mnist_advanced.py"})
+
+
+def test_the_default_workdir_reflects_overrides():
+    """An override run gets its own folder, so it can neither collide with the plain run nor
+    invite --overwrite to delete it."""
+    from jaxnets.runner import default_workdir
+
+    assert default_workdir("configs/mnist_mlp.py", None) == pathlib.Path("runs/mnist_mlp")
+    assert default_workdir("configs/mnist_mlp.py", 4, ["--config.train.steps=200"]) == \
+        pathlib.Path("runs/mnist_mlp_steps200_seeds4")
+    assert default_workdir("configs/char_rnn.py:gru", None, ["--config.model.cell", "lstm"]) == \
+        pathlib.Path("runs/char_rnn_gru_celllstm")
+    long = default_workdir("configs/x.py", None, ["--config.sample.prompt=The quick brown fox jumps over the lazy dog again"])
+    assert long.name.startswith("x_o") and len(long.name) == len("x_o") + 8
+
+
 def _cli(workdir, *extra):
     return [sys.executable, "-m", "jaxnets", "train", "--config", "configs/mnist_mlp.py", *TINY,
             "--config.train.steps=600", "--config.train.log_every=10", "--config.train.checkpoint_every=50",

@@ -27,6 +27,9 @@ import urllib.request
 
 from jaxnets.data.idx import DataError
 
+__all__ = ["NO_DOWNLOAD_ENV", "MIRROR_ENV", "TIMEOUT_S", "Remote", "SOURCES", "data_dir", "urls_of",
+           "where_to_get", "ensure", "download"]
+
 NO_DOWNLOAD_ENV = "JAXNETS_NO_DOWNLOAD"
 MIRROR_ENV = "JAXNETS_DATA_URL"
 TIMEOUT_S = 20.0  # per connection attempt and per read: a dead server fails in seconds, not minutes

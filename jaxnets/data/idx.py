@@ -13,6 +13,8 @@ import zlib
 
 import numpy as np
 
+__all__ = ["MAGICS", "DataError", "read_idx", "write_idx"]
+
 # magic -> rank; the third byte 0x08 is the uint8 type code.
 MAGICS = {0x00000801: 1, 0x00000803: 3}
 

@@ -20,6 +20,10 @@ from jaxnets.data.download import data_dir
 from jaxnets.data.idx import DataError, read_idx
 from jaxnets.data.splits import parse_split, select
 
+__all__ = ["DATA_DIR_ENV", "IMAGE_DATASETS", "IMAGE_SHAPES", "FILES", "CIFAR_SOURCE", "CIFAR_FILES", "TFDS_HOST",
+           "how_to_get", "check_image_split", "load_images", "flat_pixels", "pixels", "standardizer",
+           "image_classification"]
+
 DATA_DIR_ENV = "JAXNETS_DATA_DIR"
 IMAGE_DATASETS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 IMAGE_SHAPES = {"mnist": (28, 28), "fashion_mnist": (28, 28), "cifar10": (32, 32, 3)}

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+__all__ = ["p_one", "expected_cross_entropies", "echo_series"]
+
 ECHO, DAMP = 3, 8  # Y_t depends on X_{t-3} (+0.5) and X_{t-8} (-0.25)
 
 

@@ -7,6 +7,8 @@ import re
 
 import numpy as np
 
+__all__ = ["parse_split", "select"]
+
 _PART = re.compile(r"^(?P<name>\w+)(\[(?P<start>-?\d+%?)?:(?P<stop>-?\d+%?)?\])?$")
 
 

@@ -15,6 +15,9 @@ import numpy as np
 from jaxnets.data import download
 from jaxnets.data.idx import DataError
 
+__all__ = ["Vocabulary", "Corpus", "read_text", "char_corpus", "text_rows", "tf_style_windows", "WordCorpus",
+           "PTB_FILES", "read_words", "word_corpus", "WORD_CORPORA", "language_corpus"]
+
 
 @dataclasses.dataclass(frozen=True)
 class Vocabulary:

@@ -5,7 +5,7 @@ measures. Nothing to register: adding the module is adding the experiment.
 An experiment holds only what is special about it (its task, what it measures after training,
 its figures). It trains through `ctx.fit` (the common trainer, writing into the run directory),
 and returns its per-seed results, extra summary fields, figures and text files in an `Outcome`;
-`jaxnets.run` writes them, once, on the primary process.
+`jaxnets.runner` writes them, once, on the primary process.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import ml_collections
 import numpy as np
 
 from jaxnets.rundir import RunWriter
+
+__all__ = ["Outcome", "Context", "reference_of", "names", "get", "validate"]
 
 
 @dataclasses.dataclass

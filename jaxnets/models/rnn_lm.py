@@ -23,6 +23,9 @@ import ml_collections
 from jaxnets.nn import dense, dense_softmax_cross_entropy, dropout, initializer, rnn
 from jaxnets.nn.truncation import true_bptt_unroll
 
+__all__ = ["TRUNCATIONS", "embedding_size", "init", "zero_carries", "reset_where", "readout", "token_losses",
+           "apply", "features", "check", "generate"]
+
 TRUNCATIONS = ("tf_style", "true")
 
 

@@ -8,6 +8,10 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+__all__ = ["leaky_relu6", "ACTIVATIONS", "activation", "uniform_unit_scaling", "glorot_uniform", "INITIALIZERS",
+           "initializer", "dense_init", "dense", "dense_softmax_cross_entropy", "dropout", "conv_init", "conv",
+           "pool"]
+
 
 def leaky_relu6(x: jax.Array) -> jax.Array:
     """0.01·x + min(max(x, 0), 6): ReLU6 with a leak so dead units can turn back on (White 2017)."""

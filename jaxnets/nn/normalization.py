@@ -12,6 +12,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+__all__ = ["batch_norm_init", "batch_moments", "normalize", "ema_update", "batch_norm"]
+
 
 def batch_norm_init(n_features: int) -> tuple[dict, dict]:
     """(params {'gamma': 1, 'beta': 0}, population stats {'mean': 0, 'var': 1})."""

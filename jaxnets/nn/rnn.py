@@ -19,6 +19,12 @@ import jax.numpy as jnp
 
 from jaxnets.nn.layers import dropout, initializer
 
+__all__ = ["Cell", "check_carry", "vanilla_init", "vanilla_step", "gru_init", "gru_step", "lstm_init",
+           "lstm_step", "ln_lstm_init", "ln_lstm_step", "custom_gru_init", "custom_gru_step", "CELLS",
+           "get_cell", "masked", "unroll", "check_time_major", "stacked_step", "INITIAL_STATES",
+           "initial_state_params", "initial_carries", "sample_logits", "sample_sequence", "lstm_sequence",
+           "lstm_input_projection", "LSTM_UNROLL", "lstm_recurrence"]
+
 Carry = tuple[jax.Array, ...]
 
 
@@ -28,6 +34,17 @@ class Cell:
     components: tuple[str, ...]  # names of the carry's state components
     init: Callable[..., dict]
     step: Callable[[dict, Carry, jax.Array], tuple[Carry, jax.Array]]
+
+
+def check_carry(carry: Any, components: int, cell: str) -> None:
+    """A carry is a tuple of `components` arrays [batch, n_hidden]; a bare array would be
+    unpacked along its batch axis without a word (`c, h = carry` with batch 2), so say so."""
+    if not isinstance(carry, (tuple, list)) or len(carry) != components:
+        got = f"an array of shape {carry.shape}" if hasattr(carry, "shape") else f"{type(carry).__name__}"
+        if isinstance(carry, (tuple, list)):
+            got = f"a tuple of {len(carry)}"
+        names = {1: "(h,)", 2: "(c, h)"}.get(components, f"{components} arrays")
+        raise TypeError(f"{cell}: the carry must be a tuple {names} of [batch, n_hidden] arrays, got {got}")
 
 
 def _w(key, n_in, n_out, w_init: str, w_scale: float):
@@ -52,6 +69,7 @@ def vanilla_init(key, n_in: int, n: int, w_init: str = "glorot_uniform", w_scale
 
 
 def vanilla_step(params: dict, carry: Carry, x: jax.Array) -> tuple[Carry, jax.Array]:
+    check_carry(carry, 1, "vanilla_step")
     (h,) = carry
     h = jnp.tanh(jnp.concatenate([x, h], -1) @ params["w"] + params["b"])
     return (h,), h
@@ -67,6 +85,7 @@ def gru_init(key, n_in: int, n: int, w_init: str = "glorot_uniform", w_scale: fl
 
 
 def gru_step(params: dict, carry: Carry, x: jax.Array) -> tuple[Carry, jax.Array]:
+    check_carry(carry, 1, "gru_step")
     (h,) = carry
     r, u = jnp.split(jax.nn.sigmoid(jnp.concatenate([x, h], -1) @ params["w_gates"] + params["b_gates"]), 2, -1)
     c = jnp.tanh(jnp.concatenate([x, r * h], -1) @ params["w_candidate"] + params["b_candidate"])
@@ -81,6 +100,7 @@ def lstm_init(key, n_in: int, n: int, w_init: str = "glorot_uniform", w_scale: f
 
 
 def lstm_step(params: dict, carry: Carry, x: jax.Array, forget_bias: float = 1.0) -> tuple[Carry, jax.Array]:
+    check_carry(carry, 2, "lstm_step")
     c, h = carry
     i, j, f, o = jnp.split(jnp.concatenate([x, h], -1) @ params["w"] + params["b"], 4, -1)
     c = c * jax.nn.sigmoid(f + forget_bias) + jax.nn.sigmoid(i) * jnp.tanh(j)
@@ -96,6 +116,7 @@ def ln_lstm_init(key, n_in: int, n: int, w_init: str = "glorot_uniform", w_scale
 
 
 def ln_lstm_step(params: dict, carry: Carry, x: jax.Array, forget_bias: float = 1.0) -> tuple[Carry, jax.Array]:
+    check_carry(carry, 2, "ln_lstm_step")
     c, h = carry
     gates = jnp.split(jnp.concatenate([x, h], -1) @ params["w"], 4, -1)
     i, j, f, o = (_layer_norm(params[f"ln_{g}"], v) for g, v in zip(("i", "j", "f", "o"), gates))
@@ -116,6 +137,7 @@ def custom_gru_init(key, n_in: int, n: int, w_init: str = "glorot_uniform", w_sc
 
 
 def custom_gru_step(params: dict, carry: Carry, x: jax.Array) -> tuple[Carry, jax.Array]:
+    check_carry(carry, 1, "custom_gru_step")
     (h,) = carry
     xh = jnp.concatenate([x, h], -1)
     r, u = jnp.split(jax.nn.sigmoid(xh @ params["w_gates"] + params["b_gates"]), 2, -1)
@@ -159,7 +181,27 @@ def masked(step: Callable) -> Callable:
 
 def unroll(step: Callable, params: Any, carry: Carry, xs: Any, unroll_steps: int = 1) -> tuple[Carry, jax.Array]:
     """(final carry, outputs [T, B, H]) of `step` over time-major inputs xs [T, B, ...]."""
+    check_time_major(carry, xs)
     return jax.lax.scan(lambda c, x: step(params, c, x), carry, xs, unroll=unroll_steps)
+
+
+def check_time_major(carry: Any, xs: Any) -> None:
+    """xs must be [T, B, ...] with B the carry's batch: batch-major input [B, T, ...] would scan
+    over the batch and treat time steps as examples, silently."""
+    if not isinstance(carry, (tuple, list)):
+        shape = getattr(carry, "shape", None)
+        raise TypeError(f"unroll: the carry must be a tuple of state components ((h,), or (c, h) for an LSTM), "
+                        f"got {'an array of shape ' + str(shape) if shape is not None else type(carry).__name__}")
+    leaves = jax.tree.leaves(xs)
+    states = jax.tree.leaves(carry)
+    if not leaves or not states:
+        return
+    x, batch = leaves[0], states[0].shape[0] if states[0].ndim else None
+    if batch is None or x.ndim < 2 or x.shape[1] == batch:
+        return
+    hint = " (it looks batch-major: use jnp.swapaxes(xs, 0, 1))" if x.shape[0] == batch else ""
+    raise ValueError(f"unroll: inputs must be time-major [T, B, ...] with B = the carry's batch {batch}; "
+                     f"got shape {x.shape}{hint}")
 
 
 def stacked_step(cell: Cell, keep_prob: float = 1.0) -> Callable:

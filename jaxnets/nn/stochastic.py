@@ -24,6 +24,10 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+__all__ = ["ESTIMATORS", "binary_straight_through", "reinforce_sample", "reinforce_tap",
+           "init_reinforce_baseline", "reinforce_baseline", "ternary_activation", "ternary_activation_grad",
+           "ternary_straight_through", "one_hot_straight_through"]
+
 ESTIMATORS = ("pass_through", "sigmoid_adjusted", "reinforce")
 
 

@@ -24,6 +24,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+__all__ = ["true_bptt_unroll", "truncated_losses_by_brute_force", "gradient_by_distance"]
+
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 4, 5))
 def true_bptt_unroll(step: Callable, params: Any, carry: Any, xs: jax.Array, k: int, scale: float = 1.0

@@ -1,6 +1,6 @@
 """The one owner of a run: `run(config, workdir, seeds) -> summary`.
 
-The CLI (`train`, `sweep`), `suite` and the tests call this. It checks the config, claims the
+The CLI (`train`, `sweep`), `suite`, the public `jaxnets.run` and the tests call this. It checks the config, claims the
 run directory, hands the experiment a `Context` (config, seeds, a `RunWriter`, a log), and
 writes what the experiment returns — training curves, its figures and text files, summary.json
 — once, on the primary process.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pathlib
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import ml_collections
 
@@ -18,11 +18,27 @@ from jaxnets import config as config_lib
 from jaxnets import experiments, plots, rundir
 
 
-def default_workdir(spec: str, n_seeds: int | None) -> pathlib.Path:
-    """runs/<config name>[_<variant>][_seeds<N>]."""
+def default_workdir(spec: str, n_seeds: int | None, overrides: Sequence[str] = ()) -> pathlib.Path:
+    """runs/<config name>[_<variant>][_<overrides>][_seeds<N>]: a run with overrides gets its own
+    folder (`--config.train.steps=200` -> runs/mnist_mlp_steps200), never the plain run's."""
     path, variant = config_lib.split_spec(spec)
-    name = pathlib.Path(path).stem + (f"_{variant}" if variant else "")
+    name = pathlib.Path(path).stem + (f"_{variant}" if variant else "") + override_suffix(overrides)
     return pathlib.Path("runs") / (f"{name}_seeds{n_seeds}" if n_seeds else name)
+
+
+def override_suffix(overrides: Sequence[str]) -> str:
+    """'_steps200_cellgru' from ['--config.train.steps=200', '--config.model.cell=gru']; past 40
+    characters, '_o' and a hash of them."""
+    import hashlib
+    import re
+
+    pairs = config_lib.parse_overrides(list(overrides))
+    if not pairs:
+        return ""
+    text = "_".join(re.sub(r"[^A-Za-z0-9.+-]+", "", key.rsplit(".", 1)[-1] + value) for key, value in pairs)
+    if len(text) > 40:
+        text = "o" + hashlib.sha256("|".join(f"{k}={v}" for k, v in pairs).encode()).hexdigest()[:8]
+    return "_" + text
 
 
 def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, seeds: list[int], *,
@@ -86,5 +102,5 @@ def run_spec(spec: str, overrides: list[str], n_seeds: int | None = None, workdi
     if n_seeds is not None and n_seeds < 1:
         raise config_lib.ConfigError("--seeds must be at least 1")
     seeds = [config.seed + i for i in range(n_seeds or 1)]
-    return run(config, workdir or default_workdir(spec, n_seeds), seeds, config_file=spec, overwrite=overwrite,
-               log=log)
+    return run(config, workdir or default_workdir(spec, n_seeds, overrides), seeds, config_file=config_lib.normalize_spec(spec),
+               overwrite=overwrite, log=log)
