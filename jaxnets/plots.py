@@ -31,18 +31,38 @@ def save_figure(fig, path: str | pathlib.Path) -> pathlib.Path:
     return path
 
 
-def training_curves(history: list[dict], path: str | pathlib.Path, title: str = "") -> pathlib.Path:
+def reference_lines(reference: dict, keys: list[str]) -> dict[str, list[tuple[str, float]]]:
+    """{panel name: [(label, published value)]}: a published `test_error` goes on the error panel
+    as "published test", a published `min_validation_loss` on the loss panel as "published min validation"."""
+    lines: dict[str, list[tuple[str, float]]] = {}
+    for ref_key, value in (reference or {}).items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        curve = ref_key[4:] if ref_key.startswith("min_") and ref_key not in keys else ref_key
+        if curve in keys and "_" in curve:
+            split, name = curve.split("_", 1)
+            label = "published " + ("min " if curve != ref_key else "") + split
+            lines.setdefault(name, []).append((label, float(value)))
+    return lines
+
+
+def training_curves(history: list[dict], path: str | pathlib.Path, title: str = "",
+                    reference: dict | None = None) -> pathlib.Path:
     """One panel per metric name (loss, accuracy, ...), train and eval splits overlaid; a band
-    of ±1 std across seeds for sweeps."""
+    of ±1 std across seeds for sweeps; the published numbers as dashed lines; markers where a
+    curve has too few points to be a line (a single evaluation would otherwise be invisible)."""
     keys = sorted({k for r in history for k in r if k not in NOT_METRICS})
     names = sorted({k.split("_", 1)[1] for k in keys if "_" in k})
+    published = reference_lines(reference or {}, keys)
     fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.5 * max(len(names), 1), 3.5), squeeze=False)
     for ax, name in zip(axes[0], names):
         for key in [k for k in keys if k.split("_", 1)[1] == name]:
             steps, mean, std = _series(history, key)
-            ax.plot(steps, mean, label=key.split("_", 1)[0])
+            ax.plot(steps, mean, label=key.split("_", 1)[0], marker="o" if len(steps) <= 3 else None)
             if std is not None:
                 ax.fill_between(steps, mean - std, mean + std, alpha=0.25)
+        for (label, value), color in zip(published.get(name, []), ("k", "0.4", "0.6")):
+            ax.axhline(value, color=color, linestyle="--", linewidth=1, label=f"{label} {value:.4g}")
         if name in ("loss", "reconstruction_loss") and np.all(np.array([r.get(k, 1) for r in history for k in keys
                                                                        if k.endswith(name)], dtype=float) > 0):
             ax.set_yscale("log")

@@ -79,25 +79,27 @@ def open_run(workdir: str | pathlib.Path, run_config: dict, overwrite: bool = Fa
     config_path = workdir / "config.json"
     holds_run = any((workdir / name).exists() for name in RUN_FILES)
     history: list = []
+    sessions: list = []
     if config_path.exists():
         try:
             previous = json.loads(config_path.read_text())
         except json.JSONDecodeError:
             previous = {"<unreadable config.json>": True}
         history = previous.pop("history", []) if isinstance(previous, dict) else []
+        sessions = previous.pop("sessions", []) if isinstance(previous, dict) else []
         if isinstance(previous, dict) and _same_file(previous.get("config_file"), run_config.get("config_file")):
             previous["config_file"] = run_config["config_file"]  # ./configs/x.py is configs/x.py
         differences = _diff(previous, run_config)
         blocking = [d for d in differences if not _resumable(d)]
         if blocking and never_trained(workdir):  # a run that failed before its first step blocks nothing
-            blocking, differences, history = [], [], []
+            blocking, differences, history, sessions = [], [], [], []
         if blocking and not overwrite:
             raise RunDirError(
                 f"{workdir} holds a run of a different config; differences: {'; '.join(blocking[:8])}. "
                 f"Choose another --workdir, or pass --overwrite to delete that run and start this one.")
         if blocking:  # asked for explicitly: the old run goes, whatever files it wrote
             shutil.rmtree(workdir)
-            history = []
+            history, sessions = [], []
         elif differences:
             import time
 
@@ -112,8 +114,54 @@ def open_run(workdir: str | pathlib.Path, run_config: dict, overwrite: bool = Fa
                           f"(jaxnets deletes only its own runs, also with --overwrite)")
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "plots").mkdir(exist_ok=True)
-    _write_json_atomic(config_path, {**run_config, **({"history": history} if history else {})})
+    _write_json_atomic(config_path, {**run_config, **({"history": history} if history else {}),
+                                     "sessions": sessions + [provenance()]})
     return workdir
+
+
+def provenance() -> dict:
+    """This session of a run: when, by which command, from which code, under which versions —
+    recorded in config.json's `sessions` so that a run reopened later under another JAX keeps
+    the record of the one that trained it."""
+    import datetime
+    import shlex
+    import sys
+
+    import jax
+
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(os.path.join("jaxnets", "__main__.py")):
+        argv[0:1] = ["python", "-m", "jaxnets"]
+    return {"time": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "command": " ".join(shlex.quote(a) for a in argv), "git_commit": git_commit(),
+            "jax_version": jax.__version__, "python": platform.python_version(), "backend": jax.default_backend(),
+            "devices": jax.device_count(), "host": platform.node()}
+
+
+def git_commit() -> str | None:
+    """The jaxnets checkout's commit (with '+dirty' when tracked files changed), or None when
+    jaxnets is not run from a git checkout."""
+    import subprocess
+
+    here = pathlib.Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def read_sessions(workdir: pathlib.Path) -> list[dict]:
+    try:
+        sessions = json.loads((pathlib.Path(workdir) / "config.json").read_text()).get("sessions", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return sessions if isinstance(sessions, list) else []
 
 
 def write_atomic(path: pathlib.Path, write) -> pathlib.Path:
@@ -283,7 +331,7 @@ def seed_stats(per_seed: dict[str, np.ndarray]) -> tuple[dict, dict]:
 
 def make_summary(*, experiment: str, config_file: str, seeds: list[int], per_seed: dict[str, np.ndarray],
                  reference: dict, steps: int, wall_time_s: float, throughput: float | None = None,
-                 unit: str = "examples", extra: dict | None = None) -> dict:
+                 unit: str = "examples", extra: dict | None = None, sessions: list[dict] | None = None) -> dict:
     """The summary.json contract (DESIGN.md): final metrics as mean / std / per seed, the
     published numbers, and how the run was made."""
     import jax
@@ -307,6 +355,14 @@ def make_summary(*, experiment: str, config_file: str, seeds: list[int], per_see
         "jax_version": jax.__version__,
         "python": platform.python_version(),
     }
+    if sessions:  # the versions are those of the session that trained (first); later ones are listed apart
+        first, last = sessions[0], sessions[-1]
+        summary.update({key: first[key] for key in ("backend", "devices", "jax_version", "python") if key in first})
+        summary.update({"git_commit": first.get("git_commit"), "started": first.get("time"),
+                        "command": first.get("command"), "sessions": len(sessions)})
+        versions = ("jax_version", "python", "git_commit", "backend")
+        if any(last.get(k) != first.get(k) for k in versions):
+            summary["last_session"] = {k: last.get(k) for k in ("time", "command", *versions)}
     if extra:
         summary.update(extra)
     return summary

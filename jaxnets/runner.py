@@ -69,20 +69,22 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, seeds: l
 def write_outcome(outcome: experiments.Outcome, config: ml_collections.ConfigDict, config_file: str,
                   seeds: list[int], writer: rundir.RunWriter, elapsed: float, log: Callable[[str], None]) -> dict:
     fit = outcome.fit
+    reference = experiments.reference_of(config)
     if fit is not None and fit.history:
         title = f"{config.experiment} ({len(seeds)} seed{'s' * (len(seeds) > 1)})"
-        writer.figure("curves.png", lambda path: plots.training_curves(fit.history, path, title=title))
+        writer.figure("curves.png", lambda path: plots.training_curves(fit.history, path, title=title,
+                                                                       reference=reference))
     for name, draw in outcome.figures.items():
         writer.figure(name, draw)
     for relative, text in outcome.texts.items():
         writer.text(relative, text)
-    reference = experiments.reference_of(config)
     summary = rundir.make_summary(
         experiment=config.experiment, config_file=config_lib.split_spec(config_file)[0] if config_file else "",
         seeds=seeds, per_seed=outcome.per_seed, reference=reference,
         steps=outcome.steps if outcome.steps is not None else (fit.steps if fit else 0),
         wall_time_s=outcome.wall_time_s if outcome.wall_time_s is not None else (fit.wall_time_s if fit else elapsed),
-        throughput=fit.throughput if fit else None, unit=fit.unit if fit else "examples", extra=outcome.extra)
+        throughput=fit.throughput if fit else None, unit=fit.unit if fit else "examples", extra=outcome.extra,
+        sessions=rundir.read_sessions(writer.workdir))
     path = writer.summary(summary)
     shown = ", ".join(f"{k} {v:.4f}" + (f" ± {summary['metrics_std'][k]:.4f}" if k in summary["metrics_std"] else "")
                       for k, v in summary["metrics"].items())

@@ -119,10 +119,14 @@ RESULT_NEUTRAL_KEYS = (("train", "checkpoint_every"),)
 
 
 def _result_relevant(config_json: dict) -> dict:
+    """What decides a run's result: its config file, seeds and config (not `history`, `sessions`)."""
+    from jaxnets.config import normalize_spec
+
     config = json.loads(json.dumps(config_json.get("config", {})))
     for section, key in RESULT_NEUTRAL_KEYS:
         config.get(section, {}).pop(key, None)
-    return {**config_json, "config": config}
+    spec = config_json.get("config_file")
+    return {"config_file": normalize_spec(spec) if spec else spec, "seeds": config_json.get("seeds"), "config": config}
 
 
 def _finished(workdir: pathlib.Path, config_json: dict) -> dict | None:

@@ -90,7 +90,8 @@ def test_a_run_that_never_trained_blocks_nothing(tmp_path):
     fixed = {**first, "config": {"data": {"name": "mnist"}}}
     rundir.open_run(workdir, first)
     rundir.open_run(workdir, fixed)
-    assert json.loads((workdir / "config.json").read_text()) == fixed  # no history of the failed attempt
+    saved = json.loads((workdir / "config.json").read_text())
+    assert len(saved.pop("sessions")) == 1 and saved == fixed  # no history, no session of the failed attempt
     (workdir / "metrics.jsonl").write_text('{"step": 10}\n')
     with pytest.raises(rundir.RunDirError, match="different config"):
         rundir.open_run(workdir, first)
@@ -248,18 +249,46 @@ def test_sweep_is_vmapped_and_reports_mean_and_std(tiny_mnist, tmp_path):
     assert len(records[-1]["per_seed"]["train_loss"]) == 3
 
 
-def test_report_table(tmp_path, capsys):
+def test_report_table(tiny_mnist, tmp_path, capsys):
+    """One row per run: published metrics with the gap, steps, and a flag on a shortened run."""
     for name, values in (("a", [0.97, 0.98]), ("b", [0.5])):
         (tmp_path / name).mkdir()
         summary = rundir.make_summary(experiment=f"exp_{name}", config_file=f"configs/{name}.py",
-                                      seeds=list(range(len(values))), per_seed={"test_accuracy": np.array(values)},
+                                      seeds=list(range(len(values))),
+                                      per_seed={"test_accuracy": np.array(values), "test_loss": np.array(values)},
                                       reference={"test_accuracy": 0.975, "source": "post"}, steps=10,
                                       wall_time_s=1.0, throughput=100.0)
         rundir.RunWriter(tmp_path / name).summary(summary)
+    assert main(["train", "--config", "configs/mnist_mlp.py", *TINY, "--config.train.steps=20",
+                 "--workdir", str(tmp_path / "short")]) == 0
     text = report.main(str(tmp_path))
-    assert "| a | exp_a | test_accuracy | 0.975 ± 0.007071 | 2 | 0.975 | post |" in text
-    assert "| b | exp_b | test_accuracy | 0.5 | 1 | 0.975 | post |" in text
+    assert "| a | exp_a | test_accuracy | 0.975 ± 0.007071 | 0.975 | +0 | 2 | 10 |  | 1 |" in text
+    assert "| b | exp_b | test_accuracy | 0.5 | 0.975 | -0.475 | 1 | 10 |  | 1 |" in text
+    short = next(line for line in text.splitlines() if line.startswith("| short |"))
+    assert "| test_error | " in short and "| 0.0193 | " in short and "| 20 | cut short: train.steps=20 " \
+        "(file: num_epochs=100) |" in short
+    assert "Published numbers: White 2017" in text and "; post." in text
     assert (tmp_path / "results.md").read_text() == text
+
+
+def test_summary_keeps_the_training_sessions_provenance(tiny_mnist, tmp_path):
+    """Reopened under another JAX, a run's summary keeps the versions it was trained with and
+    lists the later session apart; commit, date and command line are recorded."""
+    workdir = tmp_path / "run"
+    args = ["train", "--config", "configs/mnist_mlp.py", *TINY, "--config.train.steps=10", "--workdir", str(workdir)]
+    assert main(args) == 0
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["git_commit"] and re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", summary["git_commit"])
+    assert summary["started"][:2] == "20" and summary["sessions"] == 1 and "last_session" not in summary
+    config = json.loads((workdir / "config.json").read_text())
+    config["sessions"][0]["jax_version"] = "0.4.1"  # as if trained under an older JAX
+    (workdir / "config.json").write_text(json.dumps(config))
+    assert main(args) == 0
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["jax_version"] == "0.4.1" and summary["sessions"] == 2
+    import jax
+
+    assert summary["last_session"]["jax_version"] == jax.__version__
 
 
 @needs_mnist
@@ -306,3 +335,20 @@ def test_suite_workers_die_with_the_suite(tmp_path):
         time.sleep(0.1)
     os.kill(pid, signal.SIGKILL)
     pytest.fail("the worker outlived its suite")
+
+
+def test_curves_show_the_published_numbers_and_single_points(tmp_path, monkeypatch):
+    from jaxnets import plots
+
+    keys = ["test_error", "train_loss", "validation_loss"]
+    lines = plots.reference_lines({"test_error": 0.0193, "min_validation_loss": 5.01, "source": "post"}, keys)
+    assert lines == {"error": [("published test", 0.0193)], "loss": [("published min validation", 5.01)]}
+    figures = []
+    monkeypatch.setattr(plots.plt, "close", figures.append)
+    history = [{"step": 100, "test_error": 0.05, "train_loss": 0.3, "validation_loss": 5.2}]  # one evaluation
+    plots.training_curves(history, tmp_path / "c.png", reference={"test_error": 0.0193, "min_validation_loss": 5.01})
+    error_panel, loss_panel = figures[0].axes
+    assert error_panel.get_title() == "error" and loss_panel.get_title() == "loss"
+    assert [line.get_marker() for line in error_panel.lines] == ["o", "None"]  # the point shows; then the reference
+    assert error_panel.lines[1].get_ydata()[0] == 0.0193 and error_panel.lines[1].get_linestyle() == "--"
+    assert any("published min validation 5.01" == t.get_text() for t in loss_panel.get_legend().get_texts())
