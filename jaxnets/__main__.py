@@ -1,11 +1,17 @@
-"""Command line: `python -m jaxnets {train,sweep,suite,sample,report,list}` (also installed as `jaxnets`).
+"""Command line: `python -m jaxnets {train,sweep,suite,sample,report,list,show}` (also installed as `jaxnets`).
 
-    python -m jaxnets train --config configs/mnist_mlp.py [--config.train.steps=20] [--workdir runs/x]
+examples:
+    python -m jaxnets list                                   # the experiments, their configs and variants
+    python -m jaxnets show configs/char_rnn.py:gru           # every key and value of one config
+    python -m jaxnets train --config configs/mnist_mlp.py [--config.train.steps=200] [--workdir runs/x]
     python -m jaxnets sweep --config configs/mnist_mlp.py --seeds 8
     python -m jaxnets suite --config configs/binary_neurons.py --seeds 5 --jobs 2
-    python -m jaxnets sample runs/char_rnn_ln_lstm --temperature 0.5 --length 300
+    python -m jaxnets sample runs/char_rnn --temperature 0.5 --length 300
     python -m jaxnets report [runs/]
-    python -m jaxnets list
+
+data: read from $JAXNETS_DATA_DIR/<name>/ (default ~/.cache/jaxnets); MNIST, Fashion-MNIST, PTB and
+Tiny Shakespeare are downloaded there and verified on first use (JAXNETS_NO_DOWNLOAD=1: never;
+offline machines point JAXNETS_DATA_DIR at a copy, e.g. ../shared/data).
 
 Multi-host: start the same command on every host with JAXNETS_MULTIHOST=1; it then calls
 `jax.distributed.initialize()` (auto-detecting Slurm, Open MPI, Kubernetes or Cloud TPU, or
@@ -25,7 +31,9 @@ INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jaxnets", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="jaxnets", description=__doc__.split("\n\n")[0],
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:3]),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_ in (("train", "train one seed"), ("sweep", "train many seeds as one vmapped computation")):
         p = sub.add_parser(name, help=help_, description=f"{help_}; any --config.section.key=value overrides the file")
@@ -60,7 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="collect summary.json files into a Markdown table")
     p.add_argument("root", nargs="?", default="runs")
     p.add_argument("--output", help="where to write the table (default <root>/results.md)")
-    sub.add_parser("list", help="show the experiments and their config files")
+    sub.add_parser("list", help="the experiments, their config files, variants and what each reproduces")
+    p = sub.add_parser("show", help="every key and value of a config (and its variants)",
+                       description="Prints every key = value of a config file (a variant, overrides applied), "
+                                   "marks what differs from the file's default, and lists its variants.")
+    p.add_argument("config", help="configs/<name>.py[:variant], or just <name>[:variant]")
     return parser
 
 
@@ -69,27 +81,6 @@ def _train(args, overrides) -> int:
 
     run_spec(args.config, overrides, getattr(args, "seeds", None), args.workdir, args.overwrite)
     return 0
-
-
-def _list() -> int:
-    from jaxnets import config as config_lib
-    from jaxnets import experiments
-
-    print(f"experiments (jaxnets/experiments/<name>.py): {', '.join(experiments.names())}\n")
-    for path in sorted(pathlib.Path("configs").glob("*.py")):
-        try:
-            config = config_lib.load_config_file(str(path))
-            print(f"{str(path):34s} {config.experiment:22s} {_config_doc(path)}")
-        except Exception as err:  # a broken config must not hide the others
-            print(f"{str(path):34s} <error: {err}>")
-    return 0
-
-
-def _config_doc(path: pathlib.Path) -> str:
-    import ast
-
-    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
-    return doc.splitlines()[0] if doc else ""
 
 
 def init_multihost() -> None:
@@ -126,10 +117,18 @@ def main(argv: list[str] | None = None) -> int:
             from jaxnets import suite
 
             return suite.main(args.config, rest, args.seeds, args.jobs, args.variants, args.workdir, args.overwrite)
+        if args.command == "show":
+            from jaxnets import catalog
+
+            print(catalog.show(args.config, rest))
+            return 0
         if rest:
             raise ConfigError(f"unrecognised arguments: {rest}")
         if args.command == "list":
-            return _list()
+            from jaxnets import catalog
+
+            print(catalog.list_configs())
+            return 0
         if args.command == "sample":
             from jaxnets.sample import sample_from_run
 

@@ -1,4 +1,5 @@
 import json
+import pathlib
 
 import pytest
 
@@ -61,8 +62,8 @@ def test_every_config_file_loads_and_is_json_clean():
 def test_list_shows_every_config(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("mnist_mlp", "mnist_advanced", "autoencoder", "gradient_descent"):
-        assert f"configs/{name}.py" in out
+    listed = [line.split()[0] for line in out.splitlines() if line.endswith(".") and ".py  [" in line]
+    assert listed == sorted(p.name for p in pathlib.Path("configs").glob("*.py"))
 
 
 def test_unknown_experiment_is_a_config_error(tmp_path, capsys):

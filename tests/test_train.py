@@ -149,3 +149,20 @@ def test_one_compiled_chunk_per_batch_shape():
             state, metrics = chunk(state, data)
             chex.assert_shape(metrics["loss"], (5,))
     assert int(state.step) == 30  # 6 chunks ran; a 4th shape would raise in assert_max_traces
+
+
+def test_progress_line_shows_the_epoch_and_fits_100_columns():
+    from jaxnets.train.loop import progress_line
+
+    lm = progress_line(81326, 116180, 5809, {"train_loss": 4.786, "test_loss": 4.99, "validation_loss": 5.07},
+                       9218.3, "tokens", 1, 889.0, preferred=("min_validation_loss",))
+    assert lm == "epoch 14.0/20 (70%) | loss: train 4.786 val 5.07 test 4.99 | 9,218 tok/s | ETA 14m49s"
+    values = {"train_accuracy": 0.09, "train_loss": 2.295, "test_accuracy": 0.12, "test_error": 0.88,
+              "test_loss": 2.283}
+    sweep = progress_line(600, 60000, 600, values, 3000.0, "examples", 3, float("nan"), preferred=("test_error",))
+    assert len(sweep) <= 100 and sweep.startswith("epoch 1.00/100 (1%)")
+    assert "error: test 0.88" in sweep and "3,000 ex/s (1,000/seed)" in sweep and sweep.endswith("ETA ?")
+    assert "accuracy" not in sweep  # the least wanted group went first
+    wide = progress_line(600, 60000, 600, values, 3000.0, "examples", 1, 5.0, width=200)
+    assert "· step 600/60000 |" in wide and "accuracy: train 0.09 test 0.12" in wide
+    assert progress_line(5, 10, 10, {"train_loss": 1.0}, 10.0, "examples", 1, 1.0).startswith("step 5/10 (50%)")

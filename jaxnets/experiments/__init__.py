@@ -62,7 +62,8 @@ class Context:
 
         return fit(task, optimizer or make_optimizer(self.config.optimizer), train_data, eval_data,
                    train or self.config.train, self.writer.child(subdir) if subdir else self.writer,
-                   seeds or self.seeds, self.log if log is None else log, stream=stream)
+                   seeds or self.seeds, self.log if log is None else log, stream=stream,
+                   progress_metrics=tuple(k for k in self.reference if k != "source"))
 
 
 def reference_of(config: ml_collections.ConfigDict) -> dict:

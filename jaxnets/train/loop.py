@@ -138,12 +138,56 @@ def over_seeds(fn: Callable, **vmap_kwargs) -> Callable:
     return apply
 
 
+UNIT_ABBREVIATIONS = {"examples": "ex", "tokens": "tok"}
+
+
+def progress_line(step: int, total: int, steps_per_epoch: int, values: dict[str, float], rate: float, unit: str,
+                  n_seeds: int, eta: float, preferred=(), width: int = 100) -> str:
+    """'epoch 3.0/20 (15%) · step 300/2000 | loss: train 0.31 test 0.29 | 9,800 ex/s | ETA 2m10s',
+    at most `width` columns: metrics grouped by name (train/validation/test side by side); when
+    too long, the step count goes first, then the groups least wanted (wanted: `preferred`
+    names, e.g. the metrics with a published number, then loss). The rate is the total over
+    all seeds, with the per-seed rate beside it in sweeps."""
+    groups: dict[str, list[str]] = {}
+    rank = {"train": 0, "validation": 1, "test": 2}
+    for key, value in sorted(values.items(), key=lambda kv: rank.get(kv[0].partition("_")[0], 3)):
+        split, _, name = key.partition("_")
+        split = {"validation": "val"}.get(split, split)
+        groups.setdefault(name or split, []).append(f"{split} {value:.4g}")
+    wanted = [n.removeprefix("min_").removeprefix("max_").partition("_")[2] or n for n in preferred]
+    order = sorted(groups, key=lambda n: (n not in wanted, n != "loss", list(groups).index(n)))
+    abbreviation = UNIT_ABBREVIATIONS.get(unit, unit)
+    speed = f"{rate:,.0f} {abbreviation}/s" + (f" ({rate / n_seeds:,.0f}/seed)" if n_seeds > 1 else "")
+    eta_text = f"ETA {fmt_time(eta) if math.isfinite(eta) else '?'}"
+    percent = f"({100 * step / total:.0f}%)"
+    if steps_per_epoch < total:
+        epoch = step / steps_per_epoch
+        where, step_text = f"epoch {epoch:.{2 if epoch < 10 else 1}f}/{total / steps_per_epoch:g} {percent}", \
+            f" · step {step}/{total}"
+    else:
+        where, step_text = f"step {step}/{total} {percent}", ""
+
+    def line(kept, with_step):
+        metrics = [f"{name}: {' '.join(groups[name])}" for name in order if name in kept]
+        return " | ".join([where + (step_text if with_step else ""), *metrics, speed, eta_text])
+
+    kept = list(order)
+    text = line(kept, True)
+    if len(text) > width:
+        text = line(kept, False)
+    while len(text) > width and len(kept) > 1:
+        kept.pop()
+        text = line(kept, False)
+    return text
+
+
 def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[str, np.ndarray],
         eval_data: dict[str, dict[str, np.ndarray]], train: ml_collections.ConfigDict,
         writer: RunWriter, seeds: list[int], log: Callable[[str], None] = print,
-        stream: str | None = None) -> FitResult:
+        stream: str | None = None, progress_metrics: tuple[str, ...] = ()) -> FitResult:
     """Train len(seeds) independent runs of `task` as one vmapped computation; `stream` names
-    an independent random stream of the same seeds (see `run_keys`)."""
+    an independent random stream of the same seeds (see `run_keys`); the progress lines show
+    `progress_metrics` (e.g. those with a published number) first."""
     if not isinstance(writer, RunWriter):
         writer = RunWriter(writer)
     if not writer.primary:
@@ -219,11 +263,11 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
             record["per_seed"] = per_seed
         metrics_log.write(record)
         history.append(record)
-        shown = " | ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("step", "time", rate_key, "per_seed"))
         eta = (total - step) * (now - clock["first_done"]) / max(clock["steps_after_first"], 1) \
             if clock["steps_after_first"] else float("nan")
-        log(f"step {step}/{total} ({100 * step / total:.0f}%) | {shown} | {rate:,.0f} {batches.unit}/s | "
-            f"ETA {fmt_time(eta) if math.isfinite(eta) else '?'}")
+        values = {k: v for k, v in record.items() if k not in ("step", "time", rate_key, "per_seed")}
+        log(progress_line(step, total, steps_per_epoch, values, rate, batches.unit, n_seeds, eta,
+                          preferred=progress_metrics))
         if bad and train.stop_on_nan:
             kept = f"the last good checkpoint (step {last_good_ckpt}) is kept in {checkpointer.directory}" \
                 if last_good_ckpt else "no checkpoint had been written yet"
