@@ -35,7 +35,7 @@ def override_suffix(overrides: Sequence[str]) -> str:
     pairs = config_lib.parse_overrides(list(overrides))
     if not pairs:
         return ""
-    text = "_".join(re.sub(r"[^A-Za-z0-9.+-]+", "", key.rsplit(".", 1)[-1] + value) for key, value in pairs)
+    text = "_".join(re.sub(r"[^A-Za-z0-9_.+-]+", "", key.rsplit(".", 1)[-1] + value) for key, value in pairs)
     if len(text) > 40:
         text = "o" + hashlib.sha256("|".join(f"{k}={v}" for k, v in pairs).encode()).hexdigest()[:8]
     return "_" + text

@@ -1,5 +1,6 @@
 """The README's two set-up commands are what CI runs and what a user types."""
 
+import pathlib
 import re
 
 from tests.conftest import ROOT
@@ -66,3 +67,34 @@ def test_python_api_example_runs_as_written(tmp_path, monkeypatch, capsys):
 
     summary = json.loads((tmp_path / "runs" / "mnist_advanced_200steps" / "summary.json").read_text())
     assert summary["seeds"] == [0, 1] and summary["steps"] == 200
+
+
+def test_using_it_commands_work_as_written(tmp_path, monkeypatch, capsys):
+    """The README's command block: every line parses, names configs and variants that exist,
+    `list` and `show` run, and `sample` reads the folder the preceding `train` writes."""
+    import shlex
+
+    from jaxnets.__main__ import _parser
+    from jaxnets.config import load
+    from jaxnets.runner import default_workdir
+
+    text = (ROOT / "README.md").read_text()
+    block = re.findall(r"```bash\n(.+?)\n```", text.split("## Using it", 1)[1], re.S)[0]
+    lines = [line.split("  #")[0].strip() for line in block.splitlines()]
+    assert lines[0] == ". .venv/bin/activate" and lines[1] == "export JAXNETS_DATA_DIR=../shared/data"
+    trained = None
+    for line in lines[2:]:
+        argv = shlex.split(line)
+        assert argv[:3] == ["python", "-m", "jaxnets"], line
+        args, rest = _parser().parse_known_args(argv[3:])
+        if args.command in ("train", "sweep", "suite"):
+            load(args.config, rest)  # the file, the variant and every override exist
+        if args.command == "train":
+            trained = default_workdir(args.config, None, rest)
+        if args.command == "sample":
+            assert pathlib.Path(args.workdir) == trained  # sample reads what train wrote
+        if args.command in ("list", "show"):
+            from jaxnets.__main__ import main
+
+            assert main(argv[3:]) == 0
+    assert "variants: gru, lstm" in capsys.readouterr().out
