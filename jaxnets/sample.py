@@ -24,7 +24,9 @@ def restore_params(workdir: pathlib.Path, seed_index: int, n_seeds: int) -> dict
     """The parameters of seed number `seed_index` from the run's latest checkpoint."""
     import orbax.checkpoint as ocp
 
-    manager = ocp.CheckpointManager((workdir / "checkpoints").absolute())
+    from jaxnets.train.checkpoint import open_manager
+
+    manager = open_manager((workdir / "checkpoints").absolute(), create=False)
     try:
         step = manager.latest_step()
         if step is None:

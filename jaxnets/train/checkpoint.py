@@ -69,6 +69,13 @@ def interrupts_deferred():
         raise KeyboardInterrupt
 
 
+def open_manager(directory: pathlib.Path, max_to_keep: int = 2, create: bool = True) -> ocp.CheckpointManager:
+    """An orbax manager of one pytree item; naming its handler up front keeps a later process's
+    restore from warning that it does not know the item ('Item "default" ... could not be restored')."""
+    return ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create),
+                                 item_handlers=ocp.StandardCheckpointHandler())
+
+
 class Checkpointer:
     def __init__(self, directory: str | pathlib.Path, max_to_keep: int = 2, fingerprint: str | None = None,
                  warn: Callable[[str], None] = print, layout: dict | None = None):
@@ -76,8 +83,7 @@ class Checkpointer:
         self.fingerprint = fingerprint  # of the run's config; None: not checked (tests, tools)
         self.warn = warn
         self.layout = layout  # the mesh the state lives on: resuming on another is not bitwise
-        self._manager = ocp.CheckpointManager(
-            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+        self._manager = open_manager(self.directory, max_to_keep)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
