@@ -22,44 +22,52 @@ from jaxnets.models.classifier import classifier_task
 from jaxnets.train import Shuffled, fit, make_optimizer, sharding
 from jaxnets.train.loop import sharded_chunk
 
-out, n_seeds = sys.argv[1], int(sys.argv[2])
-c = load("configs/mnist_mlp.py", ["--config.model.hidden_sizes=(16,)", "--config.model.keep_prob=0.75",
-                                  "--config.train.batch_size=32", "--config.train.steps=40",
-                                  "--config.train.log_every=20", "--config.train.eval_batch_size=64",
-                                  "--config.optimizer.learning_rate=0.01", "--config.train.shard_batch=always"])
-rng = np.random.default_rng(0)
-x = rng.normal(size=(256, 20)).astype(np.float32)
-data = {"x": x, "y": (x[:, 0] > 0).astype(np.int32) + 2 * (x[:, 1] > 0).astype(np.int32)}
-task, optimizer = classifier_task(c.model, n_in=20, n_classes=4), make_optimizer(c.optimizer)
-result = fit(task, optimizer, data, {"test": data}, c.train, out + "_work", list(range(n_seeds)), log=lambda m: None)
-mesh = sharding.make_mesh(n_seeds, c.train.batch_size, shard_batch="always")
-hlo = sharded_chunk(task, optimizer, Shuffled(c.train.batch_size), mesh, 20).lower(result.state, sharding.put_replicated(mesh, data)) \
-    .compile().as_text()
-leaves = jax.tree_util.tree_flatten_with_path(result.state.params)[0]
-np.savez(out, **{jax.tree_util.keystr(path): np.asarray(v) for path, v in leaves})
-w = result.state.params["dense_0"]["w"]
-print(json.dumps({"devices": jax.device_count(), "mesh": dict(mesh.shape), "all_reduce": "all-reduce" in hlo,
-                  "param_devices": len(w.sharding.device_set), "loss": result.history[-1]["train_loss"]}))
+def one(out, n_seeds):
+    c = load("configs/mnist_mlp.py", ["--config.model.hidden_sizes=(16,)", "--config.model.keep_prob=0.75",
+                                      "--config.train.batch_size=32", "--config.train.steps=40",
+                                      "--config.train.log_every=20", "--config.train.eval_batch_size=64",
+                                      "--config.optimizer.learning_rate=0.01", "--config.train.shard_batch=always"])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 20)).astype(np.float32)
+    data = {"x": x, "y": (x[:, 0] > 0).astype(np.int32) + 2 * (x[:, 1] > 0).astype(np.int32)}
+    task, optimizer = classifier_task(c.model, n_in=20, n_classes=4), make_optimizer(c.optimizer)
+    result = fit(task, optimizer, data, {"test": data}, c.train, out + "_work", list(range(n_seeds)), log=lambda m: None)
+    mesh = sharding.make_mesh(n_seeds, c.train.batch_size, shard_batch="always")
+    hlo = sharded_chunk(task, optimizer, Shuffled(c.train.batch_size), mesh, 20).lower(result.state, sharding.put_replicated(mesh, data)) \
+        .compile().as_text()
+    leaves = jax.tree_util.tree_flatten_with_path(result.state.params)[0]
+    np.savez(out, **{jax.tree_util.keystr(path): np.asarray(v) for path, v in leaves})
+    w = result.state.params["dense_0"]["w"]
+    return {"devices": jax.device_count(), "mesh": dict(mesh.shape), "all_reduce": "all-reduce" in hlo,
+            "param_devices": len(w.sharding.device_set), "loss": result.history[-1]["train_loss"]}
+
+
+print(json.dumps({n: one(f"{sys.argv[1]}_s{n}", n) for n in (1, 8)}))
 """
 
 
-def run(tmp_path, devices: int, n_seeds: int):
+def run(tmp_path, devices: int) -> dict:
+    """{n_seeds: (info, final params)} for a single run and an 8-seed sweep on `devices` CPU devices
+    (one interpreter per device count: XLA's device count is fixed at start)."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env["JAX_PLATFORMS"] = "cpu"
     if devices > 1:
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-    out = str(tmp_path / f"d{devices}_s{n_seeds}")
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, out, str(n_seeds)], cwd=ROOT, env=env,
+    out = str(tmp_path / f"d{devices}")
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, out], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    info = json.loads(proc.stdout.strip().splitlines()[-1])
-    return info, dict(np.load(out + ".npz"))
+    infos = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {int(n): (info, dict(np.load(f"{out}_s{n}.npz"))) for n, info in infos.items()}
 
 
-@pytest.mark.parametrize("n_seeds, mesh", [(1, {"seed": 1, "data": 8}), (8, {"seed": 8, "data": 1})])
-def test_eight_devices_match_one(tmp_path, n_seeds, mesh):
-    one_info, one = run(tmp_path, 1, n_seeds)
-    eight_info, eight = run(tmp_path, 8, n_seeds)
+def test_eight_devices_match_one(tmp_path):
+    ones, eights = run(tmp_path, 1), run(tmp_path, 8)
+    for n_seeds, mesh in ((1, {"seed": 1, "data": 8}), (8, {"seed": 8, "data": 1})):
+        _check_eight_match_one(n_seeds, mesh, *ones[n_seeds], *eights[n_seeds])
+
+
+def _check_eight_match_one(n_seeds, mesh, one_info, one, eight_info, eight):
     assert one_info["devices"] == 1 and one_info["mesh"] == {"seed": 1, "data": 1}
     assert eight_info["devices"] == 8 and eight_info["mesh"] == mesh
     # a sweep's state is split over the seed axis; a single run's replicated over the data axis
@@ -109,7 +117,7 @@ def test_two_processes_match_one(tiny_mnist, tmp_path):
              for i in range(2)]
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
-    assert "step 40/40" in outputs[0] and "step 40/40" not in outputs[1]  # one progress stream
+    assert "(100%)" in outputs[0] and "(100%)" not in outputs[1], outputs[0][-3000:]  # one progress stream
     single = subprocess.run([*args, "--workdir", str(tmp_path / "single")], cwd=ROOT, env=base, capture_output=True)
     assert single.returncode == 0, single.stderr[-2000:]
     multi = json.loads((tmp_path / "multi" / "summary.json").read_text())
