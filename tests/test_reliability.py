@@ -13,7 +13,7 @@ import pytest
 
 from jaxnets import rundir
 from jaxnets.__main__ import main
-from jaxnets.train.checkpoint import Checkpointer
+from jaxnets.train.checkpoint import CheckpointError, Checkpointer
 
 TINY = ["--config.model.hidden_sizes=(32,)", "--config.train.batch_size=20", "--config.train.eval_batch_size=50",
         "--config.train.log_every=5", "--config.train.checkpoint_every=5"]
@@ -78,7 +78,6 @@ def test_overwrite_of_a_run_without_config_json_deletes_its_checkpoints(tiny_mni
 
 
 def test_checkpoints_of_another_config_are_never_resumed(tmp_path):
-    from jaxnets.train.checkpoint import CheckpointError
 
     like = {"params": {"w": jnp.ones(3)}}
     ckpt = Checkpointer(tmp_path / "ck", fingerprint=rundir.config_fingerprint({"config": {"lr": 0.1}}))
@@ -111,7 +110,63 @@ def test_a_checkpoint_that_fails_its_checksum_is_skipped(tmp_path):
     warnings = []
     step, state = Checkpointer(tmp_path / "ck", fingerprint="f", warn=warnings.append).restore(like)
     assert step == 10 and float(state["params"]["w"][0, 0]) == 10.0  # fell back to the older one
-    assert "does not match its checksum" in warnings[0]
+    assert "do not match the checksum written with them" in warnings[0]
+    assert (tmp_path / "checkpoints_damaged" / "20").is_dir()  # set aside, never deleted
+
+
+def _damage(step_dir, case):
+    import shutil
+
+    files = [p for p in step_dir.rglob("*") if p.is_file()]
+    if case == "manifest_removed":
+        (step_dir / "default" / "manifest.ocdbt").unlink()
+    elif case == "data_truncated":
+        for path in (step_dir / "default" / "d").rglob("*"):
+            if path.is_file():
+                path.write_bytes(path.read_bytes()[:10])
+    elif case == "garbage_metadata":
+        (step_dir / "_CHECKPOINT_METADATA").write_text("garbage{{")
+    elif case == "item_removed":
+        shutil.rmtree(step_dir / "default")
+    elif case == "all_truncated_to_zero":
+        for path in files:
+            path.write_bytes(b"")
+    elif case == "empty_newer_step":
+        (step_dir.parent / "30").mkdir()
+
+
+@pytest.mark.parametrize("case", ["manifest_removed", "data_truncated", "garbage_metadata", "item_removed",
+                                  "all_truncated_to_zero", "empty_newer_step"])
+def test_a_damaged_newest_checkpoint_falls_back_in_one_line(case, tmp_path, capfd):
+    """Each way a newest step can be damaged (a full disk, a copy, a crash): the older one is
+    restored, the damaged one moved aside with one line saying why, orbax kept quiet."""
+    like = _checkpointed(tmp_path)
+    _damage(tmp_path / "ck" / "20", case)
+    capfd.readouterr()
+    warnings = []
+    step, state = Checkpointer(tmp_path / "ck", fingerprint="f", warn=warnings.append).restore(like)
+    expected = 20 if case == "empty_newer_step" else 10
+    assert step == expected and float(state["params"]["w"][0, 0]) == expected
+    damaged = "30" if case == "empty_newer_step" else "20"
+    assert len(warnings) == 1 and warnings[0].startswith(f"warning: the checkpoint at step {damaged} is damaged (")
+    assert warnings[0].endswith(f"moved to {tmp_path / 'checkpoints_damaged' / damaged}; trying step {expected}")
+    assert (tmp_path / "checkpoints_damaged" / damaged).is_dir() and not (tmp_path / "ck" / damaged).exists()
+    out = capfd.readouterr()
+    assert "absl" not in out.err and "Traceback" not in out.err
+
+
+def test_when_no_checkpoint_reads_the_run_stops_naming_the_folder(tiny_mnist, tmp_path, capsys):
+    workdir = tmp_path / "run"
+    assert _train(workdir, "--config.train.steps=20", "--config.train.checkpoint_every=10") == 0
+    (workdir / "summary.json").unlink()  # as if killed at the end
+    for step in ("10", "20"):
+        (workdir / "checkpoints" / step / "_CHECKPOINT_METADATA").write_text("")
+    capsys.readouterr()
+    assert _train(workdir, "--config.train.steps=20", "--config.train.checkpoint_every=10") == 2
+    err = capsys.readouterr().err
+    assert f"none of the checkpoints in {(workdir / 'checkpoints').absolute()} (steps [10, 20]) can be read" in err
+    assert sorted(p.name for p in (workdir / "checkpoints_damaged").iterdir()) == ["10", "20"]
+    assert (workdir / "metrics.jsonl").read_text()  # nothing already written is lost
 
 
 def test_ctrl_c_during_a_save_lets_the_checkpoint_finish(tmp_path, monkeypatch):
@@ -144,6 +199,7 @@ def test_ctrl_c_during_a_save_lets_the_checkpoint_finish(tmp_path, monkeypatch):
 def test_flipped_bytes_in_the_data_files_are_caught(tmp_path):
     like = _checkpointed(tmp_path, steps=(10,))
     files = [p for p in (tmp_path / "ck" / "10").rglob("*") if p.is_file() and "METADATA" not in p.name
+             and p.name != "files.json"
              and p.stat().st_size > 0]
     for path in files:  # damage every data file of the checkpoint a little
         data = bytearray(path.read_bytes())
@@ -151,11 +207,14 @@ def test_flipped_bytes_in_the_data_files_are_caught(tmp_path):
             data[i] ^= 0x5A
         path.write_bytes(bytes(data))
     warnings = []
-    step, state = Checkpointer(tmp_path / "ck", fingerprint="f", warn=warnings.append).restore(like)
-    if step is not None:  # orbax read it: then the values must be exactly what was written
+    try:
+        step, state = Checkpointer(tmp_path / "ck", fingerprint="f", warn=warnings.append).restore(like)
+    except CheckpointError as err:  # the only checkpoint is damaged: the run stops, naming the folder
+        assert "none of the checkpoints in" in str(err) and "(steps [10])" in str(err)
+        assert warnings and ("checksum" in warnings[0] or "orbax cannot read it" in warnings[0])
+    else:  # orbax read it: then the values must be exactly what was written
+        assert step == 10
         np.testing.assert_array_equal(state["params"]["w"], np.arange(6.0).reshape(2, 3) + 10)
-    else:
-        assert warnings and ("checksum" in warnings[0] or "cannot be read" in warnings[0])
 
 
 def test_non_finite_parameters_are_never_checkpointed(tmp_path):

@@ -7,13 +7,22 @@ checkpoint of a different config is refused (a run never continues another run's
 one whose leaves do not hash to what was written — a flipped bit, a truncated file — is skipped
 like an unreadable one, falling back to the previous checkpoint. A state with non-finite
 parameters is never written.
+
+Before orbax is asked to read a step, its folder is checked against `files.json` (every file's
+size, written after the save completed): an empty step folder, a missing or truncated file, an
+unparsable `_CHECKPOINT_METADATA` is found without tensorstore (whose failed reads print
+tracebacks from its threads). A damaged step is moved aside to `<workdir>/checkpoints_damaged/`
+(never deleted) with one line saying why, and the next older one is tried; when checkpoints
+exist but none reads, the run stops with a message naming the folder.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import pathlib
+import shutil
 import signal
 import threading
 from typing import Callable
@@ -76,6 +85,57 @@ def open_manager(directory: pathlib.Path, max_to_keep: int = 2, create: bool = T
                                  item_handlers=ocp.StandardCheckpointHandler())
 
 
+@contextlib.contextmanager
+def absl_quiet():
+    """orbax logs every damaged step it meets (ERROR/WARNING lines); while jaxnets scans the
+    steps and reports each damaged one itself in one line, those stay silent."""
+    import logging
+
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+FILE_SIZES = "files.json"  # in each step folder: {relative path: bytes}, written after the save
+
+
+def write_file_sizes(step_dir: pathlib.Path) -> None:
+    sizes = {str(f.relative_to(step_dir)): f.stat().st_size for f in sorted(step_dir.rglob("*"))
+             if f.is_file() and f.name != FILE_SIZES}
+    tmp = step_dir / f".{FILE_SIZES}.tmp"
+    tmp.write_text(json.dumps(sizes))
+    tmp.replace(step_dir / FILE_SIZES)
+
+
+def damage(step_dir: pathlib.Path) -> str | None:
+    """Why this step folder cannot be a whole checkpoint, found without reading its arrays, or None."""
+    if not step_dir.is_dir() or not any(step_dir.iterdir()):
+        return "the step folder is empty"
+    meta = step_dir / "_CHECKPOINT_METADATA"
+    if meta.exists():
+        try:
+            json.loads(meta.read_text())
+        except (ValueError, OSError):
+            return "_CHECKPOINT_METADATA is not readable JSON"
+    try:
+        sizes = json.loads((step_dir / FILE_SIZES).read_text())
+    except FileNotFoundError:  # written by an older jaxnets: orbax and the checksum decide
+        return None if (step_dir / "default").is_dir() else "its item folder default/ is missing"
+    except (ValueError, OSError):
+        return f"{FILE_SIZES} is not readable JSON"
+    for name, size in sizes.items():
+        path = step_dir / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != size:
+            return f"{name} has {path.stat().st_size:,} of its {size:,} bytes"
+    return None
+
+
 class Checkpointer:
     def __init__(self, directory: str | pathlib.Path, max_to_keep: int = 2, fingerprint: str | None = None,
                  warn: Callable[[str], None] = print, layout: dict | None = None):
@@ -83,7 +143,8 @@ class Checkpointer:
         self.fingerprint = fingerprint  # of the run's config; None: not checked (tests, tools)
         self.warn = warn
         self.layout = layout  # the mesh the state lives on: resuming on another is not bitwise
-        self._manager = open_manager(self.directory, max_to_keep)
+        with absl_quiet():
+            self._manager = open_manager(self.directory, max_to_keep)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -101,6 +162,8 @@ class Checkpointer:
                                custom_metadata={"config_fingerprint": self.fingerprint, "leaves_sha256": digest,
                                                 "layout": self.layout})
             self._manager.wait_until_finished()
+            if jax.process_index() == 0:
+                write_file_sizes(self.directory / str(step))
 
     def _metadata(self, step: int) -> dict:
         try:
@@ -108,11 +171,36 @@ class Checkpointer:
         except Exception:  # noqa: BLE001  (no or unreadable metadata: an old or damaged checkpoint)
             return {}
 
+    def _set_aside(self, step: int, why: str, older: list[int]) -> None:
+        """Move a damaged step out of the manager's folder (kept for inspection, never deleted)."""
+        source = self.directory / str(step)
+        target = self.directory.parent / "checkpoints_damaged" / str(step)
+        n = 1
+        while target.exists():
+            target, n = target.with_name(f"{step}.{n}"), n + 1
+        if jax.process_index() == 0 and source.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(source), str(target))
+        self._manager.reload()
+        self.warn(f"warning: the checkpoint at step {step} is damaged ({why}); moved to {target}; "
+                  + (f"trying step {older[0]}" if older else "no older checkpoint"))
+
     def restore(self, like):
         """The newest valid checkpoint, restored into the structure, shapes and shardings of
-        `like`, as (step, state); (None, like) when none is left (each skip is reported)."""
+        `like`, as (step, state); (None, like) when there is none. Damaged ones are set aside
+        (each in one line); CheckpointError when some existed but none reads."""
+        with absl_quiet():
+            return self._restore(like)
+
+    def _restore(self, like):
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
-        for step in sorted(self._manager.all_steps(), reverse=True):
+        steps = sorted(self._manager.all_steps(), reverse=True)
+        for i, step in enumerate(steps):
+            older = steps[i + 1:]
+            why = damage(self.directory / str(step))
+            if why:
+                self._set_aside(step, why, older)
+                continue
             meta = self._metadata(step)
             written_by = meta.get("config_fingerprint")
             if self.fingerprint and written_by and written_by != self.fingerprint:
@@ -121,9 +209,8 @@ class Checkpointer:
                                       f"--overwrite to delete that run.")
             try:
                 state = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
-            except Exception as err:  # noqa: BLE001  (unreadable: skip, like a failed checksum)
-                self.warn(f"warning: the checkpoint at step {step} cannot be read ({type(err).__name__}: "
-                          f"{str(err)[:200]}); trying an older one")
+            except Exception as err:  # noqa: BLE001  (unreadable: set aside, like a failed checksum)
+                self._set_aside(step, f"orbax cannot read it: {type(err).__name__}: {str(err)[:160]}", older)
                 continue
             expected = meta.get("leaves_sha256")
             if expected is None:
@@ -131,14 +218,17 @@ class Checkpointer:
                           f"restored unverified")
                 return step, state
             if leaves_digest(state)[0] != expected:
-                self.warn(f"warning: the checkpoint at step {step} does not match its checksum (the files were "
-                          f"damaged after writing); skipped, trying an older one")
+                self._set_aside(step, "its leaves do not match the checksum written with them", older)
                 continue
             if self.layout and meta.get("layout") and meta["layout"] != self.layout:
                 self.warn(f"warning: the checkpoint at step {step} was written on a mesh {meta['layout']}, this run "
                           f"has {self.layout}: the continued run equals an uninterrupted one to float tolerance, "
                           f"not bitwise (batched matmuls block differently)")
             return step, state
+        if steps:
+            raise CheckpointError(f"none of the checkpoints in {self.directory} (steps {sorted(steps)}) can be read; "
+                                  f"they were moved to {self.directory.parent / 'checkpoints_damaged'}. Rerun with "
+                                  f"--overwrite to start this run over, or restore a copy of the checkpoints.")
         return None, like
 
     def close(self) -> None:
