@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jaxnets", description=__doc__.split("\n\n")[0],
                                      epilog="\n\n".join(__doc__.split("\n\n")[1:3]),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_ in (("train", "train one seed"), ("sweep", "train many seeds as one vmapped computation")):
         p = sub.add_parser(name, help=help_, description=f"{help_}; any --config.section.key=value overrides the file")
@@ -97,7 +98,9 @@ def init_multihost() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args, rest = _parser().parse_known_args(argv)
+    debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
+    args, rest = _parser().parse_known_args([a for a in argv if a != "--debug"])
+    args.debug = debug
 
     from jaxnets.train.sharding import cpu_devices_per_core
 
@@ -144,7 +147,16 @@ def main(argv: list[str] | None = None) -> int:
             report.main(args.root, args.output)
             return 0
     except (ConfigError, DataError, RunDirError, CheckpointError) as err:
+        if args.debug:
+            raise
         print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
+        return USAGE_ERRORS
+    except OSError as err:  # a read-only folder, a full disk: what failed where, not a traceback
+        if args.debug:
+            raise
+        where = f": {err.filename}" if err.filename else ""
+        print(f"error: {err.strerror or err}{where} ({type(err).__name__}; files written before are kept; "
+              f"--debug shows the traceback)", file=sys.stderr)
         return USAGE_ERRORS
     except NonFiniteLoss as err:
         print(f"stopped: {err}", file=sys.stderr)

@@ -7,6 +7,7 @@ replaces another by accident.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -48,6 +49,56 @@ def _resumable(difference: str) -> bool:
         except ValueError:
             return False
     return False
+
+
+LOCK_FILE = ".lock"  # held (flock) by the process training in the folder
+
+
+def _empty(workdir: pathlib.Path) -> None:
+    """Delete a run's files, keeping the lock file that this process holds."""
+    for path in workdir.iterdir():
+        if path.name == LOCK_FILE:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+@contextlib.contextmanager
+def exclusive(workdir: str | pathlib.Path):
+    """Hold `workdir` for this process: a second jaxnets process started into it (same command in
+    two terminals, a suite and a train) is refused, naming the holder. The lock is the kernel's
+    (flock), so a killed holder releases it; where there is no fcntl (Windows), no lock."""
+    workdir = pathlib.Path(workdir)
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    created = not workdir.exists()
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = path.read_text().strip() or "another process"
+        os.close(fd)
+        raise RunDirError(f"{workdir} is in use by another jaxnets run ({holder}); wait for it to finish, stop it, "
+                          f"or choose another --workdir") from None
+    try:
+        import time
+
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {platform.node()} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode())
+        yield
+    finally:
+        if not (workdir / "config.json").exists():  # refused (not a run folder): leave it as it was
+            path.unlink(missing_ok=True)
+            if created and not any(workdir.iterdir()):
+                workdir.rmdir()
+        os.close(fd)  # releases the lock
 
 
 def _same_file(old, new) -> bool:
@@ -98,7 +149,7 @@ def open_run(workdir: str | pathlib.Path, run_config: dict, overwrite: bool = Fa
                 f"{workdir} holds a run of a different config; differences: {'; '.join(blocking[:8])}. "
                 f"Choose another --workdir, or pass --overwrite to delete that run and start this one.")
         if blocking:  # asked for explicitly: the old run goes, whatever files it wrote
-            shutil.rmtree(workdir)
+            _empty(workdir)
             history, sessions = [], []
         elif differences:
             import time
@@ -108,8 +159,8 @@ def open_run(workdir: str | pathlib.Path, run_config: dict, overwrite: bool = Fa
         if not overwrite:
             raise RunDirError(f"{workdir} holds run files but no config.json (a damaged run); pass --overwrite to "
                               f"delete it, or choose another --workdir")
-        shutil.rmtree(workdir)
-    elif workdir.exists() and any(workdir.iterdir()):
+        _empty(workdir)
+    elif workdir.exists() and any(p.name != LOCK_FILE for p in workdir.iterdir()):
         raise RunDirError(f"{workdir} exists, is not empty and holds no jaxnets run; choose another --workdir "
                           f"(jaxnets deletes only its own runs, also with --overwrite)")
     workdir.mkdir(parents=True, exist_ok=True)

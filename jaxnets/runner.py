@@ -8,6 +8,7 @@ writes what the experiment returns — training curves, its figures and text fil
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import time
 from typing import Callable, Sequence
@@ -54,8 +55,15 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, seeds: l
     workdir = pathlib.Path(workdir)
     primary = jax.process_index() == 0
     run_config = {"config_file": config_file, "seeds": list(seeds), "config": config_lib.to_jsonable(config)}
-    if primary:  # multi-host: one process owns the run directory
-        rundir.open_run(workdir, run_config, overwrite=overwrite)
+    with rundir.exclusive(workdir) if primary else contextlib.nullcontext():  # one process per run folder
+        if primary:  # multi-host: one process owns the run directory
+            rundir.open_run(workdir, run_config, overwrite=overwrite)
+        return _run_opened(module, config, workdir, seeds, config_file, run_config, primary, log)
+
+
+def _run_opened(module, config, workdir, seeds, config_file, run_config, primary, log) -> dict:
+    import jax
+
     if not primary:
         log = lambda message: None  # noqa: E731  (one progress stream)
     log(f"jaxnets {config.experiment}: {len(seeds)} seed(s) on {jax.device_count()} {jax.default_backend()} "

@@ -269,3 +269,60 @@ def test_a_dead_worker_costs_its_variant_a_restart_not_the_suite(tmp_path):
     assert results["dies_once"] is None and results["fine"] is None and results["also_fine"] is None
     assert "died, also when it ran alone" in results["dies_always"]
     assert any("dies_once starts again alone" in line for line in lines)
+
+
+def test_a_second_process_in_the_same_workdir_is_refused_naming_the_holder(tiny_mnist, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    workdir = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from jaxnets import rundir; "
+                               "cm = rundir.exclusive(sys.argv[1]); cm.__enter__(); "
+                               "open(sys.argv[1] + '/config.json', 'w').write('{}'); print('held', flush=True); "
+                               "time.sleep(120)", str(workdir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert _train(workdir, "--config.train.steps=10") == 2
+        err = capsys.readouterr().err
+        assert f"{workdir} is in use by another jaxnets run (pid {holder.pid} on " in err
+        assert json.loads((workdir / "config.json").read_text()) == {}  # the holder's folder untouched
+    finally:
+        holder.kill()
+        holder.wait()
+    (workdir / "config.json").unlink()
+    assert _train(workdir, "--config.train.steps=10") == 0  # a killed holder releases the folder
+
+
+def test_a_refused_folder_is_left_as_it_was(tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("not a run")
+    assert _train(tmp_path / "mine", "--config.train.steps=10") == 2
+    assert "holds no jaxnets run" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]  # no .lock left behind
+
+
+def test_a_full_disk_is_one_line_and_the_last_checkpoint_survives(tiny_mnist, tmp_path, capsys, monkeypatch):
+    """Writing metrics.jsonl fails with ENOSPC at step 20 (as a full disk would): one line naming
+    the file, exit 2, and the checkpoint of step 10 still restores; --debug shows the traceback."""
+    import errno
+
+    real_write = rundir.MetricsLog.write
+
+    def write(self, record):
+        if record["step"] >= 20:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        return real_write(self, record)
+
+    monkeypatch.setattr(rundir.MetricsLog, "write", write)
+    workdir = tmp_path / "run"
+    args = ("--config.train.steps=30", "--config.train.log_every=10", "--config.train.checkpoint_every=10")
+    assert _train(workdir, *args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: No space left on device: {workdir / 'metrics.jsonl'} (OSError;")
+    assert not any("Traceback" in line for line in err)
+    monkeypatch.setattr(rundir.MetricsLog, "write", real_write)
+    assert _train(workdir, *args) == 0
+    assert "resuming" in capsys.readouterr().out  # from the intact checkpoint
+    monkeypatch.setattr(rundir.MetricsLog, "write", write)
+    with pytest.raises(OSError):
+        main(["--debug", "train", "--config", "configs/mnist_mlp.py", *TINY, "--workdir", str(tmp_path / "d"), *args])
