@@ -209,6 +209,7 @@ TRAIN_KEYS = {  # key: (default, meaning); the README's config-key table says mo
     "eval_batch_size": (10_000, "evaluation batch (memory only, not results)"),
     "stop_on_nan": (True, "stop at a non-finite training loss"),
     "shard_batch": ("auto", "split each batch over devices: always / never / auto (= not on CPU)"),
+    "tensorboard": (True, "also write the metrics as TensorBoard events in <workdir>/tensorboard/"),
 }
 OPTIONAL_TRAIN_KEYS = {  # present only in configs that set them
     "early_stop_patience": (0, "stop after this many evaluations without a new minimum of early_stop_metric "

@@ -32,7 +32,8 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 # Keys a run may change when it is resumed: they do not change what the steps already taken
 # computed. train.steps / train.num_epochs only when they grow (extending a finished run).
-RESUMABLE_KEYS = ("config.train.stop_on_nan", "config.train.eval_batch_size", "config.train.checkpoint_every")
+RESUMABLE_KEYS = ("config.train.stop_on_nan", "config.train.eval_batch_size", "config.train.checkpoint_every",
+                  "config.train.tensorboard")
 # (not log_every / eval_every: they change what metrics.jsonl records, hence minima over evaluations)
 EXTENDABLE_KEYS = ("config.train.steps", "config.train.num_epochs")
 RUN_FILES = ("config.json", "checkpoints", "metrics.jsonl", "summary.json")  # what marks a (damaged) run
@@ -272,9 +273,11 @@ class MetricsLog:
     line is reported and left out, every other line kept."""
 
     def __init__(self, path: str | pathlib.Path, resume_step: int | None, primary: bool = True,
-                 warn: Callable[[str], None] = print):
+                 warn: Callable[[str], None] = print, tensorboard: bool = False):
         self.path = pathlib.Path(path)
         self.primary = primary  # one writer on multi-host runs
+        self.events = TensorBoardLog(self.path.parent / "tensorboard", resume_step) if tensorboard and primary \
+            else None
         records, damaged = read_metrics_checked(self.path)
         self.records = [r for r in records if resume_step is not None and r.get("step", 0) <= resume_step]
         if damaged:
@@ -291,6 +294,38 @@ class MetricsLog:
             f.write(json.dumps(record, default=_to_builtin, allow_nan=True) + "\n")
             f.flush()
             os.fsync(f.fileno())
+        if self.events is not None:
+            self.events.write(record)
+
+    def close(self) -> None:
+        if self.events is not None:
+            self.events.close()
+
+
+class TensorBoardLog:
+    """The scalars of metrics.jsonl as TensorBoard events in <workdir>/tensorboard/ (tensorboardX:
+    no TensorFlow): each metric under its name (the mean over seeds) and, in sweeps, per seed as
+    `seed_<i>/<name>`. A resumed run purges the events past its checkpoint, as metrics.jsonl drops
+    those lines, so the curves hold each step once."""
+
+    def __init__(self, folder: pathlib.Path, resume_step: int | None):
+        from tensorboardX import SummaryWriter
+
+        self.writer = SummaryWriter(str(folder), purge_step=None if resume_step is None else resume_step + 1,
+                                    flush_secs=10)
+
+    def write(self, record: dict) -> None:
+        step = int(record["step"])
+        for key, value in record.items():
+            if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.writer.add_scalar(key, float(value), step)
+        for key, values in record.get("per_seed", {}).items():
+            for i, value in enumerate(values):
+                self.writer.add_scalar(f"seed_{i}/{key}", float(value), step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 class RunWriter:
@@ -316,8 +351,9 @@ class RunWriter:
     def checkpoint_dir(self) -> pathlib.Path:
         return self.workdir / "checkpoints"
 
-    def metrics_log(self, resume_step: int | None, warn: Callable[[str], None] = print) -> MetricsLog:
-        return MetricsLog(self.workdir / "metrics.jsonl", resume_step, self.primary, warn)
+    def metrics_log(self, resume_step: int | None, warn: Callable[[str], None] = print,
+                    tensorboard: bool = False) -> MetricsLog:
+        return MetricsLog(self.workdir / "metrics.jsonl", resume_step, self.primary, warn, tensorboard)
 
     def figure(self, name: str, draw) -> pathlib.Path:
         """plots/<name>: `draw(path)` makes and saves the figure, on process 0 only, atomically

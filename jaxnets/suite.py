@@ -115,7 +115,7 @@ def _run_variant(spec: str, overrides: list[str], n_seeds: int, workdir: str, lo
 
 
 # Config keys that do not change what a run computes: a finished run still counts when only these differ.
-RESULT_NEUTRAL_KEYS = (("train", "checkpoint_every"),)
+RESULT_NEUTRAL_KEYS = (("train", "checkpoint_every"), ("train", "tensorboard"))
 
 
 def _result_relevant(config_json: dict) -> dict:

@@ -247,6 +247,18 @@ def test_result_neutral_changes_and_longer_runs_resume(tiny_mnist, tmp_path, cap
     assert _train(workdir, "--config.train.steps=10") == 2  # shortening is not resuming
 
 
+def test_a_run_from_before_a_result_neutral_key_existed_resumes(tiny_mnist, tmp_path, capsys):
+    """Runs written before train.tensorboard existed (config.json without it) still resume."""
+    workdir = tmp_path / "run"
+    assert _train(workdir, "--config.train.steps=10", "--config.train.checkpoint_every=5") == 0
+    saved = json.loads((workdir / "config.json").read_text())
+    del saved["config"]["train"]["tensorboard"]
+    (workdir / "config.json").write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert _train(workdir, "--config.train.steps=20", "--config.train.checkpoint_every=5") == 0
+    assert "from the checkpoint at step 10/20" in capsys.readouterr().out
+
+
 def test_resuming_on_another_mesh_says_it_is_not_bitwise(tmp_path):
     like = {"params": {"w": jnp.ones(2)}}
     ckpt = Checkpointer(tmp_path / "ck", layout={"seed": 2, "data": 1})

@@ -344,3 +344,39 @@ def test_curves_show_the_published_numbers_and_single_points(tmp_path, monkeypat
     assert [line.get_marker() for line in error_panel.lines] == ["o", "None"]  # the point shows; then the reference
     assert error_panel.lines[1].get_ydata()[0] == 0.0193 and error_panel.lines[1].get_linestyle() == "--"
     assert any("published min validation 5.01" == t.get_text() for t in loss_panel.get_legend().get_texts())
+
+
+def _tensorboard_scalars(folder: pathlib.Path) -> dict[tuple[str, int], float]:
+    """{(tag, step): value} from the event files (TFRecord: length, crc, Event proto, crc)."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    scalars = {}
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        data, at = path.read_bytes(), 0
+        while at < len(data):
+            (length,) = struct.unpack("<Q", data[at: at + 8])
+            event = event_pb2.Event.FromString(data[at + 12: at + 12 + length])
+            at += 12 + length + 4
+            for value in event.summary.value:
+                scalars[(value.tag, event.step)] = value.simple_value
+    return scalars
+
+
+def test_tensorboard_events_equal_metrics_jsonl(tiny_mnist, tmp_path):
+    workdir = tmp_path / "run"
+    args = ["sweep", "--config", "configs/mnist_mlp.py", *TINY, "--seeds", "2", "--config.train.steps=30",
+            "--config.train.log_every=10", "--config.train.checkpoint_every=10", "--workdir", str(workdir)]
+    assert main(args) == 0
+    records = rundir.read_metrics(workdir / "metrics.jsonl")
+    expected = {}
+    for r in records:
+        expected.update({(k, r["step"]): v for k, v in r.items() if k != "step" and not isinstance(v, dict)})
+        expected.update({(f"seed_{i}/{k}", r["step"]): v for k, vs in r["per_seed"].items() for i, v in enumerate(vs)})
+    scalars = _tensorboard_scalars(workdir / "tensorboard")
+    assert scalars.keys() == expected.keys() and ("seed_1/test_error", 30) in scalars
+    for key, value in expected.items():
+        assert scalars[key] == pytest.approx(value, rel=1e-6), key  # float32 in the events
+    assert main([*args[:-4], "--config.train.tensorboard=false", "--workdir", str(tmp_path / "off")]) == 0
+    assert not (tmp_path / "off" / "tensorboard").exists()

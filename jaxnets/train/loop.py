@@ -216,7 +216,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
         log(f"resuming {writer.workdir} from the checkpoint at step {start}/{total}")
     elif checkpointer.latest_step() is not None:
         log(f"no valid checkpoint in {checkpointer.directory}: training starts over")
-    metrics_log = writer.metrics_log(start if start else None, warn=log)
+    metrics_log = writer.metrics_log(start if start else None, warn=log, tensorboard=train.get("tensorboard", True))
     history = list(metrics_log.records)
 
     data = sharding.put_replicated(mesh, train_data)
@@ -317,6 +317,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
                           writer.workdir) from None
     finally:
         checkpointer.close()
+        metrics_log.close()
     if step == start:  # nothing left to train (a finished run rerun): evaluate what was restored
         for name, d in evals.items():
             values = sharding.to_host(evaluate(state, d))
