@@ -54,7 +54,12 @@ def load_module(path: str):
         raise ConfigError(f"config file {path!r} does not exist (see `python -m jaxnets list`)")
     module_spec = importlib.util.spec_from_file_location(f"jaxnets_config_{file.stem}", file)
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    try:
+        module_spec.loader.exec_module(module)
+    except SyntaxError as err:
+        raise ConfigError(f"config file {path}, line {err.lineno}: {err.msg} ({(err.text or '').strip()!r})") from None
+    except Exception as err:  # the file runs code: any failure there is the config's, said in one line
+        raise ConfigError(f"config file {path} failed to load: {type(err).__name__}: {err}") from None
     return module
 
 
@@ -243,5 +248,10 @@ def base_config(this_file: str, name: str, arg: str | None = None) -> ml_collect
     path = pathlib.Path(this_file).with_name(f"{name}.py")
     module_spec = importlib.util.spec_from_file_location(f"jaxnets_config_{name}", path)
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    try:
+        module_spec.loader.exec_module(module)
+    except SyntaxError as err:
+        raise ConfigError(f"config file {path}, line {err.lineno}: {err.msg} ({(err.text or '').strip()!r})") from None
+    except Exception as err:  # the file runs code: any failure there is the config's, said in one line
+        raise ConfigError(f"config file {path} failed to load: {type(err).__name__}: {err}") from None
     return module.get_config(arg) if arg is not None else module.get_config()

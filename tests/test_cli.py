@@ -41,3 +41,47 @@ def test_help_has_examples_and_the_data_folder(capsys):
     out = capsys.readouterr().out
     assert "examples:" in out and "python -m jaxnets show configs/char_rnn.py:gru" in out
     assert "$JAXNETS_DATA_DIR/<name>/ (default ~/.cache/jaxnets)" in out and "JAXNETS_NO_DOWNLOAD=1" in out
+
+
+BAD_INPUTS = [  # (overrides, the start of the one line a user sees)
+    (["--config.train.batch_size=-1"], "error: train.batch_size = -1: must be an integer >= 1"),
+    (["--config.train.batch_size=0"], "error: train.batch_size = 0: must be an integer >= 1"),
+    (["--config.train.batch_size=500"], "error: batch size 500 exceeds the 200 training examples"),
+    (["--config.train.steps=0", "--config.train.num_epochs=0"], "error: train.num_epochs = 0.0: must be > 0 when train.steps is 0"),
+    (["--config.train.log_every=-3"], "error: train.log_every = -3: must be an integer >= 0"),
+    (["--config.optimizer.learning_rate=-1"], "error: optimizer.learning_rate = -1.0: must be >= 0"),
+    (["--config.data.train_split=train[:300]"], "error: MNIST: split 'train[:300]': train has 200 examples"),
+    (["--config.data.train_split=tran"], "error: data.train_split: split 'tran': MNIST has the splits"),
+    (["--config.train.stepz=3"], "error: unknown config key 'train.stepz'"),
+    (["--config.train.steps=ten"], "error: --config.train.steps: expected an int, got 'ten'"),
+]
+
+
+@pytest.mark.parametrize("overrides, message", BAD_INPUTS, ids=[o[0] for o, _ in BAD_INPUTS])
+def test_bad_input_is_one_line_and_loses_nothing(overrides, message, tiny_mnist, tmp_path, capsys):
+    """Each bad input: exit 2, one line naming the problem, no traceback; pointed at a finished
+    run's folder, that run is left exactly as it was."""
+    base = ["train", "--config", "configs/mnist_mlp.py", "--config.model.hidden_sizes=(8,)",
+            "--config.train.batch_size=20", "--config.train.steps=10"]
+    assert main([*base, *overrides, "--workdir", str(tmp_path / "fresh")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(message), err
+    workdir = tmp_path / "run"
+    assert main([*base, "--workdir", str(workdir)]) == 0
+    before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file() and p.name != ".lock"}
+    capsys.readouterr()
+    assert main([*base, *overrides, "--workdir", str(workdir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0]
+    assert {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file() and p.name != ".lock"} == before
+
+
+def test_a_broken_config_file_is_one_line(tmp_path, capsys):
+    path = tmp_path / "broken.py"
+    path.write_text("def get_config(:\n    pass\n")
+    assert main(["train", "--config", str(path), "--workdir", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: config file {path}, line 1: invalid syntax ('def get_config(:')"
+    path.write_text("import nonexistent_module_xyz\n")
+    assert main(["show", str(path)]) == 2
+    assert "failed to load: ModuleNotFoundError: No module named 'nonexistent_module_xyz'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

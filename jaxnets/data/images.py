@@ -132,7 +132,10 @@ def load_images(name: str, split: str) -> dict[str, np.ndarray]:
         return _read_tfds(name, split)
     read = (lambda part: _read_cifar(str(folder), part)) if name == "cifar10" else \
         (lambda part: _read_local(str(folder), name, part))
-    return select(split, {part: read(part) for part in needed})
+    try:
+        return select(split, {part: read(part) for part in needed})
+    except ValueError as err:
+        raise DataError(f"{IMAGE_DATASETS[name]}: {err}") from None
 
 
 def flat_pixels(images: np.ndarray) -> np.ndarray:

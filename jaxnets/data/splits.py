@@ -39,6 +39,13 @@ def select(split: str, arrays_by_name: dict[str, dict[str, np.ndarray]]) -> dict
             raise ValueError(f"split {split!r}: no split named {name!r}; have {sorted(arrays_by_name)}")
         arrays = arrays_by_name[name]
         n = len(next(iter(arrays.values())))
-        sl = slice(_bound(start, n), _bound(stop, n))
-        pieces.append({k: v[sl] for k, v in arrays.items()})
+        bounds = [_bound(start, n), _bound(stop, n)]
+        if any(b is not None and abs(b) > n for b in bounds):
+            raise ValueError(f"split {split!r}: {name} has {n} examples, so [{start or ''}:{stop or ''}] reaches "
+                             f"past its end")
+        sl = slice(*bounds)
+        piece = {k: v[sl] for k, v in arrays.items()}
+        if not len(next(iter(piece.values()))):
+            raise ValueError(f"split {split!r}: [{start or ''}:{stop or ''}] of {name} ({n} examples) selects none")
+        pieces.append(piece)
     return {k: np.concatenate([p[k] for p in pieces]) if len(pieces) > 1 else pieces[0][k] for k in pieces[0]}

@@ -22,7 +22,7 @@ import numpy as np
 
 from jaxnets.rundir import RunWriter
 
-__all__ = ["Outcome", "Context", "reference_of", "names", "get", "validate"]
+__all__ = ["Outcome", "Context", "reference_of", "names", "get", "check_numbers", "validate"]
 
 
 @dataclasses.dataclass
@@ -100,6 +100,29 @@ def get(name: str):
                       f"module {name!r} (experiments: {', '.join(names())})")
 
 
+def check_numbers(config: ml_collections.ConfigDict) -> None:
+    """Train-section counts and the learning rate in their ranges (a negative batch size trained,
+    a zero one divided by zero, a negative learning rate ascended the loss)."""
+    from jaxnets.config import ConfigError
+
+    train = config.get("train", {})
+    lower = {"batch_size": 1, "steps": 0, "log_every": 0, "eval_every": 0, "checkpoint_every": -1,
+             "eval_batch_size": 1, "early_stop_patience": 0}
+    meaning = {"batch_size": "examples per step", "steps": "0 = train num_epochs instead",
+               "log_every": "0 = once an epoch", "eval_every": "0 = every log_every",
+               "checkpoint_every": "0 = at the end, -1 = every log_every", "eval_batch_size": "examples per evaluation",
+               "early_stop_patience": "0 = off"}
+    for key, low in lower.items():
+        if key in train and (not isinstance(train[key], int) or train[key] < low):
+            raise ConfigError(f"train.{key} = {train[key]!r}: must be an integer >= {low} ({meaning[key]})")
+    if train.get("steps", 1) == 0 and "num_epochs" in train and not train.num_epochs > 0:
+        raise ConfigError(f"train.num_epochs = {train.num_epochs}: must be > 0 when train.steps is 0 (or set "
+                          f"train.steps)")
+    lr = config.get("optimizer", {}).get("learning_rate")
+    if isinstance(lr, (int, float)) and lr < 0:
+        raise ConfigError(f"optimizer.learning_rate = {lr}: must be >= 0 (a negative rate climbs the loss)")
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
     """Names in a config that select code must exist, checked before any work starts."""
     from jaxnets.config import ConfigError
@@ -125,6 +148,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 check_image_split(data.name, split)
             except ValueError as err:
                 raise ConfigError(f"{key}: {err}") from None
+    check_numbers(config)
     keep_prob = config.get("model", {}).get("keep_prob", 1.0)
     if not 0.0 < keep_prob <= 1.0:
         raise ConfigError(f"model.keep_prob = {keep_prob}: the probability of keeping a unit must be in (0, 1] "
