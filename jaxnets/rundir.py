@@ -405,15 +405,28 @@ def read_metrics_checked(path: str | pathlib.Path) -> tuple[list[dict], list[int
     return records, damaged
 
 
-def seed_stats(per_seed: dict[str, np.ndarray]) -> tuple[dict, dict]:
-    """Mean and (sample, ddof=1) std over seeds of each final metric."""
+def seed_stats(per_seed: dict[str, np.ndarray], keep: np.ndarray | None = None) -> tuple[dict, dict]:
+    """Mean and (sample, ddof=1) std over seeds of each final metric (over the seeds `keep`
+    marks, when given and the metric has one value per seed)."""
     means, stds = {}, {}
     for key, values in per_seed.items():
         values = np.asarray(values, dtype=np.float64)
+        if keep is not None and values.shape == keep.shape and keep.any():
+            values = values[keep]
         means[key] = float(values.mean())
         if values.size > 1:
             stds[key] = float(values.std(ddof=1))
     return means, stds
+
+
+def diverged(seeds: list[int], per_seed: dict[str, np.ndarray]) -> list[int]:
+    """The seeds with a non-finite final metric (a sweep run with stop_on_nan=false)."""
+    bad = np.zeros(len(seeds), bool)
+    for values in per_seed.values():
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape == bad.shape:
+            bad |= ~np.isfinite(values)
+    return [seed for seed, b in zip(seeds, bad) if b]
 
 
 def make_summary(*, experiment: str, config_file: str, seeds: list[int], per_seed: dict[str, np.ndarray],
@@ -423,7 +436,9 @@ def make_summary(*, experiment: str, config_file: str, seeds: list[int], per_see
     published numbers, and how the run was made."""
     import jax
 
-    means, stds = seed_stats(per_seed)
+    lost = sorted(set(diverged(seeds, per_seed)) | set((extra or {}).get("diverged_seeds", [])))
+    keep = np.array([seed not in lost for seed in seeds])
+    means, stds = seed_stats(per_seed, keep if lost else None)  # the diverged seeds do not sink the others
     rate = None if throughput is None else round(float(throughput), 1)
     summary = {
         "experiment": experiment,
@@ -452,4 +467,6 @@ def make_summary(*, experiment: str, config_file: str, seeds: list[int], per_see
             summary["last_session"] = {k: last.get(k) for k in ("time", "command", *versions)}
     if extra:
         summary.update(extra)
+    if lost:
+        summary["diverged_seeds"] = lost
     return summary

@@ -94,6 +94,9 @@ def write_outcome(outcome: experiments.Outcome, config: ml_collections.ConfigDic
         throughput=fit.throughput if fit else None, unit=fit.unit if fit else "examples", extra=outcome.extra,
         sessions=rundir.read_sessions(writer.workdir))
     path = writer.summary(summary)
+    if summary.get("diverged_seeds"):
+        log(f"seeds {summary['diverged_seeds']} diverged (a non-finite final metric); the means are over the other "
+            f"{len(seeds) - len(summary['diverged_seeds'])} seed(s), every seed's values in metrics_per_seed")
     shown = ", ".join(f"{k} {v:.4f}" + (f" ± {summary['metrics_std'][k]:.4f}" if k in summary["metrics_std"] else "")
                       for k, v in summary["metrics"].items())
     log(f"done: {shown} (published: {summary['reference']}); wrote {path}")

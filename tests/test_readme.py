@@ -65,8 +65,8 @@ def test_python_api_example_runs_as_written(tmp_path, monkeypatch, capsys):
     assert " ± " in second and float(second.split()[0]) < 0.2
     import json
 
-    summary = json.loads((tmp_path / "runs" / "mnist_advanced_300steps" / "summary.json").read_text())
-    assert summary["seeds"] == [0, 1] and summary["steps"] == 300
+    summary = json.loads((tmp_path / "runs" / "mnist_advanced_200steps" / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1] and summary["steps"] == 200
 
 
 def test_using_it_commands_work_as_written(tmp_path, monkeypatch, capsys):

@@ -315,7 +315,7 @@ def test_a_refused_folder_is_left_as_it_was(tmp_path, capsys):
 
 def test_a_full_disk_is_one_line_and_the_last_checkpoint_survives(tiny_mnist, tmp_path, capsys, monkeypatch):
     """Writing metrics.jsonl fails with ENOSPC at step 20 (as a full disk would): one line naming
-    the file, exit 2, and the checkpoint of step 10 still restores; --debug shows the traceback."""
+    the file, exit 2, and the checkpoint of step 10 still restores."""
     import errno
 
     real_write = rundir.MetricsLog.write
@@ -327,7 +327,7 @@ def test_a_full_disk_is_one_line_and_the_last_checkpoint_survives(tiny_mnist, tm
 
     monkeypatch.setattr(rundir.MetricsLog, "write", write)
     workdir = tmp_path / "run"
-    args = ("--config.train.steps=30", "--config.train.log_every=10", "--config.train.checkpoint_every=10")
+    args = ("--config.train.steps=20", "--config.train.log_every=10", "--config.train.checkpoint_every=10")
     assert _train(workdir, *args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"error: No space left on device: {workdir / 'metrics.jsonl'} (OSError;")
@@ -335,6 +335,11 @@ def test_a_full_disk_is_one_line_and_the_last_checkpoint_survives(tiny_mnist, tm
     monkeypatch.setattr(rundir.MetricsLog, "write", real_write)
     assert _train(workdir, *args) == 0
     assert "resuming" in capsys.readouterr().out  # from the intact checkpoint
-    monkeypatch.setattr(rundir.MetricsLog, "write", write)
-    with pytest.raises(OSError):
-        main(["--debug", "train", "--config", "configs/mnist_mlp.py", *TINY, "--workdir", str(tmp_path / "d"), *args])
+
+
+def test_debug_shows_the_traceback_instead_of_one_line(tmp_path):
+    from jaxnets.config import ConfigError
+
+    with pytest.raises(ConfigError, match="train.batch_size = 0"):
+        main(["train", "--config", "configs/mnist_mlp.py", "--config.train.batch_size=0", "--debug",
+              "--workdir", str(tmp_path / "d")])

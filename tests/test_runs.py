@@ -378,5 +378,19 @@ def test_tensorboard_events_equal_metrics_jsonl(tiny_mnist, tmp_path):
     assert scalars.keys() == expected.keys() and ("seed_1/test_error", 30) in scalars
     for key, value in expected.items():
         assert scalars[key] == pytest.approx(value, rel=1e-6), key  # float32 in the events
-    assert main([*args[:-4], "--config.train.tensorboard=false", "--workdir", str(tmp_path / "off")]) == 0
+    assert main(["train", "--config", "configs/mnist_mlp.py", *TINY, "--config.train.steps=5",
+                 "--config.train.tensorboard=false", "--workdir", str(tmp_path / "off")]) == 0
     assert not (tmp_path / "off" / "tensorboard").exists()
+
+
+def test_a_sweep_with_some_diverged_seeds_keeps_the_others_results():
+    summary = rundir.make_summary(experiment="e", config_file="c.py", seeds=[0, 1, 2],
+                                  per_seed={"test_loss": np.array([1.0, np.nan, 3.0]),
+                                            "train_loss": np.array([0.5, np.inf, 0.7])},
+                                  reference={}, steps=10, wall_time_s=1.0)
+    assert summary["diverged_seeds"] == [1]
+    assert summary["metrics"]["test_loss"] == 2.0 and summary["metrics_std"]["test_loss"] == pytest.approx(2 ** 0.5)
+    assert np.isnan(summary["metrics_per_seed"]["test_loss"][1])  # kept, not hidden
+    healthy = rundir.make_summary(experiment="e", config_file="c.py", seeds=[0, 1], per_seed={"a": np.ones(2)},
+                                  reference={}, steps=1, wall_time_s=1.0)
+    assert "diverged_seeds" not in healthy
