@@ -12,6 +12,10 @@ if "JAXNETS_DATA_DIR" not in os.environ and _shared.is_dir():
     os.environ["JAXNETS_DATA_DIR"] = str(_shared)
 os.environ.setdefault("JAXNETS_NO_DOWNLOAD", "1")  # hermetic: only tests/test_download.py downloads (loopback)
 os.chdir(ROOT)  # config paths in tests are relative to the repository root
+# Many tests compile the same small programs (and subprocesses inherit this): JAX's persistent
+# compilation cache, shared by the xdist workers, turns the repeats into disk reads.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(ROOT / ".pytest_cache" / "jax_compilation_cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 from jaxnets.train.sharding import cpu_devices_per_core  # noqa: E402
 
