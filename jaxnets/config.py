@@ -245,13 +245,5 @@ def train_section(*, without: Sequence[str] = (), **values: Any) -> ml_collectio
 
 def base_config(this_file: str, name: str, arg: str | None = None) -> ml_collections.ConfigDict:
     """get_config() of the sibling config file `name`, for variants that change a few fields."""
-    path = pathlib.Path(this_file).with_name(f"{name}.py")
-    module_spec = importlib.util.spec_from_file_location(f"jaxnets_config_{name}", path)
-    module = importlib.util.module_from_spec(module_spec)
-    try:
-        module_spec.loader.exec_module(module)
-    except SyntaxError as err:
-        raise ConfigError(f"config file {path}, line {err.lineno}: {err.msg} ({(err.text or '').strip()!r})") from None
-    except Exception as err:  # the file runs code: any failure there is the config's, said in one line
-        raise ConfigError(f"config file {path} failed to load: {type(err).__name__}: {err}") from None
+    module = load_module(str(pathlib.Path(this_file).with_name(f"{name}.py")))
     return module.get_config(arg) if arg is not None else module.get_config()
