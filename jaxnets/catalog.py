@@ -63,33 +63,22 @@ def list_configs() -> str:
     return "\n".join(lines)
 
 
-def _flat(node, prefix: str = "") -> list[tuple[str, object]]:
-    import ml_collections
-
-    out = []
-    for key, value in node.items():
-        if isinstance(value, ml_collections.ConfigDict):
-            out += _flat(value, f"{prefix}{key}.")
-        else:
-            out.append((f"{prefix}{key}", value))
-    return out
-
-
 def show(spec: str, overrides=()) -> str:
     """Every key = value of `spec` (with overrides applied), what its variant changes from the
     file's default, and the file's variants."""
     spec = resolve_spec(spec)
     path, variant = config_lib.split_spec(spec)
     config = config_lib.load(spec, overrides)
-    base = dict(_flat(config_lib.load_config_file(path)))
+    base = dict(config_lib.flatten(config_lib.load_config_file(path)))
     lines = [f"{spec}  [{config.experiment}]  {first_sentence(pathlib.Path(path))}", ""]
-    width = max(len(k) for k, _ in _flat(config))
-    for key, value in _flat(config):
+    width = max(len(k) for k, _ in config_lib.flatten(config))
+    for key, value in config_lib.flatten(config):
         changed = "  # file default: " + repr(base[key]) if key in base and base[key] != value else ""
         lines.append(f"  {key:<{width}} = {value!r}{changed}")
     variants = _variants(path)
     if variants:
         lines += ["", f"variants ({len(variants)}): {', '.join(variants)}",
-                  f"  (python -m jaxnets show {path}:<variant>; the whole table: python -m jaxnets suite --config {path})"]
+                  f"  (python -m jaxnets show {path}:<variant>; the whole table: "
+                  f"python -m jaxnets suite --config {path})"]
     lines += ["", "every key is documented in configs/README.md; override one with --config.<key>=<value>"]
     return "\n".join(lines)

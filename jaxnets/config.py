@@ -17,9 +17,10 @@ from typing import Any, Sequence
 
 import ml_collections
 
-__all__ = ["REQUIRED_SECTIONS", "ConfigError", "split_spec", "normalize_spec", "load_module", "load_config_file",
-           "valid_keys", "apply_override", "parse_overrides", "load", "apply_overrides", "override_text",
-           "to_jsonable", "apply_variant", "TRAIN_KEYS", "OPTIONAL_TRAIN_KEYS", "train_section", "base_config"]
+__all__ = ["REQUIRED_SECTIONS", "ConfigError", "flatten", "split_spec", "normalize_spec", "load_module",
+           "load_config_file", "valid_keys", "apply_override", "parse_overrides", "load", "apply_overrides",
+           "override_text", "to_jsonable", "apply_variant", "TRAIN_KEYS", "OPTIONAL_TRAIN_KEYS", "train_section",
+           "base_config"]
 
 REQUIRED_SECTIONS = ("experiment", "seed", "data", "model", "optimizer", "train", "reference")
 
@@ -110,15 +111,19 @@ def _parse_value(key: str, text: str, current: Any) -> Any:
     raise ConfigError(f"--config.{key}: cannot override a field of type {type(current).__name__}")
 
 
-def valid_keys(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
-    keys = []
+def flatten(config: ml_collections.ConfigDict, prefix: str = "") -> list[tuple[str, Any]]:
+    """[(dotted key, value)] of every leaf, in the config's order."""
+    items = []
     for name, value in config.items():
-        full = f"{prefix}{name}"
         if isinstance(value, ml_collections.ConfigDict):
-            keys.extend(valid_keys(value, full + "."))
+            items.extend(flatten(value, f"{prefix}{name}."))
         else:
-            keys.append(full)
-    return keys
+            items.append((f"{prefix}{name}", value))
+    return items
+
+
+def valid_keys(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
+    return [key for key, _ in flatten(config, prefix)]
 
 
 def apply_override(config: ml_collections.ConfigDict, key: str, text: str) -> None:

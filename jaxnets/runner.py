@@ -115,5 +115,5 @@ def run_spec(spec: str, overrides: list[str], n_seeds: int | None = None, workdi
     if n_seeds is not None and n_seeds < 1:
         raise config_lib.ConfigError("--seeds must be at least 1")
     seeds = [config.seed + i for i in range(n_seeds or 1)]
-    return run(config, workdir or default_workdir(spec, n_seeds, overrides), seeds, config_file=config_lib.normalize_spec(spec),
-               overwrite=overwrite, log=log)
+    return run(config, workdir or default_workdir(spec, n_seeds, overrides), seeds,
+               config_file=config_lib.normalize_spec(spec), overwrite=overwrite, log=log)

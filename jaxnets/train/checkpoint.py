@@ -31,6 +31,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jaxnets.rundir import write_atomic
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint that must not be used: written under another config, or no valid one left."""
@@ -106,9 +108,7 @@ FILE_SIZES = "files.json"  # in each step folder: {relative path: bytes}, writte
 def write_file_sizes(step_dir: pathlib.Path) -> None:
     sizes = {str(f.relative_to(step_dir)): f.stat().st_size for f in sorted(step_dir.rglob("*"))
              if f.is_file() and f.name != FILE_SIZES}
-    tmp = step_dir / f".{FILE_SIZES}.tmp"
-    tmp.write_text(json.dumps(sizes))
-    tmp.replace(step_dir / FILE_SIZES)
+    write_atomic(step_dir / FILE_SIZES, lambda tmp: tmp.write_text(json.dumps(sizes)))
 
 
 def damage(step_dir: pathlib.Path) -> str | None:
