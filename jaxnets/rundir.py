@@ -118,6 +118,24 @@ def never_trained(workdir: pathlib.Path) -> bool:
             and not (checkpoints.is_dir() and any(checkpoints.iterdir())))
 
 
+def remove_if_untrained(workdir: str | pathlib.Path) -> bool:
+    """Delete a run folder that holds nothing but what `open_run` wrote (config.json, an empty
+    plots/, the lock): the trace of a run that failed before it trained (its data could not be
+    had, a config error the experiment found), which would otherwise be left for the user to
+    wonder about. True if it was deleted."""
+    workdir = pathlib.Path(workdir)
+    if not workdir.is_dir():
+        return False
+    for path in workdir.iterdir():
+        if path.name in ("config.json", LOCK_FILE) and path.is_file():
+            continue
+        if path.name == "plots" and path.is_dir() and not any(path.iterdir()):
+            continue
+        return False
+    shutil.rmtree(workdir)
+    return True
+
+
 def open_run(workdir: str | pathlib.Path, run_config: dict, overwrite: bool = False) -> pathlib.Path:
     """Create or reopen `workdir` for `run_config` ({'config_file', 'seeds', 'config'}).
 

@@ -55,10 +55,16 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, seeds: l
     workdir = pathlib.Path(workdir)
     primary = jax.process_index() == 0
     run_config = {"config_file": config_file, "seeds": list(seeds), "config": config_lib.to_jsonable(config)}
-    with rundir.exclusive(workdir) if primary else contextlib.nullcontext():  # one process per run folder
-        if primary:  # multi-host: one process owns the run directory
-            rundir.open_run(workdir, run_config, overwrite=overwrite)
-        return _run_opened(module, config, workdir, seeds, config_file, run_config, primary, log)
+    created = not workdir.exists()
+    try:
+        with rundir.exclusive(workdir) if primary else contextlib.nullcontext():  # one process per run folder
+            if primary:  # multi-host: one process owns the run directory
+                rundir.open_run(workdir, run_config, overwrite=overwrite)
+            return _run_opened(module, config, workdir, seeds, config_file, run_config, primary, log)
+    except BaseException:
+        if created and primary:  # failed before training (data missing, ...): leave nothing behind
+            rundir.remove_if_untrained(workdir)
+        raise
 
 
 def _run_opened(module, config, workdir, seeds, config_file, run_config, primary, log) -> dict:

@@ -2,12 +2,15 @@
 download verified and renamed into place; a wrong checksum, a connection dropped mid-file and a
 server that is down each end in one message, quickly, with nothing left behind."""
 
+import gzip
 import hashlib
 import http.server
+import io
 import json
 import os
 import pathlib
 import socket
+import tarfile
 import threading
 import time
 
@@ -52,10 +55,26 @@ class Mirror:
 
 
 def _shared_files(name: str) -> dict[str, bytes]:
+    """What the publisher serves, rebuilt from the offline copy: the files themselves, or for a
+    set published inside an archive (WordNet) that archive with the files at their places."""
     folder = SHARED / name
-    if not all((folder / r.file).is_file() for r in download.SOURCES[name]):
+    remotes = download.SOURCES[name]
+    if not all((folder / r.file).is_file() for r in remotes):
         pytest.skip(f"no offline copy of {name} under $JAXNETS_DATA_DIR")
-    return {f"{name}/{r.file}": (folder / r.file).read_bytes() for r in download.SOURCES[name]}
+    if not remotes[0].member:
+        return {f"{name}/{r.file}": (folder / r.file).read_bytes() for r in remotes}
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for remote in remotes:
+            data = _content(folder / remote.file)
+            info = tarfile.TarInfo(remote.member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return {f"{name}/{remotes[0].urls[0].rsplit('/', 1)[1]}": archive.getvalue()}
+
+
+def _content(path: pathlib.Path) -> bytes:
+    return gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
 
 
 @pytest.fixture
@@ -87,8 +106,9 @@ def test_every_offline_copy_has_an_accepted_checksum():
     for name, remotes in download.SOURCES.items():
         for remote in remotes:
             path = SHARED / name / remote.file
-            if path.is_file():
-                assert hashlib.sha256(path.read_bytes()).hexdigest() in remote.sha256, path
+            if path.is_file():  # an archive member's digest is its content's, before gzip here
+                data = _content(path) if remote.member else path.read_bytes()
+                assert hashlib.sha256(data).hexdigest() in remote.sha256, path
                 checked += 1
     if not checked:
         pytest.skip("no offline copies under $JAXNETS_DATA_DIR")
@@ -137,10 +157,12 @@ def test_a_connection_dropped_mid_file_leaves_nothing(fresh, tmp_path):
 
 def _loaders():
     from jaxnets.data import load_images
+    from jaxnets.data.sentences import sentence_set
     from jaxnets.data.text import read_text, word_corpus
 
     return {"mnist": lambda: load_images("mnist", "test"), "fashion_mnist": lambda: load_images("fashion_mnist", "test"),
-            "ptb": lambda: word_corpus("ptb"), "tinyshakespeare": lambda: read_text("tinyshakespeare")}
+            "ptb": lambda: word_corpus("ptb"), "tinyshakespeare": lambda: read_text("tinyshakespeare"),
+            "wordnet": lambda: sentence_set("wordnet")}
 
 
 def test_every_downloadable_set_has_a_loader_here():
@@ -160,10 +182,43 @@ def test_a_server_that_is_down_fails_at_once_with_the_url(name, fresh, tmp_path,
         _loaders()[name]()
     assert time.monotonic() - started < 5.0
     message = str(err.value)
-    first = download.SOURCES[name][0].file
-    assert f"http://127.0.0.1:{port}/{name}/{first}: cannot connect" in message
+    first = download.urls_of(name, download.SOURCES[name][0])[0]
+    assert f"{first}: cannot connect" in message and first.startswith(f"http://127.0.0.1:{port}/{name}/")
     assert "JAXNETS_DATA_DIR" in message and "JAXNETS_NO_DOWNLOAD=1" in message
     assert _leftovers(tmp_path) == [] and "tensorflow" not in capsys.readouterr().err.lower()
+
+
+def test_a_set_published_as_an_archive_is_unpacked_and_verified(fresh, tmp_path, capsys):
+    """WordNet comes as one tarball: downloaded once, its members checked against their digests
+    and kept gzipped as in the offline copy, the archive itself not kept; the glosses read."""
+    from jaxnets.data.sentences import read_wordnet
+
+    files = _shared_files("wordnet")
+    mirror = fresh(files)
+    folder = download.ensure("wordnet")
+    assert mirror.requests == list(files)
+    assert _leftovers(tmp_path) == ["wordnet", *sorted(f"wordnet/{r.file}" for r in download.SOURCES["wordnet"])]
+    for remote in download.SOURCES["wordnet"]:
+        assert _content(folder / remote.file) == _content(SHARED / "wordnet" / remote.file)
+    assert len(read_wordnet(folder)) == 117_659
+    assert "5 file(s) verified" in capsys.readouterr().err
+
+
+def test_a_changed_archive_member_leaves_nothing(fresh, tmp_path):
+    name = next(iter(_shared_files("wordnet")))
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:  # lexnames and data.noun only, one altered
+        for remote in download.SOURCES["wordnet"][:1] + download.SOURCES["wordnet"][-1:]:
+            data = _content(SHARED / "wordnet" / remote.file)
+            data = data.replace(b"entity", b"entiti", 1) if remote.file == "data.noun.gz" else data
+            info = tarfile.TarInfo(remote.member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    fresh({name: archive.getvalue()})
+    with pytest.raises(DataError, match=r"WordNet-3.0/dict/data.noun in http://127.0.0.1:\d+/wordnet/WordNet-3.0"
+                                        r"\.tar\.gz has SHA-256 [0-9a-f]{64}, not the published file's"):
+        download.ensure("wordnet")
+    assert _leftovers(tmp_path) == []
 
 
 def test_missing_file_on_the_server_is_named(fresh, tmp_path):
@@ -212,3 +267,23 @@ def test_command_one_on_a_machine_without_data(fresh, tmp_path):
     summary = json.loads((workdir / "summary.json").read_text())
     assert summary["steps"] == 600 and summary["metrics"]["test_accuracy"] > 0.90, summary["metrics"]
     _read_local.cache_clear()
+
+
+def test_command_one_with_a_corrupted_mirror_file(fresh, tmp_path, capsys):
+    """The same command when one served file is damaged (a byte flipped): one line naming the
+    file, its digest and the expected one, exit 2, no data folder and no run folder left."""
+    from jaxnets.__main__ import main
+    from jaxnets.data.images import _read_local
+
+    files = _shared_files("mnist")
+    key = "mnist/t10k-labels-idx1-ubyte.gz"
+    files[key] = files[key][:100] + bytes([files[key][100] ^ 0xFF]) + files[key][101:]
+    fresh(files)
+    _read_local.cache_clear()
+    workdir = tmp_path / "run"
+    assert main(["train", "--config", "configs/mnist_mlp.py", "--config.train.steps=600",
+                 "--workdir", str(workdir)]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "could not download t10k-labels-idx1-ubyte.gz; nothing was written" in err[0], err
+    assert hashlib.sha256(files[key]).hexdigest() in err[0] and "f7ae60f92e00ec6d" in err[0]
+    assert _leftovers(tmp_path) == [] and not workdir.exists()

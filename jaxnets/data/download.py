@@ -15,12 +15,14 @@ a private mirror, or the loopback server of the tests.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import http.client
 import os
 import pathlib
 import shutil
 import sys
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -44,10 +46,18 @@ class Remote:
     file: str
     urls: tuple[str, ...]
     sha256: tuple[str, ...]
+    member: str = ""  # set: `urls` are a .tar.gz and `file` is this member of it, gzipped here;
+                      # `sha256` is then the member's (uncompressed) digest
 
 
 def _remotes(bases: tuple[str, ...], files: dict[str, tuple[str, ...]]) -> tuple[Remote, ...]:
     return tuple(Remote(file, tuple(base + file for base in bases), digests) for file, digests in files.items())
+
+
+def _members(archive_urls: tuple[str, ...], folder: str, files: dict[str, str]) -> tuple[Remote, ...]:
+    """Files published only inside one archive: `<file>.gz` here from `<folder>/<file>` in it."""
+    return tuple(Remote(file + ".gz", archive_urls, (digest,), member=f"{folder}/{file}")
+                 for file, digest in files.items())
 
 
 # Digests: the first is the published file's (TFDS's url_checksums for MNIST; Zalando's for
@@ -83,6 +93,18 @@ SOURCES: dict[str, tuple[Remote, ...]] = {
     "tinyshakespeare": _remotes(
         ("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/",),
         {"input.txt": ("86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",)}),
+    # Princeton publishes WordNet 3.0 as one tarball; the files are kept gzipped, as in the offline
+    # copy (Debian's wordnet-base, whose database files' contents these digests are: the archive's
+    # own digest is not published). lexnames is small and kept as it is.
+    "wordnet": _members(
+        ("https://wordnetcode.princeton.edu/3.0/WordNet-3.0.tar.gz",), "WordNet-3.0/dict",
+        {"data.noun": "fea17d2f9656611334eac790e5d69e47645fa180c4aa481fb4cd9b3520754ca2",
+         "data.verb": "adcf43e35b581e8036d8b5a52d63d9cd3d3b4870b2720d3c03c799df44777bc2",
+         "data.adj": "c89120dfc1f046ddff4a631bf9b7e9fa1a36b5e86565a23bf82dbe14f30b88a7",
+         "data.adv": "444a63bf3955080ab7524f5079cfc07ff9bc682cb98bdb1db73b0fb9829f1139"})
+    + (Remote("lexnames", ("https://wordnetcode.princeton.edu/3.0/WordNet-3.0.tar.gz",),
+              ("b9fc2902a4d32e7fd26aef4df3a8f156e92a39e7c0ca00cc4ab1e089a4487dcc",),
+              member="WordNet-3.0/dict/lexnames"),),
 }
 
 
@@ -97,14 +119,18 @@ def data_dir() -> pathlib.Path:
 
 def urls_of(name: str, remote: Remote) -> tuple[str, ...]:
     mirror = os.environ.get(MIRROR_ENV)
-    return (f"{mirror.rstrip('/')}/{name}/{remote.file}",) if mirror else remote.urls
+    served = remote.urls[0].rsplit("/", 1)[1] if remote.member else remote.file
+    return (f"{mirror.rstrip('/')}/{name}/{served}",) if mirror else remote.urls
 
 
 def where_to_get(name: str) -> str:
     """One sentence a user can act on: which files, from where, into which folder."""
     files = ", ".join(r.file for r in SOURCES[name])
+    first = SOURCES[name][0]
+    where = (f"in {urls_of(name, first)[0]} (folder {first.member.rsplit('/', 1)[0]}/; gzip the data files)"
+             if first.member else f"at {urls_of(name, first)[0].rsplit('/', 1)[0]}/")
     return (f"Put {files} in {data_dir() / name}/ (set JAXNETS_DATA_DIR to a folder holding {name}/); "
-            f"they are published at {urls_of(name, SOURCES[name][0])[0].rsplit('/', 1)[0]}/")
+            f"they are published {where}")
 
 
 def ensure(name: str, log=None) -> pathlib.Path:
@@ -121,8 +147,11 @@ def ensure(name: str, log=None) -> pathlib.Path:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
-        for remote in SOURCES[name]:
+        plain = [r for r in SOURCES[name] if not r.member]
+        for remote in plain:
             _fetch_one(name, remote, partial / remote.file, log)
+        if len(plain) < len(SOURCES[name]):
+            _fetch_members(name, [r for r in SOURCES[name] if r.member], partial, log)
         partial.rename(folder)
     finally:
         shutil.rmtree(partial, ignore_errors=True)  # after a failure or Ctrl-C: nothing half-written
@@ -138,13 +167,41 @@ def _fetch_one(name: str, remote: Remote, dest: pathlib.Path, log) -> None:
         except (OSError, http.client.HTTPException, ValueError) as err:  # URLError and timeouts are OSErrors
             failures.append(f"{url}: {_reason(err)}")
             continue
-        if digest in remote.sha256:
+        if digest in remote.sha256 or remote.member:  # an archive: its members are checked
             return
         failures.append(f"{url}: SHA-256 {digest} is not the published file's ({remote.sha256[0]})")
     dest.unlink(missing_ok=True)
     raise DataError(f"{name}: could not download {remote.file}; nothing was written. "
                     + "; ".join(failures) + f". Retry later, or: {where_to_get(name)}"
                     + f" ({NO_DOWNLOAD_ENV}=1 turns downloading off).")
+
+
+def _fetch_members(name: str, remotes: list[Remote], partial: pathlib.Path, log) -> None:
+    """Download the one archive the `remotes` come from, take each member out (checked against its
+    digest, gzipped when its name here ends in .gz), and delete the archive."""
+    archive = partial / ".archive.tar.gz"
+    _fetch_one(name, remotes[0], archive, log)
+    url = urls_of(name, remotes[0])[0]
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for remote in remotes:
+                try:
+                    data = tar.extractfile(remote.member).read()
+                except (KeyError, AttributeError):
+                    raise DataError(f"{name}: {url} has no file {remote.member}; nothing was written. "
+                                    + where_to_get(name)) from None
+                digest = hashlib.sha256(data).hexdigest()
+                if digest not in remote.sha256:
+                    raise DataError(f"{name}: {remote.member} in {url} has SHA-256 {digest}, not the "
+                                    f"published file's ({remote.sha256[0]}); nothing was written. "
+                                    + where_to_get(name))
+                if remote.file.endswith(".gz") and not remote.member.endswith(".gz"):
+                    data = gzip.compress(data, mtime=0)
+                (partial / remote.file).write_bytes(data)
+    except (tarfile.TarError, EOFError, OSError) as err:
+        raise DataError(f"{name}: {url} is not a readable .tar.gz ({err}); nothing was written. "
+                        + where_to_get(name)) from None
+    archive.unlink()
 
 
 def _reason(err: BaseException) -> str:
