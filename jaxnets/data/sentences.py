@@ -27,7 +27,7 @@ __all__ = ["UNK", "WORDNET_POS", "Sentences", "tokenize", "read_wordnet", "read_
 UNK = "<UNK>"  # id 0: out-of-vocabulary tokens, and the padding (the post pads with 0 as well)
 NUMBER = "<#>"  # every number, as the post's preprocessing
 WORDNET_POS = ("noun", "verb", "adj", "adv")
-_TOKEN = re.compile(r"\w+(?:['’-]\w+)*|[^\w\s]")
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|\w+(?:['’-]\w+)*|[^\w\s]")
 _NUMERIC = re.compile(r"^\d+(?:[.,]\d+)*$")
 
 

@@ -54,16 +54,18 @@ class Context:
         return reference_of(self.config)
 
     def fit(self, task, train_data: dict, eval_data: dict, *, optimizer=None, train=None, subdir: str | None = None,
-            seeds: list[int] | None = None, stream: str | None = None, log: Callable[[str], None] | None = None):
+            seeds: list[int] | None = None, stream: str | None = None, log: Callable[[str], None] | None = None,
+            show: tuple[str, ...] = ()):
         """The common trainer on this run's seeds, optimizer and train config unless given;
         `subdir` keeps a second fit's metrics and checkpoints apart; `stream` makes it an
-        independent random stream of the same seeds."""
+        independent random stream of the same seeds; the progress lines show the metrics of
+        `show` first, then those with a published number."""
         from jaxnets.train import fit, make_optimizer
 
         return fit(task, optimizer or make_optimizer(self.config.optimizer), train_data, eval_data,
                    train or self.config.train, self.writer.child(subdir) if subdir else self.writer,
                    seeds or self.seeds, self.log if log is None else log, stream=stream,
-                   progress_metrics=tuple(k for k in self.reference if k != "source"))
+                   progress_metrics=(*show, *(k for k in self.reference if k != "source")))
 
 
 def reference_of(config: ml_collections.ConfigDict) -> dict:

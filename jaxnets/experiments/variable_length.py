@@ -1,0 +1,51 @@
+"""Variable-length sequences (R2RT, "RNNs in Tensorflow III"): a GRU classifier of labelled
+sentences read to each sentence's last real step, or labelling every step (seq2seq), trained on
+padded or bucketed batches. Special here: the sentence data, the batches in a few fixed shapes,
+and what the post measured besides accuracy — the padding per batch and the epoch time."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jaxnets.data.sentences import sentence_set
+from jaxnets.experiments import Context, Outcome
+from jaxnets.models.sequence_classifier import sequence_classifier_task
+from jaxnets.train.batches import VariableLength, bucket_lengths
+
+
+def run(ctx: Context) -> Outcome:
+    c = ctx.config
+    data = sentence_set(c.data.name, c.data.path, min_len=c.data.min_len, max_len=c.data.max_len,
+                        vocab_size=c.data.vocab_size, test_fraction=c.data.test_fraction, seed=c.data.split_seed)
+    train, test = data.splits["train"], data.splits["test"]
+    rates = data.class_rates("test")
+    ctx.log(f"{c.data.name}: {len(train['label']):,} training and {len(test['label']):,} test sentences of "
+            f"{c.data.min_len}-{c.data.max_len} tokens, {len(data.vocabulary):,} tokens, {len(data.classes)} classes; "
+            f"majority class {rates['majority_class']} {rates['majority_rate']:.4f} of test, chance "
+            f"{rates['chance_rate']:.4f}")
+    lengths = bucket_lengths(train["length"], c.data.n_buckets)
+    batches = VariableLength(c.train.batch_size, lengths, bucketed=c.data.bucketed, order_seed=c.data.order_seed)
+    task = sequence_classifier_task(c.model, len(data.vocabulary), len(data.classes), batches)
+    result = ctx.fit(task, train, {"test": test}, show=("test_accuracy",))
+    epochs = [r for r in result.history if "test_accuracy" in r]
+    times = np.diff([0.0] + [r["time"] for r in epochs])
+    extra = {"data": {"sentences": {"train": int(len(train["label"])), "test": int(len(test["label"]))},
+                      "vocabulary": len(data.vocabulary), "classes": len(data.classes),
+                      "majority_class": rates["majority_class"], "majority_rate": rates["majority_rate"],
+                      "chance_rate": rates["chance_rate"]},
+             "length_classes": list(lengths),
+             "padding_per_batch": _mean_over(result.history, "train_padding"),
+             "padding_computed_per_batch": _mean_over(result.history, "train_padding_computed"),
+             # the first epoch includes compilation: the epoch time is the later epochs' mean
+             "epoch_time_s": float(np.mean(times[1:])) if len(times) > 1 else float(times[0]) if len(times) else None,
+             "first_epoch_time_s": float(times[0]) if len(times) else None,
+             "curves": {"epoch": list(range(1, len(epochs) + 1)),
+                        **{k: [r.get(k) for r in epochs] for k in ("train_accuracy", "test_accuracy")}}}
+    per_seed = {k: v for k, v in result.final_eval.items()}
+    per_seed.update({k: v for k, v in result.final_train.items() if k == "train_accuracy"})
+    return Outcome(per_seed, fit=result, extra=extra)
+
+
+def _mean_over(history: list[dict], key: str) -> float | None:
+    values = [r[key] for r in history if key in r]
+    return float(np.mean(values)) if values else None
