@@ -157,6 +157,10 @@ CELLS = {
 }
 
 
+# (+ the 8 architectures of R2RT's "Written Memories", `pseudo_lstm[_d1][_d2][_d3]`, added by
+# jaxnets.nn.lstm_variants)
+
+
 def get_cell(name: str) -> Cell:
     if name not in CELLS:
         raise ValueError(f"unknown cell {name!r}; have {sorted(CELLS)}")
