@@ -102,3 +102,65 @@ def test_early_stopping_stops_the_run_and_a_rerun_stays_stopped(toy_ptb, capsys)
     assert main(argv) == 0  # rerun: nothing more is trained
     assert "early stop: validation_loss had not improved" in capsys.readouterr().out
     assert len((workdir / "metrics.jsonl").read_text().splitlines()) == len(records)
+
+
+def _lm_model(**keys):
+    import ml_collections
+
+    return ml_collections.ConfigDict({"cell": "lstm", "num_layers": 2, "state_size": 5, "embedding_size": 4,
+                                      "num_steps": 6, "truncation": "tf_style", "bptt": 0, "num_weights": 1,
+                                      "keep_prob": 1.0, "w_init": "glorot_uniform", "fused_lstm": True, **keys})
+
+
+def _window(rows=3, steps=6, vocab=7, reset=False):
+    import jax
+    import jax.numpy as jnp
+
+    x = jax.random.randint(jax.random.key(5), (rows, steps + 1), 0, vocab)
+    return {"x": x[:, :-1], "y": x[:, 1:], "reset": jnp.asarray(reset)}
+
+
+def test_initial_states_learned_noisy_and_uncarried():
+    """The initial-state post's pieces: a trained initial state (TF's Glorot draw, every c and h
+    of both layers) that gets a gradient when every window starts from it; noise in training
+    only; with carry_state false the carried state is ignored; the loss summed over the steps."""
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+
+    from jaxnets.experiments.language_model import lm_task
+
+    window, key = _window(), jax.random.key(1)
+
+    def task(**keys):  # jitted: one compilation each instead of op-by-op dispatch
+        t = lm_task(_lm_model(**keys), 7, 3)
+        return dataclasses.replace(t, loss=jax.jit(t.loss), evaluate=jax.jit(t.evaluate))
+
+    learned = task(initial_state="learned", carry_state=False)
+    params, carries = learned.init(jax.random.key(0))
+    assert sorted(params["initial"]) == ["0_c", "0_h", "1_c", "1_h"]
+    assert all(0 < float(jnp.max(jnp.abs(v))) <= np.sqrt(6 / 6) for v in params["initial"].values())
+    stale = jax.tree.map(lambda c: c + 0.7, carries)
+    loss_fresh = learned.loss(params, carries, window, key, 0)[0]
+    np.testing.assert_allclose(learned.loss(params, stale, window, key, 0)[0], loss_fresh, rtol=1e-6)
+    grads = jax.grad(lambda p: learned.loss(p, carries, window, key, 0)[0])(params)
+    assert all(float(jnp.max(jnp.abs(g))) > 0 for g in grads["initial"].values())
+
+    carried = task(initial_state="learned")  # carried: the state matters mid-epoch
+    assert float(carried.loss(params, stale, window, key, 0)[0]) != float(loss_fresh)
+
+    noisy = task(initial_state="noisy", carry_state=False)
+    p0, c0 = noisy.init(jax.random.key(0))
+    assert "initial" not in p0
+    a, b = (noisy.loss(p0, c0, window, jax.random.key(k), 0)[0] for k in (1, 2))
+    assert float(a) != float(b)  # the noise is drawn in training...
+    e1, e2 = (noisy.evaluate(p0, c0, window, jax.random.key(k), 0)[0]["loss"] for k in (1, 2))
+    assert float(e1[0]) == float(e2[0])  # ...and not in evaluation
+    zero = task(carry_state=False)
+    np.testing.assert_allclose(noisy.evaluate(p0, c0, window, key, 0)[0]["loss"][0],
+                               zero.evaluate(p0, c0, window, key, 0)[0]["loss"][0], rtol=1e-6)
+
+    summed = task(carry_state=False, loss="sum_over_steps")
+    np.testing.assert_allclose(summed.loss(p0, c0, window, key, 0)[0], 6 * zero.loss(p0, c0, window, key, 0)[0],
+                               rtol=1e-6)

@@ -42,13 +42,24 @@ def lm_task(model: ml_collections.ConfigDict, vocab: int, rows: int) -> Task:
     def init(key):
         return rnn_lm.init(key, model, vocab), rnn_lm.zero_carries(model, rows)
 
+    carried = model.get("carry_state", True)  # false: every window starts from the initial state
+    scale = model.num_steps if model.get("loss", "mean") == "sum_over_steps" else 1.0
+
+    def restart(params, carries, batch, key):
+        """The carried state, or the initial state where a sequence starts (the rows here are
+        this device's when the trainer splits them)."""
+        reset = batch["reset"] if carried else True
+        noise_key = None if key is None else jax.random.fold_in(key, 1 << 20)
+        begin = rnn_lm.start_carries(params, model, jax.tree.leaves(carries)[0].shape[0], noise_key)
+        return rnn_lm.reset_where(carries, reset, begin)
+
     def loss(params, carries, batch, key, step):
-        carries = rnn_lm.reset_where(carries, batch["reset"])
+        carries = restart(params, carries, batch, key)
         final, hs = rnn_lm.features(params, carries, batch["x"], model, key)
-        return jnp.mean(rnn_lm.token_losses(params, hs, batch["y"].T)), (final, {})
+        return scale * jnp.mean(rnn_lm.token_losses(params, hs, batch["y"].T)), (final, {})
 
     def evaluate(params, carries, batch, key, step):
-        carries = rnn_lm.reset_where(carries, batch["reset"])
+        carries = restart(params, carries, batch, None)  # evaluation: the initial state without noise
         final, hs = rnn_lm.features(params, carries, batch["x"], model)
         return {"loss": mean_of(rnn_lm.token_losses(params, hs, batch["y"].T))}, final
 

@@ -23,8 +23,8 @@ import ml_collections
 from jaxnets.nn import dense, dense_softmax_cross_entropy, dropout, initializer, rnn
 from jaxnets.nn.truncation import true_bptt_unroll
 
-__all__ = ["TRUNCATIONS", "embedding_size", "init", "zero_carries", "reset_where", "readout", "token_losses",
-           "apply", "features", "check", "generate"]
+__all__ = ["TRUNCATIONS", "embedding_size", "init", "initial_state", "start_carries", "zero_carries", "reset_where",
+           "readout", "token_losses", "apply", "features", "check", "generate"]
 
 TRUNCATIONS = ("tf_style", "true")
 
@@ -39,10 +39,30 @@ def init(key: jax.Array, model: ml_collections.ConfigDict, vocab: int) -> dict:
     extra = {"num_weights": model.num_weights} if model.cell == "custom_gru" else {}
     sizes_in = [embedding_size(model)] + [model.state_size] * (model.num_layers - 1)
     layers = [cell.init(keys[i], n_in, model.state_size, model.w_init, 1.0, **extra) for i, n_in in enumerate(sizes_in)]
-    return {"embedding": initializer(model.w_init, 1.0)(keys[-2], (vocab, embedding_size(model)), jnp.float32),
-            "layers": layers,
-            "out": {"w": initializer(model.w_init, 1.0)(keys[-1], (model.state_size, vocab), jnp.float32),
-                    "b": jnp.zeros((vocab,), jnp.float32)}}
+    params = {"embedding": initializer(model.w_init, 1.0)(keys[-2], (vocab, embedding_size(model)), jnp.float32),
+              "layers": layers,
+              "out": {"w": initializer(model.w_init, 1.0)(keys[-1], (model.state_size, vocab), jnp.float32),
+                      "b": jnp.zeros((vocab,), jnp.float32)}}
+    learned = rnn.initial_state_params(cell, model.num_layers, model.state_size, initial_state(model))
+    if learned:  # a trained initial state, drawn as TF draws a [1, state] variable (Glorot uniform)
+        draw = initializer(model.w_init, 1.0)
+        params["initial"] = {name: draw(jax.random.fold_in(keys[-2], i), (1, model.state_size), jnp.float32)[0]
+                             for i, name in enumerate(sorted(learned))}
+    return params
+
+
+def initial_state(model: ml_collections.ConfigDict) -> str:
+    """The initial-state strategy of every state component (`rnn.INITIAL_STATES`; zero unless
+    the config says)."""
+    return model.get("initial_state", "zero")
+
+
+def start_carries(params: dict, model: ml_collections.ConfigDict, rows: int, key: jax.Array | None = None) -> tuple:
+    """The state a sequence starts from: zero, trained, noisy (N(0, initial_noise_std²) added
+    when a key is given: training) or trained + noisy (`rnn.initial_carries`)."""
+    return rnn.initial_carries(rnn.get_cell(model.cell), model.num_layers, model.state_size, rows,
+                               initial_state(model), params.get("initial", {}), key,
+                               model.get("initial_noise_std", 0.3))
 
 
 def zero_carries(model: ml_collections.ConfigDict, rows: int) -> tuple:
@@ -51,12 +71,13 @@ def zero_carries(model: ml_collections.ConfigDict, rows: int) -> tuple:
     return tuple(tuple(jnp.zeros((rows, model.state_size)) for _ in cell.components) for _ in range(model.num_layers))
 
 
-def reset_where(carries: tuple, reset: jax.Array) -> tuple:
-    """Zero the state where `reset` says a new sequence starts (a scalar for all rows, or [rows])."""
-    def zero(c):
+def reset_where(carries: tuple, reset: jax.Array, start: tuple | None = None) -> tuple:
+    """The state `start` (default zero) where `reset` says a new sequence starts (a scalar for
+    all rows, or [rows]), the carried state elsewhere."""
+    def pick(c, s):
         flag = jnp.reshape(reset, jnp.shape(reset) + (1,) * (c.ndim - jnp.ndim(reset)))
-        return jnp.where(flag, jnp.zeros_like(c), c)
-    return jax.tree.map(zero, carries)
+        return jnp.where(flag, s, c)
+    return jax.tree.map(pick, carries, jax.tree.map(jnp.zeros_like, carries) if start is None else start)
 
 
 def readout(params: dict, h: jax.Array) -> jax.Array:
@@ -153,7 +174,7 @@ def generate(params: dict, model: ml_collections.ConfigDict, prompt_ids: jax.Arr
     def one(p, c, token):
         return step(p["layers"], c, (p["embedding"][token], None))
 
-    carries, _ = jax.lax.scan(lambda c, token: one(params, c, token[None]), zero_carries(model, 1), prompt_ids[:-1])
+    carries, _ = jax.lax.scan(lambda c, token: one(params, c, token[None]), start_carries(params, model, 1), prompt_ids[:-1])
     if temperature == 0:
         def greedy(state, _):
             c, token = state
