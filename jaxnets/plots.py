@@ -51,7 +51,7 @@ def training_curves(history: list[dict], path: str | pathlib.Path, title: str = 
     """One panel per metric name (loss, accuracy, ...), train and eval splits overlaid; a band
     of ±1 std across seeds for sweeps; the published numbers as dashed lines; markers where a
     curve has too few points to be a line (a single evaluation would otherwise be invisible)."""
-    keys = sorted({k for r in history for k in r if k not in NOT_METRICS})
+    keys = sorted({k for r in history for k, v in r.items() if k not in NOT_METRICS and not isinstance(v, list)})
     names = sorted({k.split("_", 1)[1] for k in keys if "_" in k})
     published = reference_lines(reference or {}, keys)
     fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.5 * max(len(names), 1), 3.5), squeeze=False)
@@ -153,6 +153,20 @@ def gradient_by_distance(measured: dict[str, np.ndarray], path: str | pathlib.Pa
         ax.semilogy(np.arange(1, len(norms) + 1), norms, marker="o", ms=3, label=label)
     ax.set(xlabel="backprop distance (steps)", ylabel="L1 norm of dL/dW at that step",
            title="Gradient of the last step's loss by distance")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return save_figure(fig, path)
+
+
+def by_position(curves: dict[str, list], path: str | pathlib.Path, title: str = "") -> pathlib.Path:
+    """Perplexity at each position of a truncation window (0 = the window's first prediction, made
+    from the initial state), training and validation: where a learned initial state helps."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for key in ("train_perplexity", "validation_perplexity"):
+        if key in curves:
+            ax.plot(np.arange(len(curves[key])), curves[key], marker="o", ms=2, label=key.split("_")[0])
+    ax.set(xlabel="position in the window", ylabel="perplexity", title=title or "Perplexity by position",
+           yscale="log")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     return save_figure(fig, path)

@@ -339,7 +339,8 @@ class TensorBoardLog:
                 self.writer.add_scalar(key, float(value), step)
         for key, values in record.get("per_seed", {}).items():
             for i, value in enumerate(values):
-                self.writer.add_scalar(f"seed_{i}/{key}", float(value), step)
+                if isinstance(value, (int, float)):  # vector metrics (per position) are metrics.jsonl's only
+                    self.writer.add_scalar(f"seed_{i}/{key}", float(value), step)
         self.writer.flush()
 
     def close(self) -> None:

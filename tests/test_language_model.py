@@ -164,3 +164,25 @@ def test_initial_states_learned_noisy_and_uncarried():
     summed = task(carry_state=False, loss="sum_over_steps")
     np.testing.assert_allclose(summed.loss(p0, c0, window, key, 0)[0], 6 * zero.loss(p0, c0, window, key, 0)[0],
                                rtol=1e-6)
+
+
+def test_initial_states_config_reports_perplexity_by_position(toy_ptb):
+    """The initial-state post's run on a toy corpus: validation is valid + test, the curves by
+    position have one value per window position, taken at the best epoch, and the training
+    perplexity is per token although the loss minimized is summed over the window."""
+    workdir = toy_ptb / "noisy_variable"
+    assert main(["train", "--config", "configs/initial_states.py:noisy_variable", "--workdir", str(workdir),
+                 "--config.model.state_size=8", "--config.model.embedding_size=6", "--config.model.num_steps=5",
+                 "--config.train.batch_size=10", "--config.train.num_epochs=2"]) == 0
+    summary = json.loads((workdir / "summary.json").read_text())
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert "test_loss" not in records[-1]  # the test file is part of validation
+    curves = summary["perplexity_by_position_at_best_epoch"]
+    best = min(records, key=lambda r: r["validation_loss"])
+    assert curves["best_steps"] == [best["step"]] and len(curves["validation_perplexity"]) == 5
+    np.testing.assert_allclose(curves["validation_perplexity"], np.exp(best["validation_loss_by_position"]), rtol=1e-3)
+    np.testing.assert_allclose(np.mean(best["validation_loss_by_position"]), best["validation_loss"], rtol=1e-5)
+    np.testing.assert_allclose(records[-1]["train_loss"], 5 * records[-1]["train_token_loss"], rtol=1e-5)
+    np.testing.assert_allclose(summary["metrics"]["train_perplexity"], np.exp(records[-1]["train_token_loss"]),
+                               rtol=1e-6)
+    assert (workdir / "plots" / "perplexity_by_position.png").exists()

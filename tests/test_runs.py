@@ -30,7 +30,8 @@ TINY = ["--config.model.hidden_sizes=(32,)", "--config.train.batch_size=20", "--
 SHORT_ANALYSES = {"invert.py": ["--config.inverse.steps=50", "--config.generate.steps=50"],
                   "deeper_layers.py": ["--config.probe.iterations=30", "--config.probe.n_train=300",
                                        "--config.probe.n_test=300"],
-                  "lstm_variants.py": ["--config.model.state_size=32"],  # 10,000-way softmax over all of PTB's
+                  "lstm_variants.py": ["--config.model.state_size=32"],
+                  "initial_states.py": ["--config.model.state_size=16", "--config.model.embedding_size=16"],  # 10,000-way softmax over all of PTB's
                   # validation and test text after training: width 250 made it this file's slowest case
                   "variable_length.py": ["--config.data.n_buckets=2", "--config.train.batch_size=64",
                                          "--config.data.test_fraction=0.05"]}

@@ -30,14 +30,15 @@ from jaxnets.nn import rnn
 from jaxnets.nn.truncation import gradient_by_distance
 from jaxnets.train import Task
 from jaxnets.train.batches import Windows
-from jaxnets.train.loop import named_key
+from jaxnets.train.loop import BY_POSITION, named_key
 from jaxnets.train.step import mean_of
 
 VOCABULARY_FILE = "vocabulary.json"  # in the run directory: what the model's ids mean
 
 
-def lm_task(model: ml_collections.ConfigDict, vocab: int, rows: int) -> Task:
-    """Per-token cross-entropy of the next id, windows of model.num_steps, state carried."""
+def lm_task(model: ml_collections.ConfigDict, vocab: int, rows: int, by_position: bool = False) -> Task:
+    """Per-token cross-entropy of the next id, windows of model.num_steps, the state carried
+    (or not: model.carry_state); by_position adds the loss at each position of a window."""
 
     def init(key):
         return rnn_lm.init(key, model, vocab), rnn_lm.zero_carries(model, rows)
@@ -56,12 +57,20 @@ def lm_task(model: ml_collections.ConfigDict, vocab: int, rows: int) -> Task:
     def loss(params, carries, batch, key, step):
         carries = restart(params, carries, batch, key)
         final, hs = rnn_lm.features(params, carries, batch["x"], model, key)
-        return scale * jnp.mean(rnn_lm.token_losses(params, hs, batch["y"].T)), (final, {})
+        losses = rnn_lm.token_losses(params, hs, batch["y"].T)  # [T, B] nats
+        metrics = {"loss_by_position": jnp.mean(losses, axis=1)} if by_position else {}
+        if scale != 1.0:  # the loss minimized is a sum over the window: report nats per token beside it
+            metrics["token_loss"] = jnp.mean(losses)
+        return scale * jnp.mean(losses), (final, metrics)
 
     def evaluate(params, carries, batch, key, step):
         carries = restart(params, carries, batch, None)  # evaluation: the initial state without noise
         final, hs = rnn_lm.features(params, carries, batch["x"], model)
-        return {"loss": mean_of(rnn_lm.token_losses(params, hs, batch["y"].T))}, final
+        losses = rnn_lm.token_losses(params, hs, batch["y"].T)
+        metrics = {"loss": mean_of(losses)}
+        if by_position:  # (sum, count) per position in the window
+            metrics["loss_by_position"] = (jnp.sum(losses, axis=1), jnp.full(losses.shape[:1], losses.shape[1], float))
+        return metrics, final
 
     windows = Windows(model.num_steps)
     return Task(init, loss, evaluate, batches=windows, eval_batches=windows, row_parallel=True)
@@ -86,11 +95,36 @@ def best_validation(history: list[dict], n_seeds: int) -> dict[str, np.ndarray]:
     return out
 
 
+def by_position_at_best(history: list[dict], n_seeds: int) -> dict[str, list]:
+    """Training and validation perplexity at each position of the window, at each seed's epoch of
+    minimum validation loss (the initial-state post's figure), averaged over seeds."""
+    rows = [r for r in history if "validation_loss" in r and "validation_loss_by_position" in r]
+    if not rows:
+        return {}
+
+    def per_seed(record, key):
+        return np.asarray(record.get("per_seed", {}).get(key, [record[key]] * n_seeds), np.float64)
+
+    best = np.argmin(np.stack([per_seed(r, "validation_loss") for r in rows]), axis=0)
+    curves = {}
+    for split in ("train", "validation"):
+        key = f"{split}_loss_by_position"
+        if key in rows[0]:
+            at_best = np.stack([per_seed(rows[b], key)[seed] for seed, b in enumerate(best)])  # [seeds, positions]
+            curves[f"{split}_perplexity"] = np.exp(at_best).mean(axis=0).round(4).tolist()
+    curves["best_steps"] = [int(rows[b]["step"]) for b in best]
+    return curves
+
+
 def run(ctx: Context) -> Outcome:
     config = ctx.config
     model, data = config.model, config.data
     rnn_lm.check(model)
     corpus, splits = language_corpus(data.name, data.validation_fraction)
+    if data.get("validation", "valid") == "valid+test":  # the initial-state post validated on both files
+        splits = {"train": splits["train"], "validation": np.concatenate([splits["validation"], splits["test"]])}
+    elif data.get("validation", "valid") != "valid":
+        raise ConfigError(f"data.validation = {data.validation!r} is not 'valid' or 'valid+test'")
     ctx.writer.text(VOCABULARY_FILE, corpus.vocabulary.to_json())  # `sample` reads it: no corpus needed
     rows = config.train.batch_size
     try:
@@ -102,16 +136,22 @@ def run(ctx: Context) -> Outcome:
             f"windows of {rows} × {model.num_steps} per epoch; truncation {model.truncation}"
             + (f" (bptt {model.bptt})" if model.truncation == "true" else ""))
     evals = {name: split for name, split in laid_out.items() if name != "train"}
-    result = ctx.fit(lm_task(model, corpus.vocab_size, rows), laid_out["train"], evals)
-    per_seed = {**result.final_eval, "train_loss": result.final_train["train_loss"],
-                **best_validation(result.history, len(ctx.seeds))}
-    for name in [k for k in per_seed if k.endswith("_loss") and not k.startswith("train")]:
+    by_position = config.get("analysis", {}).get("by_position", False)
+    result = ctx.fit(lm_task(model, corpus.vocab_size, rows, by_position), laid_out["train"], evals)
+    train_loss = result.final_train.get("train_token_loss", result.final_train["train_loss"])  # nats per token
+    per_seed = {**{k: v for k, v in result.final_eval.items() if not k.endswith(BY_POSITION)},
+                "train_loss": train_loss, **best_validation(result.history, len(ctx.seeds))}
+    for name in [k for k in per_seed if k.endswith("_loss")]:  # train: the last epoch's running mean
         per_seed[name.replace("_loss", "_perplexity")] = np.exp(np.asarray(per_seed[name], np.float64))
     extra, figures = {}, {}
     distances = config.get("analysis", {}).get("gradient_distances", 0)
     if distances:
         extra, figures = vanishing_gradients(ctx, corpus.vocab_size, laid_out["validation"], result.state.params,
                                              distances)
+    if by_position:
+        curves = by_position_at_best(result.history, len(ctx.seeds))
+        extra["perplexity_by_position_at_best_epoch"] = curves
+        figures["perplexity_by_position.png"] = lambda path: plots.by_position(curves, path, config.experiment)
     return Outcome(per_seed, fit=result, extra=extra, figures=figures,
                    texts=samples(ctx, corpus.vocabulary, result.state.params))
 

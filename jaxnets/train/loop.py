@@ -103,11 +103,22 @@ def schedule(train: ml_collections.ConfigDict, steps_per_epoch: int) -> tuple[in
     return total, log_every, eval_every, ckpt_every
 
 
+BY_POSITION = "_by_position"  # a metric named so is a vector (one value per position in a window)
+
+
 def _summarize(values: dict[str, np.ndarray], prefix: str) -> tuple[dict[str, float], dict[str, list]]:
-    """{'loss': [S, n]} -> ({'train_loss': mean}, {'train_loss': [S] seed means}); the second only if S > 1."""
+    """{'loss': [S, n]} -> ({'train_loss': mean}, {'train_loss': [S] seed means}); the second only if S > 1.
+    A metric named '*_by_position' keeps its last axis: [S, (n,) P] -> a list of P means."""
     record, per_seed = {}, {}
     for key, value in values.items():
-        seed_means = np.asarray(value, dtype=np.float64).reshape(value.shape[0], -1).mean(axis=1)
+        value = np.asarray(value, dtype=np.float64)
+        if key.endswith(BY_POSITION):
+            seed_means = value.reshape(value.shape[0], -1, value.shape[-1]).mean(axis=1)
+            record[f"{prefix}{key}"] = [round(float(v), 6) for v in seed_means.mean(axis=0)]
+            if len(seed_means) > 1:
+                per_seed[f"{prefix}{key}"] = [[round(float(v), 6) for v in row] for row in seed_means]
+            continue
+        seed_means = value.reshape(value.shape[0], -1).mean(axis=1)
         record[f"{prefix}{key}"] = float(seed_means.mean())
         if len(seed_means) > 1:
             per_seed[f"{prefix}{key}"] = seed_means.tolist()
@@ -243,7 +254,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
         metrics = sharding.to_host(metrics)
         now = time.time()
         record, per_seed = _summarize(metrics, "train_")
-        final_train.update({f"train_{k}": np.asarray(v, np.float64).reshape(n_seeds, -1).mean(axis=1)
+        final_train.update({f"train_{k}": np.asarray(v, np.float64).reshape(n_seeds, -1, *np.shape(v)[2:]).mean(axis=1)
                             for k, v in metrics.items()})
         bad = [seeds[i] for i in range(n_seeds) if not np.all(np.isfinite(metrics["loss"][i]))]
         if eval_metrics is not None:
@@ -265,7 +276,8 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
         history.append(record)
         eta = (total - step) * (now - clock["first_done"]) / max(clock["steps_after_first"], 1) \
             if clock["steps_after_first"] else float("nan")
-        values = {k: v for k, v in record.items() if k not in ("step", "time", rate_key, "per_seed")}
+        values = {k: v for k, v in record.items()
+                  if k not in ("step", "time", rate_key, "per_seed") and not k.endswith(BY_POSITION)}
         log(progress_line(step, total, steps_per_epoch, values, rate, batches.unit, n_seeds, eta,
                           preferred=progress_metrics))
         if bad and train.stop_on_nan:
