@@ -187,3 +187,22 @@ def test_by_length_class_cuts_only_the_time_axis():
     batch = {"tokens": jnp.ones((2, 5), jnp.int32), "label": jnp.array([1, 2]), "length_class": jnp.int32(0)}
     assert [int(v) for v in jax.jit(fn)(jnp.int32(1), batch)] == [3, 3]
     assert [int(v) for v in jax.jit(fn)(jnp.int32(1), {**batch, "length_class": jnp.int32(1)})] == [5, 3]
+
+
+def test_a_sweep_runs_one_branch_per_step_not_all():
+    """Seeds of a sweep share the batch order, planned outside their vmap: each step's length
+    class stays one unbatched number, so `lax.switch` stays a `cond` (batched, vmap would turn it
+    into a select that computes every length: a 3-seed epoch took 5× a 1-seed one)."""
+    from jaxnets.train import init_state, make_optimizer, sharding
+    from jaxnets.train.loop import sharded_chunk
+
+    data = jax.tree.map(jnp.asarray, _sentences())
+    batches = VariableLength(32, bucket_lengths(data["length"], 5), bucketed=True)
+    model = ml_collections.ConfigDict({"cell": "gru", "n_embed": 8, "n_hidden": 16, "keep_prob": 0.6,
+                                       "readout": "last_output"})
+    task = sc.sequence_classifier_task(model, 50, 2, batches)
+    optimizer = make_optimizer(ml_collections.ConfigDict({"name": "adam", "learning_rate": 1e-2}))
+    states = jax.vmap(lambda k: init_state(task, optimizer, k))(jax.random.split(jax.random.key(0), 3))
+    chunk = sharded_chunk(task, optimizer, batches, sharding.make_mesh(3, 32, shard_batch="never"), 2)
+    program = str(jax.make_jaxpr(chunk)(states, data))
+    assert program.count("cond[") >= 1 and "branches=(" in program

@@ -35,6 +35,9 @@ class Batches:
     """The interface; subclasses define `take` and `steps_per_epoch` (and may define `plan`)."""
 
     unit = "examples"
+    # True: the plan does not depend on the seed (see VariableLength), and the trainer computes it
+    # once for all seeds of a sweep, outside their vmap, so that it stays unbatched there.
+    shared_order = False
 
     def steps_per_epoch(self, data: Batch) -> int:
         raise NotImplementedError
@@ -165,10 +168,11 @@ class VariableLength(Batches):
     into len(lengths) equal buckets (`bucket_lengths`), each bucket shuffled, and the epoch's
     batches (every full batch of every bucket) taken in a random order of buckets.
 
-    The order is a function of (order_seed, epoch) only, the same for every seed of a sweep:
-    under `vmap` a batch's class is then one number for all seeds and `lax.switch` runs one
-    branch (with a per-seed order it would become a select that computes all of them). Seeds
-    still differ in initialization and dropout. Every batch also says its padding: `padding`,
+    The order is a function of (order_seed, epoch) only, the same for every seed of a sweep, and
+    the trainer plans it once outside the seeds' `vmap` (`shared_order`): a batch's class is then
+    one number for all seeds and `lax.switch` runs one branch (batched, it would become a select
+    that computes all five: a 3-seed epoch took 5× a 1-seed one, bucketed no faster than padded).
+    Seeds still differ in initialization and dropout. Every batch also says its padding: `padding`,
     the post's count (the sum over the batch of its longest length minus each length), and
     `padding_computed`, the same to its class's length (the padded steps this step computes)."""
 
@@ -176,6 +180,7 @@ class VariableLength(Batches):
     lengths: tuple[int, ...]  # ascending padded lengths; the last is the data's T
     bucketed: bool
     order_seed: int = 0
+    shared_order = True
 
     def _bucket_sizes(self, data: Batch) -> list[int]:
         n = num_examples(data)

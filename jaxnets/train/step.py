@@ -137,15 +137,17 @@ def default_batches(task: Task, batch_size: int, shuffle: bool = True) -> Batche
 
 def make_chunk(task: Task, optimizer: optax.GradientTransformation, batches: Batches, num_steps: int,
                mesh: jax.sharding.Mesh | None = None) -> Callable:
-    """chunk(state, data) -> (state, metrics[num_steps]): `num_steps` steps as one `lax.scan`
-    over the batch function, with the data set already on the device. With a `mesh` whose
+    """chunk(state, data[, plan]) -> (state, metrics[num_steps]): `num_steps` steps as one `lax.scan`
+    over the batch function, with the data set already on the device (and the batches' plan, when
+    the caller made it). With a `mesh` whose
     'data' axis is larger than 1, each batch is laid out over it (rows split)."""
     step = make_step(task, optimizer, mesh)
     split = mesh is not None and mesh.shape.get("data", 1) > 1
 
-    def chunk(state: TrainState, data: Batch) -> tuple[TrainState, Metrics]:
+    def chunk(state: TrainState, data: Batch, plan: Any = None) -> tuple[TrainState, Metrics]:
         data_key = jax.random.fold_in(state.key, DATA_STREAM)
-        plan = batches.plan(data, data_key, state.step, num_steps)
+        if plan is None:  # given: planned once for all seeds (`Batches.shared_order`)
+            plan = batches.plan(data, data_key, state.step, num_steps)
 
         def body(state, x):
             batch = batches.take(data, data_key, x)
