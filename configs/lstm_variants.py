@@ -33,8 +33,8 @@ PUBLISHED = {  # lr -> the 8 architectures' best-epoch validation losses (mean Â
 VARIANTS = {f"arch{n}_lr{lr}": {"model.cell": "lstm" if n == 8 else variant_name(diffs), "optimizer.learning_rate": value}
             for lr, value in LRS.items() for n, diffs in ARCHITECTURES.items()}
 SUITE = [name for name in VARIANTS if name.endswith("_lr0.001")]
-TABLE = [("lstm variants", f"arch {n} ({variant_name(ARCHITECTURES[n])}), lr {lr}: min validation nats/token "
-          f"(published {PUBLISHED[lr][n - 1]}, unit unstated)", f"arch{n}_lr{lr}", "min_validation_loss", None)
+TABLE = [("lstm variants", f"arch {n} ({variant_name(ARCHITECTURES[n])}), lr {lr}: min validation nats/token",
+          f"arch{n}_lr{lr}", "min_validation_loss", f"{PUBLISHED[lr][n - 1]} (unit unstated)")
          for lr in LRS for n in ARCHITECTURES]
 FIGURES = {"validation_loss": ("LSTM variants on PTB: validation loss per epoch",
                                {f"lr {lr}": {f"arch {n}": f"arch{n}_lr{lr}" for n in ARCHITECTURES} for lr in LRS},

@@ -40,7 +40,8 @@ class Row(NamedTuple):
     row: str  # what the row is, in the post's words
     variant: str
     metric: str  # a key of the variant's summary["metrics"]
-    published: float | None  # None: the post shows it only as a plot
+    published: float | str | None  # None: the post shows it only as a plot; text: shown as is, no gap
+    # (a number of another data set or in another unit, e.g. "0.3604 (blogs corpus)")
 
 
 class Figure(NamedTuple):
@@ -176,8 +177,8 @@ def results_table(module, summaries: dict[str, dict]) -> str:
         std = summary.get("metrics_std", {}).get(metric)
         shown = f"{mean:.4f} ± {std:.4f}" if std is not None else f"{mean:.4f}"
         shown += f" ({len(summary['seeds'])}{_diverged_note(summary, metric)})"
-        if published is None:  # a row the source shows only as a plot
-            lines.append(f"| {exp} | {row} | (plot only) | {shown} | | | {variant} |")
+        if published is None or isinstance(published, str):  # only a plot, or not comparable
+            lines.append(f"| {exp} | {row} | {published or '(plot only)'} | {shown} | | | {variant} |")
             continue
         gap = mean - published
         ratio = f"{gap / std:+.1f}" if std else "—"

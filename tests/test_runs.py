@@ -399,3 +399,19 @@ def test_a_sweep_with_some_diverged_seeds_keeps_the_others_results():
     healthy = rundir.make_summary(experiment="e", config_file="c.py", seeds=[0, 1], per_seed={"a": np.ones(2)},
                                   reference={}, steps=1, wall_time_s=1.0)
     assert "diverged_seeds" not in healthy
+
+
+def test_suite_table_rows_published_number_plot_only_or_not_comparable():
+    import types
+
+    from jaxnets.suite import results_table
+
+    module = types.SimpleNamespace(TABLE=[("e", "a number", "v", "acc", 0.5), ("e", "a plot", "v", "acc", None),
+                                          ("e", "other data", "v", "acc", "0.36 (blogs)"),
+                                          ("e", "not run", "w", "acc", 0.5)])
+    summaries = {"v": {"metrics": {"acc": 0.6}, "metrics_std": {"acc": 0.05}, "seeds": [0, 1, 2]}}
+    rows = results_table(module, summaries).splitlines()[2:]
+    assert rows[0] == "| e | a number | 0.5 | 0.6000 ± 0.0500 (3) | +0.1000 | +2.0 | v |"
+    assert rows[1] == "| e | a plot | (plot only) | 0.6000 ± 0.0500 (3) | | | v |"
+    assert rows[2] == "| e | other data | 0.36 (blogs) | 0.6000 ± 0.0500 (3) | | | v |"
+    assert rows[3] == "| e | not run | 0.5 | (not run) | | | w |"
