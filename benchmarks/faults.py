@@ -80,14 +80,17 @@ def kill_when(proc: subprocess.Popen, workdir: pathlib.Path, kind: str, rng: ran
         moment = f"{wait:.2f} s after the first line"
     elif kind == "checkpoint":
         target = rng.choice([100, 200, 300, 400, 500])
+        seen = False
         while proc.poll() is None and time.time() < deadline:
             tmp = [p.name for p in (workdir / "checkpoints").glob("*tmp*")] if (workdir / "checkpoints").exists() else []
             if any(name.startswith(f"{target}.") for name in tmp):
+                seen = True
                 break
             if metrics_steps(workdir) and metrics_steps(workdir)[-1] > target + 10:
                 break  # missed that save's window: kill anyway, just after it
             time.sleep(0.0005)
-        moment = f"during the save of step {target}"
+        moment = (f"during the save of step {target} (its temporary folder existed)" if seen
+                  else f"just after the save of step {target} (its temporary folder was not caught)")
     else:
         target = rng.choice(range(20, 600, 10))
         while proc.poll() is None and time.time() < deadline:
