@@ -343,3 +343,45 @@ def test_debug_shows_the_traceback_instead_of_one_line(tmp_path):
     with pytest.raises(ConfigError, match="train.batch_size = 0"):
         main(["train", "--config", "configs/mnist_mlp.py", "--config.train.batch_size=0", "--debug",
               "--workdir", str(tmp_path / "d")])
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A 4 MiB tmpfs (root only: elsewhere the failing-writer tests above stand in for it)."""
+    import subprocess
+
+    mount = tmp_path / "fs"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root, or no mount rights)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_read_only_workdir_and_a_really_full_disk(tiny_mnist, small_filesystem, capsys):
+    """On a real file system: a run folder remounted read-only refuses a longer rerun in one line
+    and keeps every file; remounted writable, the run resumes. Then the 4 MiB disk fills up with
+    a checkpoint: one line, exit 2, and the last complete checkpoint still restores."""
+    import subprocess
+
+    workdir = small_filesystem / "run"
+    steps = ("--config.train.steps=10", "--config.train.tensorboard=false")
+    assert _train(workdir, *steps) == 0
+    before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
+    subprocess.run(["mount", "-o", "remount,ro", str(small_filesystem)], check=True)
+    try:
+        assert _train(workdir, "--config.train.steps=20", "--config.train.tensorboard=false") == 2
+        err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(err) == 1 and err[0].startswith("error: Read-only file system"), err
+        assert {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()} == before
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_filesystem)], check=True)
+    assert _train(workdir, "--config.train.steps=20", "--config.train.tensorboard=false") == 0
+    assert "resuming" in capsys.readouterr().out
+
+    big = small_filesystem / "big"  # a wider net's checkpoints fill the rest of the disk
+    code = _train(big, "--config.train.steps=40", "--config.model.hidden_sizes=(256,)")  # TensorBoard on
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(err) == 1 and "No space left on device while writing a checkpoint" in err[0], (code, err)
+    good = Checkpointer(big / "checkpoints").latest_step()
+    assert good is not None and good < 40

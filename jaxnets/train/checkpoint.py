@@ -21,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import pathlib
+import re
 import shutil
 import signal
 import threading
@@ -158,10 +160,13 @@ class Checkpointer:
             raise NonFiniteState(f"the parameters at step {step} hold NaN or inf ({', '.join(bad[:4])}); this "
                                  f"state is not checkpointed, the last good checkpoint is kept in {self.directory}")
         with interrupts_deferred():
-            self._manager.save(step, args=ocp.args.StandardSave(state),
-                               custom_metadata={"config_fingerprint": self.fingerprint, "leaves_sha256": digest,
-                                                "layout": self.layout})
-            self._manager.wait_until_finished()
+            try:
+                self._manager.save(step, args=ocp.args.StandardSave(state),
+                                   custom_metadata={"config_fingerprint": self.fingerprint, "leaves_sha256": digest,
+                                                    "layout": self.layout})
+                self._manager.wait_until_finished()
+            except Exception as err:  # noqa: BLE001  (re-raised as it came unless it is the file system's)
+                raise _as_os_error(err, self.directory / str(step)) from None
             if jax.process_index() == 0:
                 write_file_sizes(self.directory / str(step))
 
@@ -233,3 +238,21 @@ class Checkpointer:
 
     def close(self) -> None:
         self._manager.close()
+
+
+_OS_ERROR_CODE = re.compile(r"os_error_code='?(\d+)")
+
+
+def _as_os_error(err: Exception, where: pathlib.Path) -> Exception:
+    """tensorstore reports a full disk or a read-only file system as a ValueError whose text
+    carries the OS error code ("RESOURCE_EXHAUSTED: ... No space left on device
+    [os_error_code='28']"); give it back as the OSError it is, naming the checkpoint being
+    written, so that the CLI says it in one line. Anything else is returned unchanged."""
+    if isinstance(err, OSError):
+        return err
+    match = _OS_ERROR_CODE.search(str(err))
+    if not match:
+        return err
+    code = int(match.group(1))
+    return OSError(code, f"{os.strerror(code)} while writing a checkpoint (the last complete one is kept)",
+                   str(where))
