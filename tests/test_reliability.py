@@ -176,24 +176,29 @@ def test_ctrl_c_during_a_save_lets_the_checkpoint_finish(tmp_path, monkeypatch):
 
     from jaxnets.train import checkpoint
 
-    state = {"params": {"w": jnp.ones((2, 3))}}
-    ckpt = Checkpointer(tmp_path / "ck", fingerprint="f")
-    real_save = ckpt._manager.save
+    # Python's own handler, also when the tests run in the background (SIGINT ignored there).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        state = {"params": {"w": jnp.ones((2, 3))}}
+        ckpt = Checkpointer(tmp_path / "ck", fingerprint="f")
+        real_save = ckpt._manager.save
 
-    def save_then_interrupted(*args, **kwargs):
-        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C lands in the middle of the save
-        return real_save(*args, **kwargs)
+        def save_then_interrupted(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C lands in the middle of the save
+            return real_save(*args, **kwargs)
 
-    monkeypatch.setattr(ckpt._manager, "save", save_then_interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        ckpt.save(7, state)
-    ckpt.close()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
-    step, restored = Checkpointer(tmp_path / "ck", fingerprint="f").restore(state)
-    assert step == 7
-    chex.assert_trees_all_equal(restored, state)
-    with checkpoint.interrupts_deferred():  # and without a signal, nothing is raised
-        pass
+        monkeypatch.setattr(ckpt._manager, "save", save_then_interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            ckpt.save(7, state)
+        ckpt.close()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
+        step, restored = Checkpointer(tmp_path / "ck", fingerprint="f").restore(state)
+        assert step == 7
+        chex.assert_trees_all_equal(restored, state)
+        with checkpoint.interrupts_deferred():  # and without a signal, nothing is raised
+            pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_flipped_bytes_in_the_data_files_are_caught(tmp_path):

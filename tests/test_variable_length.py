@@ -155,7 +155,7 @@ def test_training_compiles_once_per_length_class(tmp_path, monkeypatch):
     from jaxnets.train import fit, make_optimizer
 
     data = _sentences()
-    lengths = bucket_lengths(data["length"], 5)
+    lengths = bucket_lengths(data["length"], 3)
     real_apply = sc.apply
     once_per_length = chex.assert_max_traces(real_apply, n=len(lengths))
     seen = []
@@ -167,18 +167,18 @@ def test_training_compiles_once_per_length_class(tmp_path, monkeypatch):
         return once_per_length(params, tokens, length, **kw)
 
     monkeypatch.setattr(sc, "apply", traced)
-    model = ml_collections.ConfigDict({"cell": "gru", "n_embed": 8, "n_hidden": 16, "keep_prob": 0.6,
-                                       "readout": "last_output"})
+    model = ml_collections.ConfigDict({"cell": "gru", "n_embed": 8, "n_hidden": 16, "keep_prob": 1.0,
+                                       "readout": "last_output"})  # (dropout's RNG doubles the compile time)
     task = sc.sequence_classifier_task(model, 50, 2, VariableLength(32, lengths, bucketed=True))
     train = ml_collections.ConfigDict({"batch_size": 32, "num_epochs": 1.0, "steps": 10, "log_every": 5,
                                        "eval_every": 5, "checkpoint_every": 0, "eval_batch_size": 256,
                                        "stop_on_nan": True, "tensorboard": False})
     optimizer = make_optimizer(ml_collections.ConfigDict({"name": "adam", "learning_rate": 1e-2}))
     result = fit(task, optimizer, data, {"test": _sentences(100, seed=1)}, train, RunWriter(tmp_path / "run"),
-                 seeds=[0, 1, 2], log=lambda m: None)
+                 seeds=[0, 1], log=lambda m: None)
     assert sorted(seen) == sorted(lengths)  # one trace per length class, for both chunks and all seeds
     assert result.steps == 10 and np.all(np.isfinite(result.final_eval["test_accuracy"]))
-    chex.assert_shape(result.final_eval["test_accuracy"], (3,))
+    chex.assert_shape(result.final_eval["test_accuracy"], (2,))
 
 
 def test_by_length_class_cuts_only_the_time_axis():
