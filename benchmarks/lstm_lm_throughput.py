@@ -17,7 +17,7 @@ import argparse
 from typing import Callable
 
 from lm_pass import language_model_pass
-from word_lm_throughput import interleave, matmul_pass
+from word_lm_throughput import interleave, matmul_pass, print_rates
 
 VOCAB, BATCH, STEPS, HIDDEN, LAYERS = 10_000, 30, 50, 200, 2
 
@@ -69,11 +69,7 @@ def main() -> None:
     tokens = args.windows * BATCH * STEPS
     print(f"jax {jax.__version__} ({jax.default_backend()}); best of {args.rounds} interleaved rounds of {args.windows} "
           f"windows of {BATCH} × {STEPS}; matmul {peak / 1e9:.0f} GFLOP/s -> FLOP limit {limit:,.0f} tokens/s")
-    rates = {name: tokens / seconds for name, seconds in best.items()}
-    torch_rate = next((r for n, r in rates.items() if n.startswith("PyTorch")), None)
-    for name, rate in rates.items():
-        ratio = f", {rate / torch_rate:.2f}× PyTorch" if torch_rate and not name.startswith("PyTorch") else ""
-        print(f"{name}: {rate:,.0f} tokens/s ({rate / limit:.0%} of the FLOP limit{ratio})")
+    print_rates({name: tokens / seconds for name, seconds in best.items()}, limit)
 
 
 if __name__ == "__main__":

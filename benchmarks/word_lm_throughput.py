@@ -115,6 +115,14 @@ def interleave(contenders: dict[str, Callable], rounds: int) -> dict[str, float]
     return best
 
 
+def print_rates(rates: dict[str, float], limit: float) -> None:
+    """Each contender's tokens/s, its share of the FLOP limit and its ratio to PyTorch's."""
+    torch_rate = next((r for n, r in rates.items() if n.startswith("PyTorch")), None)
+    for name, rate in rates.items():
+        ratio = f", {rate / torch_rate:.2f}× PyTorch" if torch_rate and not name.startswith("PyTorch") else ""
+        print(f"{name}: {rate:,.0f} tokens/s ({rate / limit:.0%} of the FLOP limit{ratio})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=40)
@@ -140,11 +148,7 @@ def main() -> None:
     print(f"jax {jax.__version__} ({jax.default_backend()}{', XLA_FLAGS=' + flags if flags else ''}); best of {args.rounds} interleaved rounds of "
           f"{args.windows} windows of {BATCH} × {steps}; matmul {peak / 1e9:.0f} GFLOP/s -> FLOP limit "
           f"{limit:,.0f} tokens/s")
-    rates = {name: tokens / seconds for name, seconds in best.items()}
-    torch_rate = next((r for n, r in rates.items() if n.startswith("PyTorch")), None)
-    for name, rate in rates.items():
-        ratio = f", {rate / torch_rate:.2f}× PyTorch" if torch_rate and not name.startswith("PyTorch") else ""
-        print(f"{name}: {rate:,.0f} tokens/s ({rate / limit:.0%} of the FLOP limit{ratio})")
+    print_rates({name: tokens / seconds for name, seconds in best.items()}, limit)
     if args.profile:
         profile(next(iter(contenders.values())), args.windows)
 
