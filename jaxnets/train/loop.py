@@ -131,11 +131,12 @@ def sharded_chunk(task: Task, optimizer: optax.GradientTransformation, batches: 
     'seed' axis, each batch split along 'data', the input state donated. jit caches one
     compiled program per shape of (states, data): buckets of different shapes compile once each."""
     per_seed_chunk = make_chunk(task, optimizer, batches, num_steps, mesh)
-    chunk = over_seeds(per_seed_chunk, spmd_axis_name="seed")
     if batches.shared_order:  # one plan for every seed, made outside their vmap: it stays unbatched
         def chunk(states, data):
             plan = batches.plan(data, None, states.step[0], num_steps)
             return over_seeds(lambda state, d: per_seed_chunk(state, d, plan), spmd_axis_name="seed")(states, data)
+    else:
+        chunk = over_seeds(per_seed_chunk, spmd_axis_name="seed")
     state_sharding = sharding.per_seed(mesh)
     return jax.jit(chunk, donate_argnums=0, out_shardings=(state_sharding, state_sharding))
 
