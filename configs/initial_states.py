@@ -3,12 +3,14 @@ noisy zero and noisy trained initial states on "truncated PTB", where every wind
 initial state; and the same network with the state carried across windows.
 
 PTB (TF ptb_reader ids, 10,000 words); embedding 200 -> 2 x LSTM(200), forget bias 1 -> softmax
-(b = 0); no dropout; batch 30, windows of 50, the state NOT carried (every window starts from the
-initial state: model.carry_state = false); the loss minimized is the per-step batch-mean
+(b = 0), weights drawn as TF 0.x's get_variable drew them (uniform unit scaling, U(±sqrt(3 /
+fan-in)), so a trained initial state [1, 200] starts in U(±1.73)); no dropout; batch 30, windows
+of 50, the state NOT carried (every window starts from the initial state:
+model.carry_state = false); the loss minimized is the per-step batch-mean
 cross-entropy summed over the 50 steps (the post minimized that vector); Adam 1e-3; 20 epochs.
 Validation = PTB's valid and test files concatenated, read without noise. Every state component
 (c and h of each layer) gets the variant's initial state: zero; trained, drawn as TF draws a
-[1, 200] variable (Glorot uniform); zero + N(0, 0.3²) noise in training; trained + noise.
+[1, 200] variable (see above); zero + N(0, 0.3²) noise in training; trained + noise.
 Metrics: validation perplexity at the best epoch, training perplexity of the last epoch (running
 mean), and both by position in the window at each model's best epoch (plots/perplexity_by_position.png).
 
@@ -63,7 +65,7 @@ def get_config(arg=None):
     c.model.bptt = 0
     c.model.num_weights = 1  # (custom_gru only)
     c.model.keep_prob = 1.0  # no dropout
-    c.model.w_init = "glorot_uniform"
+    c.model.w_init = "uniform_unit_scaling"  # tf.get_variable's default before TF 1.0 (Nov 2016: TF 0.11); biases 0
     c.model.fused_lstm = True
     c.model.initial_state = "zero"  # zero, learned, noisy, learned_noisy: every c and h of every layer
     c.model.initial_noise_std = 0.3  # the noisy strategies, training only

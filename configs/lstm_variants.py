@@ -2,7 +2,7 @@
 its three differences from the basic LSTM in all 8 combinations, on Penn Treebank word models.
 
 PTB (TF ptb_reader ids, 10,000 words); embedding -> one recurrent layer of state 250 -> softmax,
-no dropout; TF-style windows of 30, the state carried across windows; batch 30; Adam at lr 3e-3,
+no dropout; weights as TF 0.x's get_variable drew them (uniform unit scaling), biases 0; TF-style windows of 30, the state carried across windows; batch 30; Adam at lr 3e-3,
 1e-3, 3e-4, 1e-4; up to 20 epochs, stopped after 2 epochs without a new minimum of the validation
 loss; the post ran 5 trials. Metric: the minimum epoch validation loss, here in nats per token
 (and its perplexity). The embedding width is not stated: 250, the state size. The cells are
@@ -60,7 +60,7 @@ def get_config(arg=None):
     c.model.bptt = 0
     c.model.num_weights = 1  # (custom_gru only)
     c.model.keep_prob = 1.0  # no dropout
-    c.model.w_init = "glorot_uniform"
+    c.model.w_init = "uniform_unit_scaling"  # tf.get_variable's default before TF 1.0 (Jul 2016: TF 0.9); biases 0
     c.model.fused_lstm = True  # (cell = lstm only)
 
     c.analysis = ml_collections.ConfigDict()

@@ -44,7 +44,7 @@ def init(key: jax.Array, model: ml_collections.ConfigDict, vocab: int) -> dict:
               "out": {"w": initializer(model.w_init, 1.0)(keys[-1], (model.state_size, vocab), jnp.float32),
                       "b": jnp.zeros((vocab,), jnp.float32)}}
     learned = rnn.initial_state_params(cell, model.num_layers, model.state_size, initial_state(model))
-    if learned:  # a trained initial state, drawn as TF draws a [1, state] variable (Glorot uniform)
+    if learned:  # a trained initial state, drawn as TF draws a [1, state] variable (model.w_init)
         draw = initializer(model.w_init, 1.0)
         params["initial"] = {name: draw(jax.random.fold_in(keys[-2], i), (1, model.state_size), jnp.float32)[0]
                              for i, name in enumerate(sorted(learned))}
