@@ -23,15 +23,14 @@ def epoch_runner(bucketed: bool, seeds: int):
     import jax
 
     from jaxnets.config import load
-    from jaxnets.data.sentences import sentence_set
+    from jaxnets.data.sentences import from_config
     from jaxnets.models.sequence_classifier import sequence_classifier_task
     from jaxnets.train import init_state, make_optimizer, sharding
     from jaxnets.train.batches import VariableLength, bucket_lengths
     from jaxnets.train.loop import sharded_chunk
 
     c = load("configs/variable_length.py", [f"--config.data.bucketed={bucketed}"])
-    data = sentence_set(c.data.name, c.data.path, min_len=c.data.min_len, max_len=c.data.max_len,
-                        vocab_size=c.data.vocab_size, test_fraction=c.data.test_fraction, seed=c.data.split_seed)
+    data = from_config(c.data)
     train = data.splits["train"]
     batches = VariableLength(c.train.batch_size, bucket_lengths(train["length"], c.data.n_buckets), bucketed,
                              c.data.order_seed)

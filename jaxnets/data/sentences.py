@@ -22,7 +22,8 @@ import numpy as np
 from jaxnets.data import download
 from jaxnets.data.idx import DataError
 
-__all__ = ["UNK", "WORDNET_POS", "Sentences", "tokenize", "read_wordnet", "read_tsv", "prepare", "sentence_set"]
+__all__ = ["UNK", "WORDNET_POS", "Sentences", "tokenize", "read_wordnet", "read_tsv", "prepare", "sentence_set",
+           "from_config"]
 
 UNK = "<UNK>"  # id 0: out-of-vocabulary tokens, and the padding (the post pads with 0 as well)
 NUMBER = "<#>"  # every number, as the post's preprocessing
@@ -179,3 +180,9 @@ def sentence_set(name: str, path: str = "", **options) -> Sentences:
             raise DataError("data.name = 'tsv' needs data.path: a file of 'label<TAB>text' lines")
         return prepare(read_tsv(path), source=str(path), **options)
     raise DataError(f"unknown sentence set {name!r}: 'wordnet', or 'tsv' with data.path")
+
+
+def from_config(data) -> Sentences:
+    """The sentence set a config's data section names (configs/variable_length.py's keys)."""
+    return sentence_set(data.name, data.path, min_len=data.min_len, max_len=data.max_len,
+                        vocab_size=data.vocab_size, test_fraction=data.test_fraction, seed=data.split_seed)

@@ -76,21 +76,23 @@ def lm_task(model: ml_collections.ConfigDict, vocab: int, rows: int, by_position
     return Task(init, loss, evaluate, batches=windows, eval_batches=windows, row_parallel=True)
 
 
+def _per_seed(n_seeds: int, record: dict, key: str) -> np.ndarray:
+    """A metrics.jsonl record's value of `key` for every seed (one value repeated for one seed)."""
+    return np.asarray(record.get("per_seed", {}).get(key, [record[key]] * n_seeds), np.float64)
+
+
 def best_validation(history: list[dict], n_seeds: int) -> dict[str, np.ndarray]:
     """Per seed: the minimum validation loss over the evaluations, and each split's loss at it."""
     rows = [r for r in history if "validation_loss" in r]
     if not rows:
         return {}
 
-    def per_seed(record, key):
-        return np.asarray(record.get("per_seed", {}).get(key, [record[key]] * n_seeds), np.float64)
-
-    losses = np.stack([per_seed(r, "validation_loss") for r in rows])  # [evaluations, seeds]
+    losses = np.stack([_per_seed(n_seeds, r, "validation_loss") for r in rows])  # [evaluations, seeds]
     best = np.argmin(losses, axis=0)
     out = {"min_validation_loss": losses[best, np.arange(n_seeds)],
            "best_validation_step": np.asarray([rows[b]["step"] for b in best], np.float64)}
     if "test_loss" in rows[0]:
-        tests = np.stack([per_seed(r, "test_loss") for r in rows])
+        tests = np.stack([_per_seed(n_seeds, r, "test_loss") for r in rows])
         out["test_loss_at_min_validation"] = tests[best, np.arange(n_seeds)]
     return out
 
@@ -102,15 +104,12 @@ def by_position_at_best(history: list[dict], n_seeds: int) -> dict[str, list]:
     if not rows:
         return {}
 
-    def per_seed(record, key):
-        return np.asarray(record.get("per_seed", {}).get(key, [record[key]] * n_seeds), np.float64)
-
-    best = np.argmin(np.stack([per_seed(r, "validation_loss") for r in rows]), axis=0)
+    best = np.argmin(np.stack([_per_seed(n_seeds, r, "validation_loss") for r in rows]), axis=0)
     curves = {}
     for split in ("train", "validation"):
         key = f"{split}_loss_by_position"
         if key in rows[0]:
-            at_best = np.stack([per_seed(rows[b], key)[seed] for seed, b in enumerate(best)])  # [seeds, positions]
+            at_best = np.stack([_per_seed(n_seeds, rows[b], key)[seed] for seed, b in enumerate(best)])  # [seeds, positions]
             curves[f"{split}_perplexity"] = np.exp(at_best).mean(axis=0).round(4).tolist()
     curves["best_steps"] = [int(rows[b]["step"]) for b in best]
     return curves

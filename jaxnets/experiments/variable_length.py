@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxnets.data.sentences import sentence_set
+from jaxnets.data.sentences import from_config
 from jaxnets.experiments import Context, Outcome
 from jaxnets.models.sequence_classifier import sequence_classifier_task
 from jaxnets.train.batches import VariableLength, bucket_lengths
@@ -15,8 +15,7 @@ from jaxnets.train.batches import VariableLength, bucket_lengths
 
 def run(ctx: Context) -> Outcome:
     c = ctx.config
-    data = sentence_set(c.data.name, c.data.path, min_len=c.data.min_len, max_len=c.data.max_len,
-                        vocab_size=c.data.vocab_size, test_fraction=c.data.test_fraction, seed=c.data.split_seed)
+    data = from_config(c.data)
     train, test = data.splits["train"], data.splits["test"]
     rates = data.class_rates("test")
     ctx.log(f"{c.data.name}: {len(train['label']):,} training and {len(test['label']):,} test sentences of "
