@@ -20,6 +20,7 @@ mean), and both by position in the window at each model's best epoch (plots/perp
 import ml_collections
 
 from jaxnets.config import apply_variant, train_section
+from jaxnets.suite import Figure
 
 SOURCE = "R2RT 2016, Non-Zero Initial States for Recurrent Neural Networks"
 PUBLISHED = {  # best-epoch validation perplexity, epoch-19 training perplexity
@@ -42,7 +43,14 @@ TABLE = [("initial states", f"{name}: best validation perplexity", name, "min_va
         [("initial states", "carried state: best validation perplexity (Zaremba et al. 120.7, their setup)",
           "carried", "min_validation_perplexity", 120.7)]
 FIGURES = {"validation_perplexity": ("Initial states on truncated PTB: validation loss per epoch",
-                                     {name: name for name in VARIANTS}, ["validation_loss"])}
+                                     {name: name for name in VARIANTS}, ["validation_loss"]),
+           # The post's two figures: perplexity at each position of the 50-step window, at each
+           # model's best epoch (training: running mean over that epoch; validation: no noise).
+           "perplexity_by_position": Figure(
+               "Initial states: perplexity by position in the window, at each model's best epoch",
+               {name: name for name in VARIANTS},
+               [f"perplexity_by_position_at_best_epoch.{split}_perplexity" for split in ("train", "validation")],
+               x="position in the window")}
 
 
 def get_config(arg=None):

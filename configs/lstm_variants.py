@@ -1,16 +1,22 @@
 """R2RT, "Written Memories: Understanding, Deriving and Extending the LSTM" (2016): the pseudo LSTM,
 its three differences from the basic LSTM in all 8 combinations, on Penn Treebank word models.
 
-PTB (TF ptb_reader ids, 10,000 words); embedding -> one recurrent layer of state 250 -> softmax,
-no dropout; weights as TF 0.x's get_variable drew them (uniform unit scaling), biases 0; TF-style windows of 30, the state carried across windows; batch 30; Adam at lr 3e-3,
-1e-3, 3e-4, 1e-4; up to 20 epochs, stopped after 2 epochs without a new minimum of the validation
-loss; the post ran 5 trials. Metric: the minimum epoch validation loss, here in nats per token
-(and its perplexity). The embedding width is not stated: 250, the state size. The cells are
-`jaxnets/nn/lstm_variants.py` (architecture 8 is BasicLSTMCell, bit for bit).
+PTB (TF ptb_reader ids, 10,000 words); embedding -> one recurrent layer of state 250 -> softmax, no
+dropout; weights as TF 0.x's get_variable drew them (uniform unit scaling), biases 0; TF-style
+windows of 30, the state carried across windows; batch 30; Adam at lr 3e-3, 1e-3, 3e-4, 1e-4; up to
+20 epochs, stopped after 2 epochs without a new minimum of the validation loss; the post ran 5
+trials. Metric: the minimum epoch validation loss, here in nats per token (and its perplexity). The
+embedding width is not stated: 250, the state size. The cells are `jaxnets/nn/lstm_variants.py`
+(architecture 8 is BasicLSTMCell, bit for bit).
 
-The published table's unit is not stated (386.0–433.7; not nats per token): PUBLISHED keeps its
-values; RESULTS.md says what they are found to be. Variants: arch<N>_lr<lr>, N as the post's
-column order (1 pseudo, 2 +D1, 3 +D1+2, 4 +D1+3, 5 +D2, 6 +D2+3, 7 +D3, 8 basic LSTM).
+The published table's unit is not stated (386.0–433.7). Read here as the validation loss summed over
+the epoch's windows — the RNN posts' loop over TF's ptb_iterator accumulates exactly that sum of
+each window's mean per-token loss before dividing by the count — and PTB's validation file (73,760
+tokens) in 30 rows of windows of 30 is 81 windows, so 386.0 is 4.765 nats per token (perplexity
+117); per token, per window (386 / 30 = 12.9 nats) or per row it would be worse than a uniform guess
+(ln 10,000 = 9.2), and as a perplexity worse than the post's own vanilla RNN. TABLE compares nats
+per token with published / 81; PUBLISHED keeps the post's values. Variants: arch<N>_lr<lr>, N as the
+post's column order (1 pseudo, 2 +D1, 3 +D1+2, 4 +D1+3, 5 +D2, 6 +D2+3, 7 +D3, 8 basic LSTM).
 
     python -m jaxnets suite --config configs/lstm_variants.py --seeds 1            # the lr 1e-3 column
     python -m jaxnets suite --config configs/lstm_variants.py --seeds 5 --variants all   # the table
@@ -33,8 +39,11 @@ PUBLISHED = {  # lr -> the 8 architectures' best-epoch validation losses (mean �
 VARIANTS = {f"arch{n}_lr{lr}": {"model.cell": "lstm" if n == 8 else variant_name(diffs), "optimizer.learning_rate": value}
             for lr, value in LRS.items() for n, diffs in ARCHITECTURES.items()}
 SUITE = [name for name in VARIANTS if name.endswith("_lr0.001")]
-TABLE = [("lstm variants", f"arch {n} ({variant_name(ARCHITECTURES[n])}), lr {lr}: min validation nats/token",
-          f"arch{n}_lr{lr}", "min_validation_loss", f"{PUBLISHED[lr][n - 1]} (unit unstated)")
+# ptb_iterator's windows per epoch of the validation file: (73,760 // 30 rows - 1) // 30 steps
+VALIDATION_WINDOWS = (73_760 // 30 - 1) // 30  # = 81
+TABLE = [("lstm variants", f"arch {n} ({variant_name(ARCHITECTURES[n])}), lr {lr}: min validation nats/token "
+          f"(published {PUBLISHED[lr][n - 1]} / {VALIDATION_WINDOWS} windows)",
+          f"arch{n}_lr{lr}", "min_validation_loss", round(PUBLISHED[lr][n - 1] / VALIDATION_WINDOWS, 4))
          for lr in LRS for n in ARCHITECTURES]
 FIGURES = {"validation_loss": ("LSTM variants on PTB: validation loss per epoch",
                                {f"lr {lr}": {f"arch {n}": f"arch{n}_lr{lr}" for n in ARCHITECTURES} for lr in LRS},

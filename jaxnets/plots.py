@@ -170,3 +170,18 @@ def by_position(curves: dict[str, list], path: str | pathlib.Path, title: str = 
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     return save_figure(fig, path)
+
+
+def vectors(panels: dict[str, dict[str, list]], path: str | pathlib.Path, xlabel: str, title: str = "") -> pathlib.Path:
+    """Several runs' vectors (e.g. perplexity by position in the window), one panel per key of
+    `panels` ({panel: {label: values}}), each vector drawn against its index."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    for ax, (name, curves) in zip(axes[0], panels.items()):
+        for label, values in curves.items():
+            ax.plot(np.arange(len(values)), values, marker="o", ms=2, label=label)
+        ax.set(xlabel=xlabel, title=name.rsplit(".", 1)[-1])
+        ax.grid(alpha=0.3)
+        if curves:
+            ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return save_figure(fig, path)

@@ -12,7 +12,7 @@ std over seeds, from the config file's TABLE) and one figure per experiment (its
     VARIANTS = {name: {"dotted.key": value, ...}}   # get_config(name) applies these
     SUITE = [name, ...]                              # optional: the default subset to run
     TABLE = [Row(experiment, row, variant, metric, published), ...]   # optional
-    FIGURES = {name: Figure(title, {label: variant}, [metric keys], levels=None)}   # optional
+    FIGURES = {name: Figure(title, {label: variant}, [metric keys], levels=None, x="step")}   # optional
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ class Figure(NamedTuple):
     curves: dict  # {label: variant}, or {panel title: {label: variant}}
     metrics: list  # metric keys of metrics.jsonl
     levels: dict | None = None  # {label: value}: horizontal reference lines
+    x: str = "step"  # "step": metrics.jsonl curves; else the metrics are dotted paths to vectors in
+    # summary.json (e.g. "perplexity_by_position_at_best_epoch.train_perplexity"), drawn against
+    # their index, which this names (e.g. "position in the window")
 
 
 def _cost(config) -> float:
@@ -194,6 +197,16 @@ def _curve(root: pathlib.Path, summaries: dict[str, dict], label: str, variant: 
     return label, read_metrics(root / variant / "metrics.jsonl"), drop
 
 
+def _summary_vector(summary: dict, path: str) -> list | None:
+    """summary.json's value at a dotted path ("a.b"), or None where the run has none."""
+    value = summary
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value if isinstance(value, list) and value else None
+
+
 def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: float) -> pathlib.Path:
     from jaxnets import plots
 
@@ -204,9 +217,18 @@ def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: 
     out = root / "results.md"
     out.write_text(text)
     for name, figure in getattr(module, "FIGURES", {}).items():
-        title, curves, keys, levels = Figure(*figure)
+        title, curves, keys, levels, x = Figure(*figure)
         # {label: variant} is one panel; {panel: {label: variant}} is one panel each.
         groups = curves if all(isinstance(v, dict) for v in curves.values()) else {"": curves}
+        if x != "step":
+            vectors = {key: {label: _summary_vector(summaries.get(variant, {}), key)
+                             for members in groups.values() for label, variant in members.items()}
+                       for key in keys}
+            vectors = {key: {label: v for label, v in curves.items() if v is not None}
+                       for key, curves in vectors.items()}
+            if any(vectors.values()):
+                plots.vectors(vectors, root / "figures" / f"{name}.png", xlabel=x, title=title)
+            continue
         panels = {panel: [_curve(root, summaries, label, variant) for label, variant in members.items()
                           if (root / variant / "metrics.jsonl").exists()]
                   for panel, members in groups.items()}

@@ -338,3 +338,21 @@ def test_pseudo_lstm_follows_its_equations():
 
     (s_d1, _), _ = variant_step(params, (s, h), x, diffs=(1,))  # Diff 1: the candidate reads h
     np.testing.assert_allclose(s_d1, f * s + i * phi(h @ W_j + x @ U_j + b_j), rtol=1e-5, atol=1e-6)
+
+
+def test_lstm_variants_published_unit_is_the_validation_windows_sum():
+    """The post's unit (386–434) read as a sum over ptb_iterator's validation windows: the count
+    must be the number of windows jaxnets lays PTB's validation file out in at batch 30 × 30 steps
+    (ptb_iterator: (73,760 // 30 − 1) // 30 = 81), and the converted values nats per token."""
+    import importlib.util
+
+    from jaxnets.data.text import tf_style_windows
+
+    spec = importlib.util.spec_from_file_location("lstm_variants_config", "configs/lstm_variants.py")
+    config = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(config)
+    x, _ = tf_style_windows(np.arange(73_760), 30, 30)  # PTB's validation file is 73,760 tokens
+    assert x.shape == (config.VALIDATION_WINDOWS, 30, 30) and config.VALIDATION_WINDOWS == 81
+    per_token = [row[4] for row in config.TABLE]
+    assert len(per_token) == 32 and all(4.7 < v < 5.4 < np.log(10_000) for v in per_token)
+    assert dict(zip([row[2] for row in config.TABLE], per_token))["arch5_lr0.001"] == round(386.0 / 81, 4)

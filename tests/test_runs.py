@@ -420,3 +420,30 @@ def test_suite_table_rows_published_number_plot_only_or_not_comparable():
     assert rows[1] == "| e | a plot | (plot only) | 0.6000 ± 0.0500 (3) | | | v |"
     assert rows[2] == "| e | other data | 0.36 (blogs) | 0.6000 ± 0.0500 (3) | | | v |"
     assert rows[3] == "| e | not run | 0.5 | (not run) | | | w |"
+
+
+def test_suite_draws_summary_vectors_per_position(tmp_path, monkeypatch):
+    """A figure with x != "step" reads vectors from each variant's summary.json (the initial-state
+    post's perplexity-by-position figures): one panel per key, one line per variant that has it."""
+    import importlib.util
+
+    from jaxnets import plots
+    from jaxnets.suite import write_outputs
+
+    spec = importlib.util.spec_from_file_location("initial_states", "configs/initial_states.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.FIGURES = {"perplexity_by_position": module.FIGURES["perplexity_by_position"]}
+    curves = {"train_perplexity": [110.0, 90.0, 80.0], "validation_perplexity": [200.0, 150.0, 140.0],
+              "best_steps": [619]}
+    summaries = {"zero": {"perplexity_by_position_at_best_epoch": curves, "metrics": {}, "seeds": [0]},
+                 "variable": {"perplexity_by_position_at_best_epoch": {}, "metrics": {}, "seeds": [0]}}
+    figures = []
+    monkeypatch.setattr(plots.plt, "close", figures.append)
+    write_outputs(module, tmp_path, summaries, wall=1.0)
+    assert (tmp_path / "figures" / "perplexity_by_position.png").is_file()
+    train, validation = figures[0].axes
+    assert train.get_title() == "train_perplexity" and validation.get_title() == "validation_perplexity"
+    assert [line.get_label() for line in train.lines] == ["zero"]  # the variant without a curve is left out
+    np.testing.assert_array_equal(validation.lines[0].get_ydata(), [200.0, 150.0, 140.0])
+    assert train.get_xlabel() == "position in the window"
