@@ -356,3 +356,45 @@ def test_lstm_variants_published_unit_is_the_validation_windows_sum():
     per_token = [row[4] for row in config.TABLE]
     assert len(per_token) == 32 and all(4.7 < v < 5.4 < np.log(10_000) for v in per_token)
     assert dict(zip([row[2] for row in config.TABLE], per_token))["arch5_lr0.001"] == round(386.0 / 81, 4)
+
+
+def _written_memories_reference(U, W, b, s, h, x, diffs):
+    """One step of the post's equations with separate U (input) and W (state) weights, for any
+    set of differences; gates in the LSTM's (i, j, f, o) order."""
+    sig, phi = jax.nn.sigmoid, jnp.tanh
+    (U_i, U_j, U_f, U_o), (W_i, W_j, W_f, W_o) = jnp.split(U, 4, -1), jnp.split(W, 4, -1)
+    b_i, b_j, b_f, b_o = jnp.split(b, 4)
+    if 1 in diffs:  # read after write: the shadow state written last step
+        read = h
+    else:  # the read gate of time t, from φ(s_{t−1})
+        o = sig(phi(s) @ W_o + x @ U_o + b_o)
+        read = o * phi(s)
+    g = read if 2 in diffs else phi(s)  # what the gates see
+    i, f = sig(g @ W_i + x @ U_i + b_i), sig(g @ W_f + x @ U_f + b_f + 1.0)
+    if 1 in diffs:
+        o = sig(g @ W_o + x @ U_o + b_o)
+    s_new = f * s + i * phi(read @ W_j + x @ U_j + b_j)
+    h_new = o * phi(s_new)
+    return (s_new, h_new), (h_new if 3 in diffs else phi(s_new))
+
+
+@pytest.mark.parametrize("arch", range(1, 9))
+def test_every_written_memories_architecture_follows_the_equations_over_a_sequence(arch):
+    """All 8 combinations of the differences, each cell run through the toolkit's scan for 5
+    steps against the equations stepped by hand."""
+    from jaxnets.nn.lstm_variants import ARCHITECTURES, variant_name
+
+    n_in, n = 3, 4
+    params = rnn.lstm_init(jax.random.key(arch), n_in, n)
+    params = {"w": params["w"], "b": 0.1 * jax.random.normal(jax.random.key(10 + arch), (4 * n,))}
+    U, W = params["w"][:n_in], params["w"][n_in:]
+    carry = (jax.random.normal(jax.random.key(20), (2, n)), jax.random.normal(jax.random.key(21), (2, n)))
+    xs = jax.random.normal(jax.random.key(22), (5, 2, n_in))
+    (s_end, h_end), ys = rnn.unroll(rnn.get_cell(variant_name(ARCHITECTURES[arch])).step, params, carry, xs)
+    chex.assert_shape(ys, (5, 2, n))
+    s, h = carry
+    for t in range(5):
+        (s, h), y = _written_memories_reference(U, W, params["b"], s, h, xs[t], ARCHITECTURES[arch])
+        np.testing.assert_allclose(ys[t], y, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(s_end, s, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h_end, h, rtol=1e-5, atol=1e-6)
