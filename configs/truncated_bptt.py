@@ -3,8 +3,10 @@ k steps, in windows of L) vs TF-style (windows of num_steps, each differentiated
 Treebank word-level language models.
 
 PTB (929,589 / 73,760 / 82,430 tokens with <eos>, 10,000 words, TF ptb_reader ids); one-hot ->
-embedding 50 -> input dropout (keep 0.8) -> vanilla tanh RNN, state 100 (W [50 + 100, 100]
-Glorot-uniform as TF's default, b = 0) -> output dropout (keep 0.8) -> softmax (Glorot, b = 0);
+embedding 50 -> input dropout (keep 0.8) -> vanilla tanh RNN, state 100 (W [50 + 100, 100], b = 0)
+-> output dropout (keep 0.8) -> softmax (b = 0), every weight drawn as TF 0.9's get_variable drew
+it (uniform unit scaling, U(±sqrt(3 / fan-in)); Glorot became TF's default only in 1.0 — with it
+every row trained slower, ending 0.01–0.06 nats above the post, RESULTS.md);
 mean cross-entropy; Adam; batch 32; 20 epochs; the state carried across windows within an epoch
 and through validation. True BPTT's per-step gradients are summed and divided by batch·k as in
 the post (a factor L/k over the window mean, which Adam divides out). Metric: the minimum
@@ -62,7 +64,7 @@ def get_config(arg=None):
     c.model.bptt = 5  # true: steps each error flows back (k)
     c.model.num_weights = 1  # (custom_gru only)
     c.model.keep_prob = 0.8  # dropout on the RNN's input and output in training
-    c.model.w_init = "glorot_uniform"
+    c.model.w_init = "uniform_unit_scaling"  # tf.get_variable's default in TF 0.9 (Jul 2016); biases 0
     c.model.fused_lstm = True
 
     c.analysis = ml_collections.ConfigDict()

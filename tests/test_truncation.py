@@ -101,7 +101,8 @@ def test_gradient_by_distance_splits_the_full_gradient_by_step():
 def test_the_posts_vanishing_gradient_figure_is_a_state_4_net():
     """R2RT's ratios per step (2.50–4.30, 97.8 down to 5.3e-8 over 20 steps) are those of a
     4-unit RNN (the post's `build_graph` defaults: state 4, batch 200): on PTB validation text a
-    fresh state-4 net falls by ≈ 2.5–2.9× per step, the experiment's state-100 net by ≈ 1.1×."""
+    fresh state-4 net drawn as TF 0.9 drew it falls by ≈ 3.4–4.0× per step (median), the
+    experiment's state-100 net by ≈ 1.2×."""
     from jaxnets.config import load
     from jaxnets.data.text import language_corpus, text_rows
     from jaxnets.models import rnn_lm
@@ -119,4 +120,4 @@ def test_the_posts_vanishing_gradient_figure_is_a_state_4_net():
         norms = np.asarray(jax.jit(lambda p: gradient_by_distance(rnn.get_cell("vanilla").step, p["layers"][0], carry,
                                                                     p["embedding"][x.T], last))(params))
         medians[state] = np.median(norms[:-1] / norms[1:])
-    assert 2.0 < medians[4] < 4.3 and medians[100] < 1.5, medians
+    assert 3.0 < medians[4] < 4.3 and medians[100] < 1.5, medians
