@@ -10,6 +10,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 _shared = ROOT.parent / "shared" / "data"
 if "JAXNETS_DATA_DIR" not in os.environ and _shared.is_dir():
     os.environ["JAXNETS_DATA_DIR"] = str(_shared)
+elif "JAXNETS_DATA_DIR" in os.environ:  # a relative path (`JAXNETS_DATA_DIR=../shared/data`) would
+    # move with the tests that run in a scratch folder: pin it to where pytest was started
+    os.environ["JAXNETS_DATA_DIR"] = str(pathlib.Path(os.environ["JAXNETS_DATA_DIR"]).resolve())
 os.environ.setdefault("JAXNETS_NO_DOWNLOAD", "1")  # hermetic: only tests/test_download.py downloads (loopback)
 os.chdir(ROOT)  # config paths in tests are relative to the repository root
 # Many tests compile the same small programs (and subprocesses inherit this): JAX's persistent

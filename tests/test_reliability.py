@@ -390,3 +390,24 @@ def test_a_read_only_workdir_and_a_really_full_disk(tiny_mnist, small_filesystem
     assert code == 2 and len(err) == 1 and "No space left on device while writing a checkpoint" in err[0], (code, err)
     good = Checkpointer(big / "checkpoints").latest_step()
     assert good is not None and good < 40
+
+
+def test_a_save_killed_midway_leaves_nothing_for_orbax_to_warn_about(tmp_path, caplog):
+    """A kill during a save leaves orbax's `<step>.orbax-checkpoint-tmp` folder; the resumed run
+    saves that step again. jaxnets removes the remains first (one line of its own), so orbax
+    does not log 'Attempted to create temporary directory ... which already exists'."""
+    import logging
+
+    like = _checkpointed(tmp_path, steps=(10,))
+    leftover = tmp_path / "ck" / "20.orbax-checkpoint-tmp"
+    leftover.mkdir()
+    (leftover / "partial").write_text("half a save")
+    notes = []
+    with caplog.at_level(logging.WARNING):
+        ckpt = Checkpointer(tmp_path / "ck", fingerprint="f", warn=notes.append)
+        assert ckpt.restore(like)[0] == 10
+        ckpt.save(20, like)
+        ckpt.close()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], [r.getMessage() for r in caplog.records]
+    assert notes == ["note: removed 20.orbax-checkpoint-tmp, a checkpoint save that was interrupted (never a checkpoint)"]
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["10", "20"]

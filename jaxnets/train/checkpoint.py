@@ -145,8 +145,19 @@ class Checkpointer:
         self.fingerprint = fingerprint  # of the run's config; None: not checked (tests, tools)
         self.warn = warn
         self.layout = layout  # the mesh the state lives on: resuming on another is not bitwise
+        self._remove_unfinished_saves()
         with absl_quiet():
             self._manager = open_manager(self.directory, max_to_keep)
+
+    def _remove_unfinished_saves(self) -> None:
+        """A save killed midway leaves orbax's temporary folder (`<step>.orbax-checkpoint-tmp*`):
+        never a checkpoint, and orbax would warn when that step is saved again. Removed here, in
+        one line, by the process that holds the run directory's lock."""
+        if jax.process_index() != 0 or not self.directory.is_dir():
+            return
+        for tmp in sorted(self.directory.glob("*.orbax-checkpoint-tmp*")):
+            shutil.rmtree(tmp, ignore_errors=True)
+            self.warn(f"note: removed {tmp.name}, a checkpoint save that was interrupted (never a checkpoint)")
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
