@@ -221,11 +221,9 @@ def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: 
         # {label: variant} is one panel; {panel: {label: variant}} is one panel each.
         groups = curves if all(isinstance(v, dict) for v in curves.values()) else {"": curves}
         if x != "step":
-            vectors = {key: {label: _summary_vector(summaries.get(variant, {}), key)
-                             for members in groups.values() for label, variant in members.items()}
+            vectors = {key: {label: vector for members in groups.values() for label, variant in members.items()
+                             if (vector := _summary_vector(summaries.get(variant, {}), key)) is not None}
                        for key in keys}
-            vectors = {key: {label: v for label, v in curves.items() if v is not None}
-                       for key, curves in vectors.items()}
             if any(vectors.values()):
                 plots.vectors(vectors, root / "figures" / f"{name}.png", xlabel=x, title=title)
             continue
