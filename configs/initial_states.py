@@ -42,8 +42,8 @@ TABLE = [("initial states", f"{name}: best validation perplexity", name, "min_va
          for name, (_, train) in PUBLISHED.items()] + \
         [("initial states", "carried state: best validation perplexity (Zaremba et al. 120.7, their setup)",
           "carried", "min_validation_perplexity", 120.7)]
-FIGURES = {"validation_perplexity": ("Initial states on truncated PTB: validation loss per epoch",
-                                     {name: name for name in VARIANTS}, ["validation_loss"]),
+FIGURES = {"validation_loss": Figure("Initial states on truncated PTB: validation loss per epoch",
+                                      {name: name for name in VARIANTS}, ["validation_loss"], x="epoch"),
            # The post's two figures: perplexity at each position of the 50-step window, at each
            # model's best epoch (training: running mean over that epoch; validation: no noise).
            "perplexity_by_position": Figure(

@@ -26,6 +26,7 @@ import ml_collections
 
 from jaxnets.config import apply_variant, train_section
 from jaxnets.nn.lstm_variants import ARCHITECTURES, variant_name
+from jaxnets.suite import Figure
 
 SOURCE = "R2RT 2016, Written Memories: Understanding, Deriving and Extending the LSTM"
 LRS = {"0.003": 3e-3, "0.001": 1e-3, "0.0003": 3e-4, "0.0001": 1e-4}
@@ -45,9 +46,10 @@ TABLE = [("lstm variants", f"arch {n} ({variant_name(ARCHITECTURES[n])}), lr {lr
           f"(published {PUBLISHED[lr][n - 1]} / {VALIDATION_WINDOWS} windows)",
           f"arch{n}_lr{lr}", "min_validation_loss", round(PUBLISHED[lr][n - 1] / VALIDATION_WINDOWS, 4))
          for lr in LRS for n in ARCHITECTURES]
-FIGURES = {"validation_loss": ("LSTM variants on PTB: validation loss per epoch",
-                               {f"lr {lr}": {f"arch {n}": f"arch{n}_lr{lr}" for n in ARCHITECTURES} for lr in LRS},
-                               ["validation_loss"])}
+FIGURES = {"validation_loss": Figure("LSTM variants on PTB: validation loss per epoch",
+                                      {f"lr {lr}": {f"arch {n}": f"arch{n}_lr{lr}" for n in ARCHITECTURES}
+                                       for lr in LRS},
+                                      ["validation_loss"], x="epoch")}
 
 
 def get_config(arg=None):

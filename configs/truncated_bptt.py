@@ -20,6 +20,7 @@ tf<n>_lr<lr> (TF-style, num_steps n) and true<k>_<L>_lr<lr>.
 import ml_collections
 
 from jaxnets.config import apply_variant, train_section
+from jaxnets.suite import Figure
 
 SOURCE = "R2RT 2016, Styles of Truncated Backpropagation"
 LRS = {"0.003": 0.003, "0.001": 0.001, "0.0003": 0.0003}
@@ -40,9 +41,9 @@ VARIANTS = {
 SUITE = [name for name in VARIANTS if name.endswith("_lr0.001")]
 TABLE = [("min validation loss", f"{row}, lr {lr}", f"{row}_lr{lr}", "min_validation_loss", published[i])
          for row, (_, published) in ROWS.items() for i, lr in enumerate(LRS)]
-FIGURES = {"validation_loss": ("Truncated BPTT on PTB: validation loss per epoch",
-                               {f"lr {lr}": {row: f"{row}_lr{lr}" for row in ROWS} for lr in LRS},
-                               ["validation_loss"])}
+FIGURES = {"validation_loss": Figure("Truncated BPTT on PTB: validation loss per epoch",
+                                      {f"lr {lr}": {row: f"{row}_lr{lr}" for row in ROWS} for lr in LRS},
+                                      ["validation_loss"], x="epoch")}
 
 
 def get_config(arg=None):

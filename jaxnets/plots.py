@@ -10,12 +10,22 @@ matplotlib.use("Agg")  # no screen on training machines
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-NOT_METRICS = ("step", "time", "examples_per_s", "per_seed")
+NOT_METRICS = ("step", "epoch", "time", "per_seed")  # and every throughput, "<unit>_per_s"
 
 
-def _series(history: list[dict], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def is_metric(key: str, value) -> bool:
+    return key not in NOT_METRICS and not key.endswith("_per_s") and not isinstance(value, list)
+
+
+def _series(history: list[dict], key: str, x: str = "step") -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The logged values of `key` (mean over seeds and, for sweeps, their std) against `x`:
+    "step", or "epoch" (runs logged before records held their epoch were logged once per
+    epoch: their rows are counted)."""
     rows = [r for r in history if key in r]
-    steps = np.array([r["step"] for r in rows])
+    if x == "epoch":
+        steps = np.array([r.get("epoch", i) for i, r in enumerate(rows, 1)], dtype=float)
+    else:
+        steps = np.array([r[x] for r in rows])
     mean = np.array([r[key] for r in rows], dtype=float)
     per_seed = [r.get("per_seed", {}).get(key) for r in rows]
     std = np.array([np.std(p, ddof=1) for p in per_seed]) if all(p is not None and len(p) > 1 for p in per_seed) else None
@@ -51,7 +61,7 @@ def training_curves(history: list[dict], path: str | pathlib.Path, title: str = 
     """One panel per metric name (loss, accuracy, ...), train and eval splits overlaid; a band
     of ±1 std across seeds for sweeps; the published numbers as dashed lines; markers where a
     curve has too few points to be a line (a single evaluation would otherwise be invisible)."""
-    keys = sorted({k for r in history for k, v in r.items() if k not in NOT_METRICS and not isinstance(v, list)})
+    keys = sorted({k for r in history for k, v in r.items() if is_metric(k, v)})
     names = sorted({k.split("_", 1)[1] for k in keys if "_" in k})
     published = reference_lines(reference or {}, keys)
     fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.5 * max(len(names), 1), 3.5), squeeze=False)
@@ -97,10 +107,11 @@ def ternary_figure(grid: np.ndarray, f: np.ndarray, f_prime: np.ndarray, fractio
     return save_figure(fig, path)
 
 
-def _finite_series(history: list[dict], key: str, drop: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _finite_series(history: list[dict], key: str, drop: list[int],
+                   x: str = "step") -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Mean and std over seeds of `key` at each logged step, leaving out the seeds in `drop`
     (indices of seeds that diverged, whose curves would otherwise swamp the others')."""
-    steps, mean, std = _series(history, key)
+    steps, mean, std = _series(history, key, x)
     per_seed = [r.get("per_seed", {}).get(key) for r in history if key in r]
     if not drop or not all(per_seed):
         return steps, mean, std
@@ -111,18 +122,20 @@ def _finite_series(history: list[dict], key: str, drop: list[int]) -> tuple[np.n
 
 
 def comparison(panels: dict[str, list[tuple[str, list[dict], list[int]]]], keys: list[str],
-               path: str | pathlib.Path, title: str = "", levels: dict[str, float] | None = None) -> pathlib.Path:
+               path: str | pathlib.Path, title: str = "", levels: dict[str, float] | None = None,
+               x: str = "step") -> pathlib.Path:
     """Several runs' curves in one figure, the posts' one-figure-per-experiment layout: one
     panel per (panel name, metric key); each curve is the mean over seeds with a ±1 std band.
     Seeds that diverged (third tuple item: their indices) are left out of mean and band and
     counted in the legend, so one NaN seed does not hide what the others did. `levels`
-    ({label: value}) are drawn as horizontal reference lines in every panel."""
-    cells = [(name, key) for name in panels for key in keys]
+    ({label: value}) are drawn as horizontal reference lines in every panel; `x` is "step" or
+    "epoch". A panel with no curves (e.g. a learning rate not run) is left out."""
+    cells = [(name, key) for name in panels if panels[name] for key in keys]
     fig, axes = plt.subplots(1, len(cells), figsize=(5.5 * len(cells), 4), squeeze=False)
     for ax, (name, key) in zip(axes[0], cells):
         finals = []
         for label, history, drop in panels[name]:
-            steps, mean, std = _finite_series(history, key, drop)
+            steps, mean, std = _finite_series(history, key, drop, x)
             if not len(steps):
                 continue
             n_seeds = len(history[-1].get("per_seed", {}).get(key, [0]))
@@ -135,7 +148,7 @@ def comparison(panels: dict[str, list[tuple[str, list[dict], list[int]]]], keys:
                 finals.append(mean[-1])
         for (label, value), style in zip((levels or {}).items(), [":", "--", "-.", (0, (1, 4))] * 4):
             ax.axhline(value, color="black", linestyle=style, linewidth=1, label=label)
-        ax.set_xlabel("step")
+        ax.set_xlabel(x)
         ax.set_title(f"{name}: {key}" if name else key)
         ax.grid(alpha=0.3)
         if key.endswith("accuracy") and finals:

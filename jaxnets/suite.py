@@ -51,7 +51,7 @@ class Figure(NamedTuple):
     curves: dict  # {label: variant}, or {panel title: {label: variant}}
     metrics: list  # metric keys of metrics.jsonl
     levels: dict | None = None  # {label: value}: horizontal reference lines
-    x: str = "step"  # "step": metrics.jsonl curves; else the metrics are dotted paths to vectors in
+    x: str = "step"  # "step" or "epoch": metrics.jsonl curves; else the metrics are dotted paths to vectors in
     # summary.json (e.g. "perplexity_by_position_at_best_epoch.train_perplexity"), drawn against
     # their index, which this names (e.g. "position in the window")
 
@@ -220,7 +220,7 @@ def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: 
         title, curves, keys, levels, x = Figure(*figure)
         # {label: variant} is one panel; {panel: {label: variant}} is one panel each.
         groups = curves if all(isinstance(v, dict) for v in curves.values()) else {"": curves}
-        if x != "step":
+        if x not in ("step", "epoch"):
             vectors = {key: {label: vector for members in groups.values() for label, variant in members.items()
                              if (vector := _summary_vector(summaries.get(variant, {}), key)) is not None}
                        for key in keys}
@@ -232,7 +232,7 @@ def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: 
                   for panel, members in groups.items()}
         if any(panels.values()):
             plots.comparison(panels, keys, root / "figures" / f"{name}.png", title=title,
-                             levels=levels)
+                             levels=levels, x=x)
     return out
 
 

@@ -38,6 +38,7 @@ def test_word_model_reports_losses_perplexities_and_the_minimum(toy_ptb, variant
         np.testing.assert_allclose(m[f"{split}_perplexity"], np.exp(m[f"{split}_loss"]), rtol=1e-9)
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert len(records) == 3 and all("test_loss" in r and "tokens_per_s" in r for r in records)  # every epoch
+    assert [r["epoch"] for r in records] == [1.0, 2.0, 3.0]
     assert m["min_validation_loss"] == min(r["validation_loss"] for r in records)
     best = min(records, key=lambda r: r["validation_loss"])
     assert m["test_loss_at_min_validation"] == best["test_loss"] and m["best_validation_step"] == best["step"]

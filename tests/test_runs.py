@@ -356,6 +356,24 @@ def test_curves_show_the_published_numbers_and_single_points(tmp_path, monkeypat
     assert any("published min validation 5.01" == t.get_text() for t in loss_panel.get_legend().get_texts())
 
 
+def test_curves_leave_out_throughput_and_comparisons_draw_epochs_and_skip_empty_panels(tmp_path, monkeypatch):
+    from jaxnets import plots
+
+    figures = []
+    monkeypatch.setattr(plots.plt, "close", figures.append)
+    history = [{"step": 50 * e, "epoch": float(e), "time": 1.0 * e, "tokens_per_s": 9e3, "train_loss": 6.0 - e,
+                "validation_loss": 6.5 - e} for e in (1, 2, 3)]
+    plots.training_curves(history, tmp_path / "c.png")
+    assert [ax.get_title() for ax in figures[0].axes] == ["loss"]  # no panel of tokens/s or epochs
+    old = [{k: v for k, v in r.items() if k != "epoch"} for r in history]  # logged before rows held epochs
+    plots.comparison({"lr 0.003": [], "lr 0.001": [("new", history, []), ("old", old, [])]}, ["validation_loss"],
+                     tmp_path / "f.png", x="epoch")
+    (panel,) = figures[1].axes  # the learning rate with no runs is left out
+    assert panel.get_title() == "lr 0.001: validation_loss" and panel.get_xlabel() == "epoch"
+    for line in panel.lines:
+        np.testing.assert_array_equal(line.get_xdata(), [1.0, 2.0, 3.0])
+
+
 def _tensorboard_scalars(folder: pathlib.Path) -> dict[tuple[str, int], float]:
     """{(tag, step): value} from the event files (TFRecord: length, crc, Event proto, crc)."""
     import struct

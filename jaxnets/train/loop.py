@@ -275,7 +275,8 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
             clock["steps_after_first"] += n_steps
         rate = (n_steps * units_per_step * n_seeds) / max(now - clock["last"], 1e-9)
         clock["last"] = now
-        record = {"step": step, "time": round(now - clock["start"], 3), rate_key: round(rate, 1), **record}
+        record = {"step": step, "epoch": round(step / steps_per_epoch, 4), "time": round(now - clock["start"], 3),
+                  rate_key: round(rate, 1), **record}
         if per_seed:
             record["per_seed"] = per_seed
         metrics_log.write(record)
@@ -283,7 +284,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
         eta = (total - step) * (now - clock["first_done"]) / max(clock["steps_after_first"], 1) \
             if clock["steps_after_first"] else float("nan")
         values = {k: v for k, v in record.items()
-                  if k not in ("step", "time", rate_key, "per_seed") and not k.endswith(BY_POSITION)}
+                  if k not in ("step", "epoch", "time", rate_key, "per_seed") and not k.endswith(BY_POSITION)}
         log(progress_line(step, total, steps_per_epoch, values, rate, batches.unit, n_seeds, eta,
                           preferred=progress_metrics))
         if bad and train.stop_on_nan:
