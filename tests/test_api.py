@@ -13,7 +13,7 @@ import pytest
 import jaxnets
 from jaxnets.config import ConfigError, load
 from jaxnets.nn import rnn
-from tests.conftest import ROOT
+from tests.conftest import ROOT, xla_flags
 
 SMALL = {"train.steps": 20, "train.log_every": 10, "train.batch_size": 20, "model.hidden_sizes": (16,)}
 
@@ -48,7 +48,7 @@ def test_in_process_runs_see_the_devices_the_cli_sees(tiny_mnist, tmp_path):
     """A fresh interpreter calling jaxnets.run gets one CPU device per core, as the CLI does."""
     code = ("import jax, jaxnets; jaxnets.run('configs/mnist_mlp.py', {'train.steps': 4, 'train.log_every': 4, 'train.batch_size': 20}, "
             f"workdir={str(tmp_path / 'run')!r}, log=lambda m: None); print(jax.device_count())")
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+    env = {k: v for k, v in os.environ.items() if k != "JAX_NUM_CPU_DEVICES"} | {"XLA_FLAGS": xla_flags()}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert int(out.stdout.split()[-1]) == (os.cpu_count() or 1)

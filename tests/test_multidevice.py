@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, xla_flags
 
 SCRIPT = r"""
 import json, sys
@@ -49,10 +49,8 @@ print(json.dumps({n: one(f"{sys.argv[1]}_s{n}", n) for n in (1, 8)}))
 def run(tmp_path, devices: int) -> dict:
     """{n_seeds: (info, final params)} for a single run and an 8-seed sweep on `devices` CPU devices
     (one interpreter per device count: XLA's device count is fixed at start)."""
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env["JAX_PLATFORMS"] = "cpu"
-    if devices > 1:
-        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": xla_flags(*([f"--xla_force_host_platform_device_count={devices}"] if devices > 1 else []))}
     out = str(tmp_path / f"d{devices}")
     proc = subprocess.run([sys.executable, "-c", SCRIPT, out], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -108,8 +106,7 @@ def test_two_processes_match_one(tiny_mnist, tmp_path):
     args = [sys.executable, "-m", "jaxnets", "sweep", "--config", "configs/mnist_mlp.py", "--seeds", "2",
             "--config.model.hidden_sizes=(32,)", "--config.train.batch_size=20", "--config.train.eval_batch_size=50",
             "--config.train.steps=40", "--config.train.log_every=10", "--config.train.checkpoint_every=20"]
-    base = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    base.update(JAX_PLATFORMS="cpu", JAX_NUM_CPU_DEVICES="1")
+    base = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": "1", "XLA_FLAGS": xla_flags()}
     procs = [subprocess.Popen([*args, "--workdir", str(tmp_path / "multi")], cwd=ROOT, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               env={**base, "JAXNETS_MULTIHOST": "1", "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
