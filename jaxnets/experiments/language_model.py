@@ -150,7 +150,10 @@ def run(ctx: Context) -> Outcome:
     if by_position:
         curves = by_position_at_best(result.history, len(ctx.seeds))
         extra["perplexity_by_position_at_best_epoch"] = curves
-        figures["perplexity_by_position.png"] = lambda path: plots.by_position(curves, path, config.experiment)
+        windows = laid_out["train"]["x"].shape[1] // model.num_steps  # steps per epoch
+        epochs = ", ".join(f"{step / windows:g}" for step in curves.get("best_steps", []))
+        title = f"{ctx.workdir.name}: perplexity by position in the window at the best epoch ({epochs})"
+        figures["perplexity_by_position.png"] = lambda path: plots.by_position(curves, path, title)
     return Outcome(per_seed, fit=result, extra=extra, figures=figures,
                    texts=samples(ctx, corpus.vocabulary, result.state.params))
 
