@@ -15,7 +15,7 @@ the valid file, as Zaremba et al. whose number it is compared with). Every state
 Metrics: validation perplexity at the best epoch, training perplexity of the last epoch (running
 mean), and both by position in the window at each model's best epoch (plots/perplexity_by_position.png).
 
-    python -m jaxnets suite --config configs/initial_states.py --seeds 1      # 4 variants + carried
+    python -m jaxnets suite --config configs/initial_states.py --seeds 1      # 4 variants + 2 carried
 """
 
 import ml_collections
@@ -38,13 +38,24 @@ VARIANTS = {
     # so that the comparison is with their number, not with the truncated runs' valid+test.
     "carried": {"model.carry_state": True, "data.validation": "valid",
                 "reference.min_validation_perplexity": 120.7, "reference.train_perplexity": None},
+    # The carried run trained as Zaremba et al. trained theirs (TF's PTB tutorial, "small" without
+    # dropout): batch 20, windows of 20, U(±0.1) weights, SGD at 1.0 halved every epoch after the
+    # 4th, gradients clipped to global norm 5, 13 epochs. The network stays the post's (forget bias
+    # 1; the tutorial's is 0), so the two carried runs part the training setup from the network.
+    "carried_zaremba_training": {
+        "model.carry_state": True, "data.validation": "valid", "train.batch_size": 20, "model.num_steps": 20,
+        "model.w_init": "uniform", "model.w_scale": 0.1, "optimizer.name": "sgd", "optimizer.learning_rate": 1.0,
+        "optimizer.decay_after_epochs": 4, "optimizer.decay_factor": 0.5, "optimizer.clip_global_norm": 5.0,
+        "train.num_epochs": 13.0, "reference.min_validation_perplexity": 120.7, "reference.train_perplexity": None},
 }
 TABLE = [("initial states", f"{name}: best validation perplexity", name, "min_validation_perplexity", valid)
          for name, (valid, _) in PUBLISHED.items()] + \
         [("initial states", f"{name}: epoch-19 training perplexity", name, "train_perplexity", train)
          for name, (_, train) in PUBLISHED.items()] + \
         [("initial states", "carried state: best validation perplexity (Zaremba et al. 120.7, their setup)",
-          "carried", "min_validation_perplexity", 120.7)]
+          "carried", "min_validation_perplexity", 120.7),
+         ("initial states", "carried state, Zaremba et al.'s training: best validation perplexity",
+          "carried_zaremba_training", "min_validation_perplexity", 120.7)]
 FIGURES = {"validation_loss": Figure("Initial states on truncated PTB: validation loss per epoch",
                                       {name: name for name in VARIANTS}, ["validation_loss"], x="epoch"),
            # The post's two figures: perplexity at each position of the 50-step window, at each
@@ -77,6 +88,7 @@ def get_config(arg=None):
     c.model.num_weights = 1  # (custom_gru only)
     c.model.keep_prob = 1.0  # no dropout
     c.model.w_init = "uniform_unit_scaling"  # tf.get_variable's default before TF 1.0 (Nov 2016: TF 0.11); biases 0
+    c.model.w_scale = 1.0
     c.model.fused_lstm = True
     c.model.initial_state = "zero"  # zero, learned, noisy, learned_noisy: every c and h of every layer
     c.model.initial_noise_std = 0.3  # the noisy strategies, training only
@@ -96,6 +108,9 @@ def get_config(arg=None):
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"
     c.optimizer.learning_rate = 1e-3
+    c.optimizer.clip_global_norm = 0.0  # 0: no clipping
+    c.optimizer.decay_after_epochs = 0  # 0: a constant learning rate
+    c.optimizer.decay_factor = 1.0
 
     c.train = train_section(
         without=("shuffle",),

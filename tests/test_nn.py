@@ -91,6 +91,66 @@ def test_dampened_momentum_follows_the_faq_rule():
     np.testing.assert_allclose(sgd_update, -eta * grads[0], rtol=1e-6)
 
 
+def test_epoch_decay_and_global_norm_clipping_follow_zaremba():
+    """The PTB tutorial's training: lr 1 for the first `after` epochs, then halved every epoch;
+    gradients rescaled to global norm 5 first (a small gradient passes unchanged). The trainer
+    hands an optimizer factory the steps of an epoch."""
+    import ml_collections
+    import pytest
+
+    from jaxnets.train import make_optimizer
+
+    config = ml_collections.ConfigDict({"name": "sgd", "learning_rate": 1.0, "clip_global_norm": 5.0,
+                                        "decay_after_epochs": 2, "decay_factor": 0.5})
+    opt = make_optimizer(config, steps_per_epoch=3)
+    w = {"a": jnp.zeros(1), "b": jnp.zeros(1)}
+    big, small = {"a": jnp.array([30.0]), "b": jnp.array([40.0])}, {"a": jnp.array([0.3]), "b": jnp.array([0.4])}
+    state = opt.init(w)
+    for step in range(12):
+        lr = 0.5 ** max(0, step // 3 + 1 - 2)  # epochs 0, 1: 1; epoch 2: 0.5; epoch 3: 0.25
+        update, state = opt.update(big if step % 2 else small, state, w)
+        expected = [-lr * 3.0, -lr * 4.0] if step % 2 else [-lr * 0.3, -lr * 0.4]
+        np.testing.assert_allclose([update["a"][0], update["b"][0]], expected, rtol=1e-6, err_msg=f"step {step}")
+    with pytest.raises(ValueError, match="steps an epoch has"):
+        make_optimizer(config)
+    with pytest.raises(ValueError, match="clip_global_norm"):
+        make_optimizer(ml_collections.ConfigDict({"name": "adam", "learning_rate": 1e-3, "clip_global_norm": -1.0}))
+    with pytest.raises(ValueError, match="decay_factor"):
+        make_optimizer(ml_collections.ConfigDict({**config.to_dict(), "decay_factor": 2.0}), steps_per_epoch=3)
+
+
+def test_fit_builds_an_optimizer_factory_from_the_epoch_length(tmp_path):
+    from jaxnets.train import fit
+
+    c = load("configs/mnist_mlp.py", ["--config.model.hidden_sizes=(4,)", "--config.train.batch_size=8",
+                                      "--config.train.num_epochs=1", "--config.train.eval_batch_size=40"])
+    task = classifier_task(c.model, n_in=3, n_classes=2)
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    data = {"x": x, "y": (x[:, 0] > 0).astype(np.int32)}
+    asked = []
+    fit(task, lambda steps_per_epoch: asked.append(steps_per_epoch) or optax.sgd(0.1), data, {"test": data},
+        c.train, str(tmp_path / "run"), [0], log=lambda message: None)
+    assert asked == [5]  # 40 examples in batches of 8
+
+
+def test_uniform_init_scales_every_language_model_weight():
+    """Zaremba et al.'s U(±0.1) for every weight of the LM (w_init 'uniform', w_scale 0.1)."""
+    import jax
+    import ml_collections
+
+    from jaxnets.models import rnn_lm
+    from jaxnets.nn import initializer
+
+    draw = initializer("uniform", 0.1)(jax.random.key(0), (200, 300))
+    chex.assert_shape(draw, (200, 300))
+    assert float(jnp.max(jnp.abs(draw))) <= 0.1 and float(jnp.max(draw)) > 0.099 and float(jnp.min(draw)) < -0.099
+    model = ml_collections.ConfigDict({"cell": "lstm", "num_layers": 2, "state_size": 16, "embedding_size": 8,
+                                       "w_init": "uniform", "w_scale": 0.1, "num_weights": 1})
+    params = rnn_lm.init(jax.random.key(1), model, 50)
+    weights = [params["embedding"], params["out"]["w"], *(layer["w"] for layer in params["layers"])]
+    assert all(0.09 < float(jnp.max(jnp.abs(w))) <= 0.1 for w in weights)
+
+
 def test_autoencoder_detects_a_dead_code_unit():
     model = load("configs/autoencoder.py").model
     task = autoencoder_task(model, n_in=12)

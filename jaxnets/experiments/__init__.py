@@ -62,7 +62,8 @@ class Context:
         `show` first, then those with a published number."""
         from jaxnets.train import fit, make_optimizer
 
-        return fit(task, optimizer or make_optimizer(self.config.optimizer), train_data, eval_data,
+        optimizer = optimizer or (lambda steps_per_epoch: make_optimizer(self.config.optimizer, steps_per_epoch))
+        return fit(task, optimizer, train_data, eval_data,
                    train or self.config.train, self.writer.child(subdir) if subdir else self.writer,
                    seeds or self.seeds, self.log if log is None else log, stream=stream,
                    progress_metrics=(*show, *(k for k in self.reference if k != "source")))

@@ -9,7 +9,7 @@ words alike, and its sampling. Pure functions of a params pytree, as nanoGPT's m
     ids = generate(params, model, prompt_ids, length, key, temperature, top_k)
 
 `model` is the config's model section: cell, num_layers, state_size, embedding_size (0: the
-state size), keep_prob, w_init, num_weights (custom_gru), fused_lstm, and the truncation style:
+state size), keep_prob, w_init (and w_scale, default 1), num_weights (custom_gru), fused_lstm, and the truncation style:
 `tf_style` (the window differentiated whole) or `true` (true truncated BPTT with `bptt` steps,
 `jaxnets.nn.truncation`; one layer).
 """
@@ -38,14 +38,15 @@ def init(key: jax.Array, model: ml_collections.ConfigDict, vocab: int) -> dict:
     keys = jax.random.split(key, model.num_layers + 2)
     extra = {"num_weights": model.num_weights} if model.cell == "custom_gru" else {}
     sizes_in = [embedding_size(model)] + [model.state_size] * (model.num_layers - 1)
-    layers = [cell.init(keys[i], n_in, model.state_size, model.w_init, 1.0, **extra) for i, n_in in enumerate(sizes_in)]
-    params = {"embedding": initializer(model.w_init, 1.0)(keys[-2], (vocab, embedding_size(model)), jnp.float32),
+    scale = model.get("w_scale", 1.0)
+    layers = [cell.init(keys[i], n_in, model.state_size, model.w_init, scale, **extra) for i, n_in in enumerate(sizes_in)]
+    params = {"embedding": initializer(model.w_init, scale)(keys[-2], (vocab, embedding_size(model)), jnp.float32),
               "layers": layers,
-              "out": {"w": initializer(model.w_init, 1.0)(keys[-1], (model.state_size, vocab), jnp.float32),
+              "out": {"w": initializer(model.w_init, scale)(keys[-1], (model.state_size, vocab), jnp.float32),
                       "b": jnp.zeros((vocab,), jnp.float32)}}
     learned = rnn.initial_state_params(cell, model.num_layers, model.state_size, initial_state(model))
     if learned:  # a trained initial state, drawn as TF draws a [1, state] variable (model.w_init)
-        draw = initializer(model.w_init, 1.0)
+        draw = initializer(model.w_init, scale)
         params["initial"] = {name: draw(jax.random.fold_in(keys[-2], i), (1, model.state_size), jnp.float32)[0]
                              for i, name in enumerate(sorted(learned))}
     return params

@@ -198,11 +198,13 @@ def progress_line(step: int, total: int, steps_per_epoch: int, values: dict[str,
     return text
 
 
-def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[str, np.ndarray],
+def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], optax.GradientTransformation],
+        train_data: dict[str, np.ndarray],
         eval_data: dict[str, dict[str, np.ndarray]], train: ml_collections.ConfigDict,
         writer: RunWriter, seeds: list[int], log: Callable[[str], None] = print,
         stream: str | None = None, progress_metrics: tuple[str, ...] = ()) -> FitResult:
-    """Train len(seeds) independent runs of `task` as one vmapped computation; `stream` names
+    """Train len(seeds) independent runs of `task` as one vmapped computation; `optimizer` may be
+    a function of the steps in an epoch (for schedules counted in epochs); `stream` names
     an independent random stream of the same seeds (see `run_keys`); the progress lines show
     `progress_metrics` (e.g. those with a published number) first."""
     if not isinstance(writer, RunWriter):
@@ -214,6 +216,8 @@ def fit(task: Task, optimizer: optax.GradientTransformation, train_data: dict[st
         steps_per_epoch = batches.steps_per_epoch(train_data)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    if callable(optimizer):
+        optimizer = optimizer(steps_per_epoch)
     total, log_every, eval_every, ckpt_every = schedule(train, steps_per_epoch)
     units_per_step = batches.units_per_step(train_data)
     n_seeds = len(seeds)

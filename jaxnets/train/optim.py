@@ -49,10 +49,39 @@ OPTIMIZERS = {
 }
 
 
-def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-    """optimizer.name in {sgd, momentum, dampened_momentum, adam, adagrad, rmsprop}."""
+def epoch_decay(learning_rate: float, steps_per_epoch: int, after_epochs: int, factor: float):
+    """Zaremba et al.'s schedule (TF's PTB tutorial): `learning_rate` for the first `after_epochs`
+    epochs, then × `factor` at the start of every later epoch (epoch e, from 0: lr·factor^max(0,
+    e + 1 − after_epochs))."""
+
+    def schedule(count):
+        epoch = count // steps_per_epoch
+        return learning_rate * factor ** jnp.maximum(0, epoch + 1 - after_epochs).astype(jnp.float32)
+
+    return schedule
+
+
+def make_optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int | None = None) -> optax.GradientTransformation:
+    """optimizer.name in {sgd, momentum, dampened_momentum, adam, adagrad, rmsprop}; optionally
+    optimizer.clip_global_norm (> 0: gradients rescaled to at most that global norm first) and
+    optimizer.decay_after_epochs / decay_factor (`epoch_decay`; the experiment must say how many
+    steps an epoch has)."""
     if config.name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer.name {config.name!r}; have {sorted(OPTIMIZERS)}")
     if config.name in ("momentum", "dampened_momentum") and "momentum" not in config:
         raise ValueError(f"optimizer {config.name!r} needs optimizer.momentum")
-    return OPTIMIZERS[config.name](config)
+    after, factor = config.get("decay_after_epochs", 0), config.get("decay_factor", 1.0)
+    if after < 0 or not 0 < factor <= 1:
+        raise ValueError(f"optimizer.decay_after_epochs = {after} must be >= 0 and optimizer.decay_factor = "
+                         f"{factor} in (0, 1]")
+    if after and factor != 1.0:
+        if not steps_per_epoch:
+            raise ValueError("optimizer.decay_after_epochs is set but this experiment does not say how many steps "
+                             "an epoch has (make_optimizer(..., steps_per_epoch=...))")
+        config = ml_collections.ConfigDict({**config.to_dict(), "learning_rate": epoch_decay(
+            config.learning_rate, steps_per_epoch, after, factor)})
+    optimizer = OPTIMIZERS[config.name](config)
+    clip = config.get("clip_global_norm", 0.0)
+    if clip < 0:
+        raise ValueError(f"optimizer.clip_global_norm = {clip}: give a positive norm, or 0 for no clipping")
+    return optax.chain(optax.clip_by_global_norm(clip), optimizer) if clip else optimizer
