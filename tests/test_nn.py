@@ -93,8 +93,7 @@ def test_dampened_momentum_follows_the_faq_rule():
 
 def test_epoch_decay_and_global_norm_clipping_follow_zaremba():
     """The PTB tutorial's training: lr 1 for the first `after` epochs, then halved every epoch;
-    gradients rescaled to global norm 5 first (a small gradient passes unchanged). The trainer
-    hands an optimizer factory the steps of an epoch."""
+    gradients rescaled to global norm 5 first (a small gradient passes unchanged)."""
     import ml_collections
     import pytest
 

@@ -63,8 +63,8 @@ def glorot_uniform(scale: float) -> Callable:
 
 INITIALIZERS: dict[str, Callable[[float], Callable]] = {
     "normal": lambda scale: jax.nn.initializers.normal(stddev=scale),
+    # U(-scale, scale) for every shape, biases too (Zaremba et al. / TF's PTB tutorial: scale 0.1)
     "uniform": lambda scale: lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -scale, scale),
-    # ^ U(-scale, scale) for every shape (Zaremba et al. / TF's PTB tutorial: scale 0.1)
     "truncated_normal": lambda scale: jax.nn.initializers.truncated_normal(stddev=scale),
     "lecun_normal": lambda scale: jax.nn.initializers.variance_scaling(scale, "fan_in", "truncated_normal"),
     "glorot_uniform": glorot_uniform,
