@@ -1,4 +1,4 @@
-"""Command line: `python -m jaxnets {train,sweep,suite,sample,report,list,show}` (also installed as `jaxnets`).
+"""Command line: `python -m jaxnets {train,sweep,suite,sample,report,record,list,show}` (also installed as `jaxnets`).
 
 examples:
     python -m jaxnets list                                   # the experiments, their configs and variants
@@ -8,6 +8,8 @@ examples:
     python -m jaxnets suite --config configs/binary_neurons.py --seeds 5 --jobs 2
     python -m jaxnets sample runs/char_rnn --temperature 0.5 --length 300
     python -m jaxnets report [runs/]
+    python -m jaxnets record runs/truncated_bptt_seeds1        # commit-able record in results/
+    python -m jaxnets report --records [--check]             # RESULTS.md/README.md tables from results/
 
 data: read from $JAXNETS_DATA_DIR/<name>/ (default ~/.cache/jaxnets); MNIST, Fashion-MNIST, PTB and
 Tiny Shakespeare are downloaded there and verified on first use (JAXNETS_NO_DOWNLOAD=1: never;
@@ -66,9 +68,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="sampling key (default 0)")
     p.add_argument("--seed-index", type=int, default=0, help="which seed of a sweep to sample (default 0)")
     p.add_argument("--output", help="also write the text to this file")
-    p = sub.add_parser("report", help="collect summary.json files into a Markdown table")
+    p = sub.add_parser("report", help="collect summary.json files into a Markdown table; with --records, "
+                       "rebuild the tables of RESULTS.md and README.md from results/")
     p.add_argument("root", nargs="?", default="runs")
     p.add_argument("--output", help="where to write the table (default <root>/results.md)")
+    p.add_argument("--records", action="store_true", help="rewrite the generated tables of RESULTS.md and "
+                   "README.md (in the current folder) from the records in results/")
+    p.add_argument("--check", action="store_true", help="with --records: change nothing, exit 1 where a "
+                   "table differs from the records")
+    p = sub.add_parser("record", help="copy finished runs into results/ (kept in git), once",
+                       description="Copies a finished run (or every finished variant of a suite folder) into "
+                                   "results/<config>/<variant>/: config.json, summary.json, metrics.jsonl, its "
+                                   "curves and record.json (which commit trained it). A record is written once.")
+    p.add_argument("folders", nargs="+", help="run or suite folders")
+    p.add_argument("--results", default="results", help="where records go (default results/)")
+    p.add_argument("--commit", help="the commit that trained runs made outside a git checkout (their "
+                   "config.json names none); recorded as stated")
     sub.add_parser("list", help="the experiments, their config files, variants and what each reproduces")
     p = sub.add_parser("show", help="every key and value of a config (and its variants)",
                        description="Prints every key = value of a config file (a variant, overrides applied), "
@@ -109,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         init_multihost()
     from jaxnets.config import ConfigError
     from jaxnets.data import DataError
+    from jaxnets.records import RecordError
     from jaxnets.rundir import RunDirError
     from jaxnets.train import Interrupted, NonFiniteLoss
     from jaxnets.train.checkpoint import CheckpointError
@@ -144,9 +160,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             from jaxnets import report
 
+            if args.records:
+                differing = report.update_documents(".", check=args.check)
+                if args.check and differing:
+                    print(f"error: {', '.join(differing)} differ from results/ (a number edited by hand, or "
+                          f"a record added): `python -m jaxnets report --records` rewrites them", file=sys.stderr)
+                    return 1
+                return 0
             report.main(args.root, args.output)
             return 0
-    except (ConfigError, DataError, RunDirError, CheckpointError) as err:
+        if args.command == "record":
+            from jaxnets import records
+
+            for folder in args.folders:
+                records.record_folder(folder, args.results, commit=args.commit)
+            return 0
+    except (ConfigError, DataError, RunDirError, CheckpointError, RecordError) as err:
         if args.debug:
             raise
         print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)

@@ -100,3 +100,196 @@ def main(root: str = "runs", output: str | None = None) -> str:
         out.write_text(text)
         print(f"wrote {out}")
     return text
+
+
+# ---- RESULTS.md and README.md from the committed records (results/) ----------------------------
+#
+# Each generated table sits in a Markdown file between `<!-- report:<name> -->` and
+# `<!-- /report -->`; `report --records` rewrites what is between them, `report --records --check`
+# (and tests/test_records.py) fails when a hand edit made them differ. Prose stays hand-written.
+
+BLOCK_START, BLOCK_END = "<!-- report:", "<!-- /report -->"
+DOCUMENTS = ("RESULTS.md", "README.md")
+
+
+def _decimals(like) -> int:
+    """As many decimals as the published number has, 4 to 7 (0 for an integer)."""
+    if isinstance(like, int) and not isinstance(like, bool):
+        return 0
+    if isinstance(like, float) and like == like and abs(like) < 10:
+        return min(7, max(4, len(repr(like).partition(".")[2])))
+    return 4
+
+
+def _num(value: float, like: float | None = None) -> str:
+    """A measured number with as many decimals as its published counterpart has (4 to 7); an
+    integer where the published one is an integer."""
+    if not isinstance(value, (int, float)) or value != value:
+        return "NaN" if isinstance(value, float) else str(value)
+    if isinstance(like, int) and not isinstance(like, bool) and float(value).is_integer():
+        return str(int(value))
+    if abs(value) >= 100:
+        return f"{value:.1f}"
+    if abs(value) >= 10:
+        return f"{value:.2f}"
+    return f"{value:.{_decimals(like)}f}"
+
+
+def _config_module(name: str):
+    from jaxnets import catalog
+    from jaxnets import config as config_lib
+
+    return config_lib.load_module(str(catalog.configs_dir() / f"{name}.py"))
+
+
+def table_rows(name: str) -> list[tuple]:
+    """The config file's TABLE, else one row per published number of its default config."""
+    from jaxnets import catalog
+    from jaxnets import config as config_lib
+
+    module = _config_module(name)
+    if getattr(module, "TABLE", None):
+        return [tuple(r) for r in module.TABLE]
+    reference = config_lib.load_config_file(str(catalog.configs_dir() / f"{name}.py")).reference.to_dict()
+    rows = [("", metric, "default", metric, value) for metric, value in reference.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    return sorted(rows, key=lambda r: not r[3].startswith("test_"))  # the headline (README) first
+
+
+def _trained(record: dict, name: str, variant: str) -> str:
+    """'20 epochs', '10000 steps', with 'cut short (file: …)' where the run trained less than
+    its config file says."""
+    from jaxnets import catalog
+    from jaxnets import config as config_lib
+
+    train = record["config"]["config"].get("train", {})
+    steps, epochs = train.get("steps", 0), train.get("num_epochs", 0)
+    shown = f"{steps} steps" if steps else f"{epochs:g} epochs" if epochs else f"{record['summary'].get('steps')} steps"
+    spec = str(catalog.configs_dir() / f"{name}.py") + ("" if variant == "default" else f":{variant}")
+    try:
+        file_train = config_lib.load(spec).train
+    except config_lib.ConfigError:
+        return shown
+    file_steps, file_epochs = file_train.get("steps", 0), file_train.get("num_epochs", 0)
+    if (steps and (not file_steps or steps < file_steps)) or (not steps and not file_steps and epochs < file_epochs):
+        return f"{shown}, **cut short** (file: " + (f"{file_steps} steps)" if file_steps else f"{file_epochs:g} epochs)")
+    return shown
+
+
+def measured(summary: dict, metric: str, published=None) -> dict | None:
+    """mean, std (ddof 1), n over the seeds that did not diverge, and over all seeds, of one metric."""
+    import numpy as np
+
+    per_seed = summary.get("metrics_per_seed", {}).get(metric)
+    if per_seed is None:
+        value = summary.get("metrics", {}).get(metric)
+        if not isinstance(value, (int, float)):
+            return None
+        per_seed = [value]
+    values = np.asarray(per_seed, dtype=np.float64).reshape(len(per_seed), -1)[:, 0]
+    seeds = summary.get("seeds") or list(range(len(values)))
+    lost = set(summary.get("diverged_seeds") or []) | {s for s, v in zip(seeds, values) if not np.isfinite(v)}
+    keep = np.array([s not in lost for s in seeds[:len(values)]])
+
+    def stats(v):
+        return {"mean": float(v.mean()) if v.size else float("nan"),
+                "std": float(v.std(ddof=1)) if v.size > 1 else None, "n": int(v.size)}
+
+    return {**stats(values[keep]), "all": stats(values), "diverged": len(lost), "seeds": len(values)}
+
+
+def _measured_cell(m: dict, published) -> tuple[str, str, str]:
+    """(mean ± std (seeds …), gap, gap / σ)."""
+    like = published if isinstance(published, (int, float)) else None
+    shown = _num(m["mean"], like) + (f" ± {_num(m['std'], like)}" if m["std"] is not None else "")
+    if m["diverged"]:
+        a = m["all"]
+        whole = _num(a["mean"], like) + (f" ± {_num(a['std'], like)}" if a["std"] is not None else "")
+        shown += f" ({m['n']} of {m['seeds']} seeds; {m['diverged']} diverged; all {m['seeds']}: {whole})"
+    else:
+        shown += f" ({m['n']} seed{'s' if m['n'] != 1 else ''})"
+    if not isinstance(published, (int, float)) or isinstance(published, bool) or m["n"] == 0:
+        return shown, "", ""
+    gap = m["mean"] - published
+    sigma = f"{gap / m['std']:+.1f}" if m["std"] else "—"
+    return shown, f"{gap:+.{_decimals(like) if abs(gap) < 10 else 1}f}", sigma
+
+
+def records_table(name: str, records: dict) -> str:
+    """Markdown: every published number of configs/<name>.py beside its record."""
+    lines = ["| row | published | jaxnets mean ± std (seeds) | gap | gap / σ | trained | record |",
+             "|---|---|---|---|---|---|---|"]
+    for exp, row, variant, metric, published in table_rows(name):
+        label = f"{exp}: {row}" if exp else row
+        shown_published = "(plot only)" if published is None else str(published)
+        record = records.get((name, variant))
+        m = record and measured(record["summary"], metric, published)
+        if not m:
+            lines.append(f"| {label} | {shown_published} | no record | | | | |")
+            continue
+        shown, gap, sigma = _measured_cell(m, published)
+        where = f"[{variant}](results/{name}/{variant}/)"
+        lines.append(f"| {label} | {shown_published} | {shown} | {gap} | {sigma} | "
+                     f"{_trained(record, name, variant)} | {where} |")
+    return "\n".join(lines) + "\n"
+
+
+def readme_table(records: dict) -> str:
+    """One line per config file: what it reproduces, its first published number and ours."""
+    from jaxnets import catalog
+
+    lines = ["| config | reproduces | published → jaxnets (seeds), first row of its table |", "|---|---|---|"]
+    for path in sorted(catalog.configs_dir().glob("*.py")):
+        rows = table_rows(path.stem)
+        if not rows:
+            continue
+        exp, row, variant, metric, published = rows[0]
+        record = records.get((path.stem, variant))
+        m = record and measured(record["summary"], metric, published)
+        result = "no record" if not m else _measured_cell(m, published)[0]
+        recorded = sum(1 for r in rows if (path.stem, r[2]) in records)
+        title = catalog.first_sentence(path)
+        title = title if len(title) <= 110 else title[:110].rsplit(" ", 1)[0] + " …"
+        lines.append(f"| `{path.stem}` | {title} | {row}: {published} → {result}; "
+                     f"{recorded} of {len(rows)} rows recorded |")
+    return "\n".join(lines) + "\n"
+
+
+def render_blocks(text: str, records: dict) -> str:
+    """The document with every generated block rebuilt: `<!-- report:table NAME -->` holds the
+    table of configs/NAME.py, `<!-- report:readme -->` the README's one-line-per-config table."""
+    out, rest = [], text
+    while BLOCK_START in rest:
+        head, _, tail = rest.partition(BLOCK_START)
+        tag, _, tail = tail.partition("-->")
+        if BLOCK_END not in tail:
+            raise ValueError(f"generated block '{tag.strip()}' has no closing {BLOCK_END}")
+        _, _, rest = tail.partition(BLOCK_END)
+        kind, _, arg = tag.strip().partition(" ")
+        body = readme_table(records) if kind == "readme" else records_table(arg.strip(), records)
+        out.append(f"{head}{BLOCK_START}{tag}-->\n{body}{BLOCK_END}")
+    return "".join(out) + rest
+
+
+def update_documents(root: str | pathlib.Path = ".", results: str | pathlib.Path | None = None,
+                     check: bool = False, log=print) -> list[str]:
+    """Rewrite (or, with check, compare) the generated blocks of RESULTS.md and README.md; the
+    names of the documents that differed."""
+    from jaxnets.records import read_records
+
+    root = pathlib.Path(root)
+    records = read_records(pathlib.Path(results) if results else root / "results")
+    differing = []
+    for name in DOCUMENTS:
+        path = root / name
+        if not path.exists():
+            continue
+        text = path.read_text()
+        new = render_blocks(text, records)
+        if new != text:
+            differing.append(name)
+            if not check:
+                path.write_text(new)
+        log(f"{name}: " + ("differs from the records" if check and new != text else
+                           "rewritten from the records" if new != text else "matches the records"))
+    return differing

@@ -1,0 +1,118 @@
+"""Committed records (results/) and the tables rebuilt from them: every number of RESULTS.md's
+and README.md's generated tables equals what `report --records` makes of results/, a hand edit
+is caught, and a record is written once, whole, small."""
+
+import json
+import pathlib
+import re
+import shutil
+
+import pytest
+
+from jaxnets import records, report
+from jaxnets.__main__ import main
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("document", report.DOCUMENTS)
+def test_every_generated_table_equals_what_the_records_give(document):
+    text = (ROOT / document).read_text()
+    assert text.count(report.BLOCK_START) >= 1, f"{document} has no generated table"
+    rebuilt = report.render_blocks(text, records.read_records(ROOT / "results"))
+    assert rebuilt == text, (f"{document} differs from results/: run `python -m jaxnets report --records` "
+                             f"(never edit a generated table by hand)")
+
+
+def _a_recorded_number(text: str) -> re.Match:
+    """A measured cell of a generated table that comes from a record: '… | 0.5192459 ± …'."""
+    match = re.search(r"\| (\d+\.\d{3,}) (± [\d.]+ )?\(\d+ seeds?", text)
+    assert match, "no recorded number in the generated tables"
+    return match
+
+
+def test_a_number_edited_by_hand_fails_the_check(tmp_path, monkeypatch, capsys):
+    for name in (*report.DOCUMENTS, "results"):
+        (shutil.copytree if name == "results" else shutil.copy)(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "--records", "--check"]) == 0
+    results = (tmp_path / "RESULTS.md").read_text()
+    match = _a_recorded_number(results)
+    digits = match.group(1)
+    edited = digits[:-1] + str((int(digits[-1]) + 1) % 10)  # one digit off
+    (tmp_path / "RESULTS.md").write_text(results[:match.start(1)] + edited + results[match.end(1):])
+    capsys.readouterr()
+    assert main(["report", "--records", "--check"]) == 1
+    err = capsys.readouterr().err
+    assert "RESULTS.md differ" in err and "report --records" in err
+    assert main(["report", "--records"]) == 0  # rewriting restores the recorded number
+    assert (tmp_path / "RESULTS.md").read_text() == results
+
+
+def _fake_run(folder: pathlib.Path, value: float, commit: str | None = "abc123", seeds=(0, 1, 2),
+              per_seed=None) -> pathlib.Path:
+    folder.mkdir(parents=True)
+    per_seed = per_seed or [value, value + 0.01, value - 0.01]
+    (folder / "config.json").write_text(json.dumps({
+        "config_file": "configs/rnn_toy.py:steps5", "seeds": list(seeds), "config": {"train": {"num_epochs": 1.0}},
+        "sessions": [{"git_commit": commit, "command": "python -m jaxnets suite ..."}]}))
+    (folder / "summary.json").write_text(json.dumps({
+        "seeds": list(seeds), "metrics": {"train_loss": value}, "metrics_per_seed": {"train_loss": per_seed}}))
+    (folder / "metrics.jsonl").write_text('{"step": 1, "train_loss": 0.6}\n')
+    return folder
+
+
+def test_a_record_is_written_once_and_whole(tmp_path):
+    results = tmp_path / "results"
+    run = _fake_run(tmp_path / "run", 0.52)
+    dest, new = records.write_record(run, results)
+    assert new and dest == results / "rnn_toy" / "steps5"
+    assert sorted(p.name for p in dest.iterdir()) == ["config.json", "metrics.jsonl", "record.json", "summary.json"]
+    meta = json.loads((dest / "record.json").read_text())
+    assert meta["trained_at_commit"] == "abc123" and meta["command"].startswith("python -m jaxnets suite")
+    assert records.write_record(run, results) == (dest, False)  # the same run again: nothing to do
+    other = _fake_run(tmp_path / "other", 0.60)
+    with pytest.raises(records.RecordError, match="already holds the record of another run"):
+        records.write_record(other, results)
+    assert json.loads((dest / "summary.json").read_text())["metrics"]["train_loss"] == 0.52  # untouched
+    assert not [p for p in (results / "rnn_toy").iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_a_record_refuses_what_it_cannot_vouch_for(tmp_path):
+    results = tmp_path / "results"
+    unfinished = _fake_run(tmp_path / "unfinished", 0.5)
+    (unfinished / "summary.json").unlink()
+    with pytest.raises(records.RecordError, match="not a finished run: it has no summary.json"):
+        records.write_record(unfinished, results)
+    no_commit = _fake_run(tmp_path / "no_commit", 0.5, commit=None)
+    with pytest.raises(records.RecordError, match="name it with --commit"):
+        records.write_record(no_commit, results)
+    dest, _ = records.write_record(no_commit, results, commit="def456")
+    meta = json.loads((dest / "record.json").read_text())
+    assert meta["trained_at_commit"] == "def456" and "record --commit" in meta["commit_stated"]
+    big = _fake_run(tmp_path / "big", 0.5)
+    (big / "metrics.jsonl").write_text("x" * (records.MAX_FILE_BYTES + 1))
+    with pytest.raises(records.RecordError, match="over the 1 MiB"):
+        records.write_record(big, tmp_path / "results2")
+    assert not (tmp_path / "results2" / "rnn_toy" / "steps5").exists()
+
+
+def test_diverged_seeds_are_counted_and_left_out_of_the_spread():
+    summary = {"seeds": [0, 1, 2, 3, 4], "diverged_seeds": [2],
+               "metrics_per_seed": {"accuracy": [0.97, 0.968, 0.098, 0.971, 0.969]}}
+    m = report.measured(summary, "accuracy")
+    assert m["n"] == 4 and m["diverged"] == 1 and m["all"]["n"] == 5
+    assert m["mean"] == pytest.approx(0.9695) and m["std"] == pytest.approx(0.0012910, abs=1e-6)
+    assert m["all"]["std"] > 0.3  # over all seeds, the diverged one inflates the spread
+    shown, gap, sigma = report._measured_cell(m, 0.9698)
+    assert shown.startswith("0.9695 ± 0.0013 (4 of 5 seeds; 1 diverged; all 5: 0.7952 ± 0.3897)")
+    assert gap == "-0.0003" and sigma == "-0.2"
+
+
+def test_the_records_stay_small():
+    files = [p for p in (ROOT / "results").rglob("*") if p.is_file()]
+    assert files, "results/ holds no record"
+    assert max(p.stat().st_size for p in files) <= records.MAX_FILE_BYTES
+    assert sum(p.stat().st_size for p in files) < 20 * 2**20
+    assert not any(p.name.startswith("checkpoint") or "checkpoints" in p.parts for p in files)
