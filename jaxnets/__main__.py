@@ -111,7 +111,54 @@ def init_multihost() -> None:
     jax.distributed.initialize(**kwargs)
 
 
+_received: list[int] = []  # the signals that stopped this process (SIGINT, SIGTERM, SIGHUP)
+
+
+def _stop_signals() -> None:
+    """SIGTERM and SIGHUP (what schedulers and closed terminals send) stop a run as Ctrl-C does:
+    one line, the checkpoint kept, exit 128 + the signal. Each signal is also remembered, so one
+    that Python swallows (a KeyboardInterrupt raised inside a finalizer is only printed) still
+    ends the process as interrupted instead of exit 0."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum, frame):
+        _received.append(signum)
+        raise KeyboardInterrupt
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
+            signal.signal(number, stop)
+
+
+def _signal_exit() -> int:
+    return 128 + _received[0] if _received else INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    _received.clear()
+    _stop_signals()
+    try:
+        code = _main(argv)
+    finally:
+        for s, handler in handlers.items():
+            if handler is not None:
+                signal.signal(s, handler)
+    if _received and code == 0:  # a signal swallowed on the way out: the run is not reported as a success
+        print(f"interrupted ({signal.Signals(_received[0]).name}) while finishing; rerun the same command to "
+              f"check the run is complete", file=sys.stderr)
+        return _signal_exit()
+    return code
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
     args, rest = _parser().parse_known_args([a for a in argv if a != "--debug"])
@@ -192,10 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     except Interrupted as err:
         print(str(err), file=sys.stderr)
-        return INTERRUPTED
+        return _signal_exit()
     except KeyboardInterrupt:  # before training started (loading, compiling) or outside a run
         print("interrupted", file=sys.stderr)
-        return INTERRUPTED
+        return _signal_exit()
     return 1
 
 

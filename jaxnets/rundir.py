@@ -53,12 +53,20 @@ def _resumable(difference: str) -> bool:
 
 
 LOCK_FILE = ".lock"  # held (flock) by the process training in the folder
+MARKER = ".jaxnets-run"  # written first into a folder jaxnets claims: only such a folder is ever emptied
 
 
 def _empty(workdir: pathlib.Path) -> None:
-    """Delete a run's files, keeping the lock file that this process holds."""
+    """Delete a run's files, keeping the lock file that this process holds. Only a folder that
+    jaxnets created carries MARKER; any other is refused, whatever files it holds. config.json goes
+    first: an --overwrite killed midway leaves a damaged run (refused), never a run that resumes
+    with half its history."""
+    if not (workdir / MARKER).is_file():
+        raise RunDirError(f"{workdir} was not made by jaxnets (it has no {MARKER} marker), so it is never deleted, "
+                          f"also not with --overwrite; choose another --workdir, or delete it yourself")
+    (workdir / "config.json").unlink(missing_ok=True)
     for path in workdir.iterdir():
-        if path.name == LOCK_FILE:
+        if path.name in (LOCK_FILE, MARKER):
             continue
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
@@ -119,18 +127,13 @@ def never_trained(workdir: pathlib.Path) -> bool:
 
 
 def remove_if_untrained(workdir: str | pathlib.Path) -> bool:
-    """Delete a run folder that holds nothing but what `open_run` wrote (config.json, an empty
-    plots/, the lock): the trace of a run that failed before it trained (its data could not be
-    had, a config error the experiment found), which would otherwise be left for the user to
-    wonder about. True if it was deleted."""
+    """Delete a run folder that jaxnets made (MARKER) and that never trained (no summary, metrics
+    line or checkpoint): the trace of a run that failed before it trained (its data could not be
+    had, a config error the experiment found: config.json, an empty plots/ or checkpoints/, a
+    vocabulary.json), which would otherwise be left for the user to wonder about. True if it was
+    deleted."""
     workdir = pathlib.Path(workdir)
-    if not workdir.is_dir():
-        return False
-    for path in workdir.iterdir():
-        if path.name in ("config.json", LOCK_FILE) and path.is_file():
-            continue
-        if path.name == "plots" and path.is_dir() and not any(path.iterdir()):
-            continue
+    if not (workdir / MARKER).is_file() or not never_trained(workdir):
         return False
     shutil.rmtree(workdir)
     return True
@@ -176,13 +179,18 @@ def open_run(workdir: str | pathlib.Path, run_config: dict, overwrite: bool = Fa
             history = history + [{"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "changed": differences}]
     elif holds_run:
         if not overwrite:
-            raise RunDirError(f"{workdir} holds run files but no config.json (a damaged run); pass --overwrite to "
-                              f"delete it, or choose another --workdir")
+            if not (workdir / MARKER).is_file():
+                raise RunDirError(f"{workdir} holds files named like a run's but was not made by jaxnets (no "
+                                  f"{MARKER} marker); it is never deleted: choose another --workdir")
+            raise RunDirError(f"{workdir} holds run files but no config.json (a damaged run, or an --overwrite "
+                              f"that was interrupted); pass --overwrite to delete it, or choose another --workdir")
         _empty(workdir)
     elif workdir.exists() and any(p.name != LOCK_FILE for p in workdir.iterdir()):
         raise RunDirError(f"{workdir} exists, is not empty and holds no jaxnets run; choose another --workdir "
                           f"(jaxnets deletes only its own runs, also with --overwrite)")
     workdir.mkdir(parents=True, exist_ok=True)
+    if not config_path.exists():  # a new run (or one just emptied): claimed before anything is written
+        (workdir / MARKER).write_text("a jaxnets run folder: `--overwrite` may empty it\n")
     (workdir / "plots").mkdir(exist_ok=True)
     _write_json_atomic(config_path, {**run_config, **({"history": history} if history else {}),
                                      "sessions": sessions + [provenance()]})
@@ -455,7 +463,8 @@ def make_summary(*, experiment: str, config_file: str, seeds: list[int], per_see
     published numbers, and how the run was made."""
     import jax
 
-    lost = sorted(set(diverged(seeds, per_seed)) | set((extra or {}).get("diverged_seeds", [])))
+    lost = sorted(set(diverged(seeds, per_seed)) | set((extra or {}).get("diverged_seeds", []))
+                  | {int(seed) for seed in (extra or {}).get("diverged_at_step", {})})
     keep = np.array([seed not in lost for seed in seeds])
     means, stds = seed_stats(per_seed, keep if lost else None)  # the diverged seeds do not sink the others
     rate = None if throughput is None else round(float(throughput), 1)

@@ -97,7 +97,9 @@ def write_outcome(outcome: experiments.Outcome, config: ml_collections.ConfigDic
         seeds=seeds, per_seed=outcome.per_seed, reference=reference,
         steps=outcome.steps if outcome.steps is not None else (fit.steps if fit else 0),
         wall_time_s=outcome.wall_time_s if outcome.wall_time_s is not None else (fit.wall_time_s if fit else elapsed),
-        throughput=fit.throughput if fit else None, unit=fit.unit if fit else "examples", extra=outcome.extra,
+        throughput=fit.throughput if fit else None, unit=fit.unit if fit else "examples",
+        extra={**({"diverged_at_step": {str(k): v for k, v in fit.diverged_at.items()}}
+                  if fit is not None and fit.diverged_at else {}), **(outcome.extra or {})},
         sessions=rundir.read_sessions(writer.workdir))
     path = writer.summary(summary)
     if summary.get("diverged_seeds"):

@@ -77,6 +77,50 @@ def test_overwrite_of_a_run_without_config_json_deletes_its_checkpoints(tiny_mni
     assert (foreign / "todo.txt").read_text() == "mine"
 
 
+def test_overwrite_never_deletes_a_folder_jaxnets_did_not_make(tiny_mnist, tmp_path, capsys):
+    """Issue 35.1: a user's folder with a checkpoints/ (or metrics.jsonl) in it is not a run."""
+    mine = tmp_path / "project"
+    (mine / "checkpoints").mkdir(parents=True)
+    (mine / "checkpoints" / "model.pt").write_text("weights")
+    (mine / "notes.txt").write_text("x")
+    (mine / "src").mkdir()
+    assert _train(mine, "--config.train.steps=20", "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not made by jaxnets" in err and "never deleted" in err
+    assert sorted(p.name for p in mine.iterdir()) == ["checkpoints", "notes.txt", "src"]
+    assert (mine / "checkpoints" / "model.pt").read_text() == "weights"
+
+
+def test_an_interrupted_overwrite_leaves_a_damaged_run_not_a_silent_resume(tiny_mnist, tmp_path, capsys, monkeypatch):
+    """Issue 35.7: killed while --overwrite deletes, the rerun of the old command must not resume
+    the old checkpoints with the history gone: config.json goes first, so the folder is refused."""
+    workdir = tmp_path / "run"
+    assert _train(workdir, "--config.train.steps=10") == 0
+    real_rmtree = rundir.shutil.rmtree
+
+    def killed(path, *a, **k):
+        raise KeyboardInterrupt  # the process dies at its first deletion of a folder
+
+    monkeypatch.setattr(rundir.shutil, "rmtree", killed)
+    assert _train(workdir, "--config.train.steps=10", "--config.model.hidden_sizes=(16,)", "--overwrite") == 130
+    monkeypatch.setattr(rundir.shutil, "rmtree", real_rmtree)
+    assert not (workdir / "config.json").exists()
+    capsys.readouterr()
+    assert _train(workdir, "--config.train.steps=10") == 2  # the old command: refused, nothing resumed
+    assert "damaged run" in capsys.readouterr().err
+
+
+def test_a_run_that_fails_before_training_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    """Issue 35.13: a data error before the first step leaves nothing behind (no config.json, no
+    empty checkpoints/ or vocabulary.json)."""
+    monkeypatch.setenv("JAXNETS_DATA_DIR", str(tmp_path / "no_data"))
+    workdir = tmp_path / "run"
+    assert main(["train", "--config", "configs/mnist_mlp.py", "--config.train.steps=5", "--workdir",
+                 str(workdir)]) == 2
+    assert "mnist" in capsys.readouterr().err.lower()
+    assert not workdir.exists()
+
+
 def test_checkpoints_of_another_config_are_never_resumed(tmp_path):
 
     like = {"params": {"w": jnp.ones(3)}}
@@ -411,3 +455,45 @@ def test_a_save_killed_midway_leaves_nothing_for_orbax_to_warn_about(tmp_path, c
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], [r.getMessage() for r in caplog.records]
     assert notes == ["note: removed 20.orbax-checkpoint-tmp, a checkpoint save that was interrupted (never a checkpoint)"]
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["10", "20"]
+
+
+def _diverging_task():
+    """w ← w − lr·2·scale·w: the seeds whose drawn scale is large overshoot by a factor 3 a step
+    and overflow to inf within ~80 steps; the others converge to 0."""
+    from jaxnets.train import Task, per_example
+
+    def init(key):
+        scale = jnp.where(jax.random.uniform(key) > 0.5, 2.0, 0.01)
+        return {"w": jnp.ones(()), "scale": scale}, {}
+
+    def loss(params, state, batch, key, step):
+        value = jax.lax.stop_gradient(params["scale"]) * params["w"] ** 2 + 0.0 * batch["x"].sum()
+        return value, (state, {})
+
+    def evaluate(params, state, batch, key, step):
+        return per_example({"w2": jnp.broadcast_to(params["w"] ** 2, batch["x"].shape[:1])}), state
+
+    return Task(init, loss, evaluate)
+
+
+def test_stop_on_nan_false_keeps_training_and_saving_the_healthy_seeds(tmp_path, capsys):
+    """Issue 35.2: one diverged seed must not make the checkpoint refuse, losing the others."""
+    import optax
+
+    from jaxnets.config import train_section
+    from jaxnets.train.loop import fit
+
+    seeds = list(range(6))
+    data = {"x": np.zeros((40, 2), np.float32)}
+    train = train_section(batch_size=4, steps=200, log_every=20, eval_every=0, checkpoint_every=20,
+                          eval_batch_size=40, stop_on_nan=False, tensorboard=False)
+    result = fit(_diverging_task(), optax.sgd(1.0), data, {"test": data}, train, tmp_path / "run", seeds,
+                 log=print)
+    out = capsys.readouterr().out
+    assert result.steps == 200
+    assert result.diverged_at, "no seed diverged: the test's task is wrong"
+    assert len(result.diverged_at) < len(seeds)
+    assert "diverged" in out and "train on" in out
+    finite = [i for i, s in enumerate(seeds) if s not in result.diverged_at]
+    assert np.all(np.isfinite(result.final_eval["test_w2"][finite]))
+    assert (tmp_path / "run" / "checkpoints" / "200").is_dir()  # the last state is saved, NaN seeds and all

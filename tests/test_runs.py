@@ -169,9 +169,11 @@ def test_resume_after_kill_is_bitwise_equal(tiny_mnist, tmp_path):
     assert times == sorted(times)  # the resumed clock continues from the killed one
 
 
-def test_ctrl_c_says_where_it_stopped_in_one_line(tiny_mnist, tmp_path):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_ctrl_c_says_where_it_stopped_in_one_line(tiny_mnist, tmp_path, signum, code):
     """SIGINT mid-training: exit 130 and one line with the step, the last checkpoint and what to
-    do — no KeyboardInterrupt traceback."""
+    do — no KeyboardInterrupt traceback. SIGTERM and SIGHUP (what schedulers send; issue 35.11)
+    the same, with exit 128 + the signal."""
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     # SIGINT's default disposition in the child, also when the tests themselves run in the
     # background (where the shell ignores SIGINT and Python would inherit that).
@@ -181,9 +183,9 @@ def test_ctrl_c_says_where_it_stopped_in_one_line(tiny_mnist, tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline and not (tmp_path / "run" / "checkpoints" / "100").exists():
         time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
     step, checkpoint = (int(n) for n in re.fullmatch(

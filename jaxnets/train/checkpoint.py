@@ -73,13 +73,17 @@ def interrupts_deferred():
         yield
         return
     received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    deferred = [s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s]
+    previous = {s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in deferred}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
-    if received:
-        raise KeyboardInterrupt
+        for s, handler in previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+    if received:  # now delivered to whoever handles it outside (the CLI: Ctrl-C's one line and exit code)
+        if received[0] == signal.SIGINT and signal.getsignal(signal.SIGINT) in (signal.SIG_DFL, signal.SIG_IGN):
+            raise KeyboardInterrupt
+        signal.raise_signal(received[0])
 
 
 def open_manager(directory: pathlib.Path, max_to_keep: int = 2, create: bool = True) -> ocp.CheckpointManager:
@@ -162,12 +166,14 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
-    def save(self, step: int, state) -> None:
+    def save(self, step: int, state, nonfinite_ok: bool = False) -> None:
         """Synchronous: the train step donates its input, so the save must finish reading the
-        buffers before the next step runs; checkpoints are rare, so waiting costs little."""
+        buffers before the next step runs; checkpoints are rare, so waiting costs little.
+        Non-finite parameters are refused unless `nonfinite_ok` (a sweep told to go on past
+        diverged seeds keeps them, and the healthy seeds with them)."""
         digest, bad = leaves_digest(state)
         bad = [p for p in bad if ".params" in p]  # optimizer moments of a NaN step would follow anyway
-        if bad:
+        if bad and not nonfinite_ok:
             raise NonFiniteState(f"the parameters at step {step} hold NaN or inf ({', '.join(bad[:4])}); this "
                                  f"state is not checkpointed, the last good checkpoint is kept in {self.directory}")
         with interrupts_deferred():

@@ -70,6 +70,7 @@ class FitResult:
     unit: str  # what `throughput` counts
     final_eval: dict[str, np.ndarray]  # {"<split>_<metric>": [S]} of the final state
     final_train: dict[str, np.ndarray]  # {"train_<metric>": [S]}: the last logged interval's means
+    diverged_at: dict[int, int] = dataclasses.field(default_factory=dict)  # {seed: first step with a NaN loss}
 
     @property
     def examples_per_s(self) -> float | None:
@@ -257,6 +258,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
     last_good_ckpt = start or None
     final_eval: dict[str, np.ndarray] = {}  # per-seed eval of the newest evaluated state
     final_train: dict[str, np.ndarray] = {}
+    diverged_at: dict[int, int] = {}
     rate_key = f"{batches.unit}_per_s"
 
     def process(pending) -> None:
@@ -267,6 +269,11 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
         final_train.update({f"train_{k}": np.asarray(v, np.float64).reshape(n_seeds, -1, *np.shape(v)[2:]).mean(axis=1)
                             for k, v in metrics.items()})
         bad = [seeds[i] for i in range(n_seeds) if not np.all(np.isfinite(metrics["loss"][i]))]
+        for seed in bad:
+            if seed not in diverged_at and not train.stop_on_nan:
+                log(f"seed {seed} diverged (a non-finite training loss) by step {step}; the other seeds train on "
+                    f"(stop_on_nan=false)")
+            diverged_at.setdefault(seed, step)
         if eval_metrics is not None:
             for name, values in sharding.to_host(eval_metrics).items():
                 r, p = _summarize(values, f"{name}_")
@@ -328,7 +335,8 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
                     process(pending)  # the loss must be known finite before this state is kept
                     pending = None
                 try:
-                    checkpointer.save(step, state)
+                    # stop_on_nan=false: a diverged seed's NaN parameters are kept with the healthy seeds
+                    checkpointer.save(step, state, nonfinite_ok=not train.stop_on_nan)
                 except NonFiniteState as err:
                     raise NonFiniteLoss(f"{err}. Lower the learning rate or check the model (a finite loss "
                                         f"with non-finite parameters: an unused NaN parameter, keep_prob 0).") from None
@@ -351,7 +359,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
     wall = time.time() - clock["start"]
     after_first = clock["last"] - clock["first_done"] if clock["first_done"] else 0.0
     rate = clock["steps_after_first"] * units_per_step * n_seeds / after_first if after_first > 0 else None
-    return FitResult(state, history, step, wall, rate, batches.unit, final_eval, final_train)
+    return FitResult(state, history, step, wall, rate, batches.unit, final_eval, final_train, diverged_at)
 
 
 def early_stop(history: list[dict], metric: str, patience: int, n_seeds: int) -> int | None:
