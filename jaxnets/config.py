@@ -69,6 +69,9 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
     module = load_module(path)
     if not hasattr(module, "get_config"):
         raise ConfigError(f"config file {path!r} defines no get_config()")
+    if arg is not None and not getattr(module, "VARIANTS", None):
+        raise ConfigError(f"config file {path} has no variants, so ':{arg}' names nothing; drop it (or choose a "
+                          f"file with VARIANTS: `python -m jaxnets list`)")
     config = module.get_config(arg) if arg is not None else module.get_config()
     missing = [s for s in REQUIRED_SECTIONS if s not in config]
     if missing:

@@ -118,7 +118,11 @@ def _print_now(message: str) -> None:
 def run_spec(spec: str, overrides: list[str], n_seeds: int | None = None, workdir: str | None = None,
              overwrite: bool = False, log: Callable[[str], None] = _print_now) -> dict:
     """Load `configs/x.py[:variant]` with `--config.k=v` overrides and run it (a sweep of
-    n_seeds seeds, or one seed), in `workdir` or the default one."""
+    n_seeds seeds, or one seed), in `workdir` or the default one. `spec` may be a config's short
+    name (`mnist_mlp`), as everywhere in the CLI."""
+    from jaxnets.catalog import resolve_spec
+
+    spec = resolve_spec(spec)
     config = config_lib.load(spec, overrides)
     if n_seeds is not None and n_seeds < 1:
         raise config_lib.ConfigError("--seeds must be at least 1")

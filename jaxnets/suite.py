@@ -283,8 +283,11 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
     from jaxnets import config as config_lib
     from jaxnets import experiments
 
+    from jaxnets.catalog import resolve_spec
+
     if ":" in config_path:
         raise config_lib.ConfigError("suite takes a config file without a :variant (use --variants a,b)")
+    config_path = resolve_spec(config_path)
     module = config_lib.load_module(config_path)
     if not hasattr(module, "VARIANTS"):
         raise config_lib.ConfigError(f"{config_path} defines no VARIANTS; run it with `train` or `sweep`")

@@ -1,5 +1,7 @@
 """Finding one's way from the command line: list, show, --help."""
 
+import json
+
 import pytest
 
 from jaxnets.__main__ import main
@@ -90,3 +92,21 @@ def test_a_broken_config_file_is_one_line(tmp_path, capsys):
     assert main(["show", str(path)]) == 2
     assert "failed to load: ModuleNotFoundError: No module named 'nonexistent_module_xyz'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", [["train", "--config", "configs/mnist_mlp.py:foo"], ["show", "mnist_mlp.py:foo"],
+                                     ["sweep", "--seeds", "2", "--config", "mnist_mlp:foo"]])
+def test_a_variant_of_a_file_without_variants_is_an_error(command, tmp_path, capsys):
+    """Issue 34.1: ':foo' on a file without VARIANTS named nothing and trained the full default."""
+    assert main([*command, "--workdir", str(tmp_path / "run")] if command[0] != "show" else command) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has no variants, so ':foo' names nothing" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_short_config_name_works_for_train_as_for_show(tiny_mnist, tmp_path, capsys):
+    """Issue 34.9: `show mnist_mlp` worked, `train --config mnist_mlp` did not."""
+    assert main(["train", "--config", "mnist_mlp", "--config.train.steps=5", "--config.model.hidden_sizes=(8,)",
+                 "--config.train.batch_size=20", "--workdir", str(tmp_path / "run")]) == 0
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["config_file"] == "configs/mnist_mlp.py"

@@ -160,3 +160,35 @@ def test_real_ptb_matches_published_token_counts():
     assert corpus.vocab_size == 10_000
     assert {k: len(v) for k, v in corpus.splits.items()} == {"train": 929_589, "valid": 73_760, "test": 82_430}
     assert corpus.words[:3] == ("the", "<unk>", "<eos>")  # TF's ptb_reader ids
+
+
+def _ptb_iterator(raw_data, batch_size, num_steps):
+    """TensorFlow 0.x's models/rnn/ptb/reader.py ptb_iterator, transcribed."""
+    raw_data = np.array(raw_data, dtype=np.int32)
+    data_len = len(raw_data)
+    batch_len = data_len // batch_size
+    data = np.zeros([batch_size, batch_len], dtype=np.int32)
+    for i in range(batch_size):
+        data[i] = raw_data[batch_len * i:batch_len * (i + 1)]
+    epoch_size = (batch_len - 1) // num_steps
+    for i in range(epoch_size):
+        yield data[:, i * num_steps:(i + 1) * num_steps], data[:, i * num_steps + 1:(i + 1) * num_steps + 1]
+
+
+@pytest.mark.parametrize("split, batch_size, num_steps", [
+    ("validation", 32, 20),  # 73,760 = 32 × 2,305: every truncated_bptt variant
+    ("validation", 20, 20),  # = 20 × 3,688: initial_states:carried_zaremba_training
+    ("test", 32, 5),  # a row of 2,575 = 5 × 515: TF reads 514 windows
+    ("train", 32, 40),
+])
+def test_ptb_windows_are_tf_ptb_iterator_s_exactly(split, batch_size, num_steps):
+    """Issue 34.6: the rows, the windows and their number equal TF's on the real PTB files."""
+    from jaxnets.data.text import tf_style_windows, word_corpus
+
+    corpus = word_corpus("ptb")
+    series = corpus.splits[{"validation": "valid"}.get(split, split)]
+    expected = list(_ptb_iterator(series, batch_size, num_steps))
+    x, y = tf_style_windows(series, batch_size, num_steps)
+    assert x.shape == (len(expected), batch_size, num_steps) == y.shape
+    np.testing.assert_array_equal(x, np.stack([e[0] for e in expected]))
+    np.testing.assert_array_equal(y, np.stack([e[1] for e in expected]))

@@ -159,10 +159,13 @@ def test_progress_line_shows_the_epoch_and_fits_100_columns():
     assert lm == "epoch 14.0/20 (70%) | loss: train 4.786 val 5.07 test 4.99 | 9,218 tok/s | ETA 14m49s"
     values = {"train_accuracy": 0.09, "train_loss": 2.295, "test_accuracy": 0.12, "test_error": 0.88,
               "test_loss": 2.283}
-    sweep = progress_line(600, 60000, 600, values, 3000.0, "examples", 3, float("nan"), preferred=("test_error",))
-    assert len(sweep) <= 100 and sweep.startswith("epoch 1.00/100 (1%)")
+    sweep = progress_line(600, 60000, 600, values, 3000.0, "examples", 3, float("nan"), preferred=("test_error",),
+                          width=60)
+    assert all(len(line) <= 60 for line in sweep.splitlines()) and sweep.startswith("epoch 1.00/100 (1%) | error")
     assert "error: test 0.88" in sweep and "3,000 ex/s (1,000/seed)" in sweep and sweep.endswith("ETA ?")
-    assert "accuracy" not in sweep  # the least wanted group went first
+    assert "accuracy: train 0.09 test 0.12" in sweep and "loss: train 2.295 test 2.283" in sweep  # wrapped, not dropped
+    assert sweep.index("error") < sweep.index("loss") < sweep.index("accuracy")  # the wanted groups first
+    assert progress_line(300, 1000, 300, values, 1.0, "examples", 1, 1.0).startswith("epoch 1.00/3.33 (30%)")
     wide = progress_line(600, 60000, 600, values, 3000.0, "examples", 1, 5.0, width=200)
     assert "· step 600/60000 |" in wide and "accuracy: train 0.09 test 0.12" in wide
     assert progress_line(5, 10, 10, {"train_loss": 1.0}, 10.0, "examples", 1, 1.0).startswith("step 5/10 (50%)")

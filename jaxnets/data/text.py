@@ -112,18 +112,19 @@ def char_corpus(name: str, validation_fraction: float = 0.1) -> Corpus:
 
 
 def text_rows(series: np.ndarray, batch_size: int, num_steps: int) -> dict[str, np.ndarray]:
-    """{'x', 'y'} [batch_size, n_windows · num_steps]: the series cut into `batch_size` rows (each a
-    contiguous stretch), targets shifted by one, trimmed to whole windows of `num_steps` (TF's
-    ptb_iterator layout). `jaxnets.train.batches.Windows` reads it window by window: row b of
-    window k+1 continues row b of window k, so a carry passed from window to window is the state
-    a model would have had reading the row straight through."""
-    n_rows = (len(series) - 1) // batch_size
-    n_windows = n_rows // num_steps
+    """{'x', 'y'} [batch_size, n_windows · num_steps]: TF's `ptb_iterator` layout exactly. The
+    series is cut into `batch_size` rows of len // batch_size tokens each (a contiguous stretch;
+    the remainder is dropped), targets are the next token of the same row, and a row holds
+    (row length − 1) // num_steps whole windows, so no target reaches into the next row.
+    `jaxnets.train.batches.Windows` reads it window by window: row b of window k+1 continues row
+    b of window k, so a carry passed from window to window is the state a model would have had
+    reading the row straight through."""
+    row_length = len(series) // batch_size
+    n_windows = (row_length - 1) // num_steps
     if n_windows < 1:
         raise ValueError(f"a series of {len(series)} is too short for batch_size {batch_size} × num_steps {num_steps}")
-    x = series[: batch_size * n_rows].reshape(batch_size, n_rows)
-    y = series[1: batch_size * n_rows + 1].reshape(batch_size, n_rows)
-    return {"x": x[:, : n_windows * num_steps], "y": y[:, : n_windows * num_steps]}
+    data = np.asarray(series)[: batch_size * row_length].reshape(batch_size, row_length)
+    return {"x": data[:, : n_windows * num_steps], "y": data[:, 1: n_windows * num_steps + 1]}
 
 
 def tf_style_windows(series: np.ndarray, batch_size: int, num_steps: int) -> tuple[np.ndarray, np.ndarray]:

@@ -162,10 +162,11 @@ UNIT_ABBREVIATIONS = {"examples": "ex", "tokens": "tok"}
 def progress_line(step: int, total: int, steps_per_epoch: int, values: dict[str, float], rate: float, unit: str,
                   n_seeds: int, eta: float, preferred=(), width: int = 100) -> str:
     """'epoch 3.0/20 (15%) · step 300/2000 | loss: train 0.31 test 0.29 | 9,800 ex/s | ETA 2m10s',
-    at most `width` columns: metrics grouped by name (train/validation/test side by side); when
-    too long, the step count goes first, then the groups least wanted (wanted: `preferred`
-    names, e.g. the metrics with a published number, then loss). The rate is the total over
-    all seeds, with the per-seed rate beside it in sweeps."""
+    lines of at most `width` columns: metrics grouped by name (train/validation/test side by
+    side), the wanted ones first (`preferred` names, e.g. the metrics with a published number,
+    then loss). Too long for one line, the step count goes, then the groups wrap onto indented
+    lines: no metric is ever dropped. The rate is the total over all seeds, with the per-seed
+    rate beside it in sweeps."""
     groups: dict[str, list[str]] = {}
     rank = {"train": 0, "validation": 1, "test": 2}
     for key, value in sorted(values.items(), key=lambda kv: rank.get(kv[0].partition("_")[0], 3)):
@@ -179,24 +180,24 @@ def progress_line(step: int, total: int, steps_per_epoch: int, values: dict[str,
     eta_text = f"ETA {fmt_time(eta) if math.isfinite(eta) else '?'}"
     percent = f"({100 * step / total:.0f}%)"
     if steps_per_epoch < total:
-        epoch = step / steps_per_epoch
-        where, step_text = f"epoch {epoch:.{2 if epoch < 10 else 1}f}/{total / steps_per_epoch:g} {percent}", \
+        epoch, epochs = step / steps_per_epoch, total / steps_per_epoch
+        epochs_text = f"{epochs:g}" if epochs.is_integer() else f"{epochs:.{2 if epochs < 10 else 1}f}"
+        where, step_text = f"epoch {epoch:.{2 if epoch < 10 else 1}f}/{epochs_text} {percent}", \
             f" · step {step}/{total}"
     else:
         where, step_text = f"step {step}/{total} {percent}", ""
-
-    def line(kept, with_step):
-        metrics = [f"{name}: {' '.join(groups[name])}" for name in order if name in kept]
-        return " | ".join([where + (step_text if with_step else ""), *metrics, speed, eta_text])
-
-    kept = list(order)
-    text = line(kept, True)
-    if len(text) > width:
-        text = line(kept, False)
-    while len(text) > width and len(kept) > 1:
-        kept.pop()
-        text = line(kept, False)
-    return text
+    metrics = [f"{name}: {' '.join(groups[name])}" for name in order]
+    text = " | ".join([where + step_text, *metrics, speed, eta_text])
+    if len(text) <= width:
+        return text
+    lines, current = [], where
+    for segment in [*metrics, speed, eta_text]:
+        if len(current) + 3 + len(segment) > width and current.strip():
+            lines.append(current)
+            current = "    " + segment
+        else:
+            current += (" | " if current.strip() else "") + segment
+    return "\n".join([*lines, current])
 
 
 def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], optax.GradientTransformation],
