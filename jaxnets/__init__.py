@@ -18,8 +18,9 @@ def run(config, overrides: dict | None = None, workdir=None, seeds: int = 1, *, 
     """Train `config` — a path `configs/x.py[:variant]` or an `ml_collections.ConfigDict` — with
     `overrides` ({"train.steps": 200, "model.cell": "gru"}, checked like `--config.k=v`) for
     `seeds` seeds (config.seed, config.seed + 1, ...; more than one is a vmapped sweep) in
-    `workdir` (default: the CLI's, `runs/<name>[_<overrides>][_seeds<N>]`), and return the
-    summary that `summary.json` holds. Like the CLI it gives JAX one CPU device per core when
+    `workdir` (default: the CLI's, `runs/<name>[_<overrides>][_seeds<N>]`; for a ConfigDict,
+    `runs/<experiment>_<hash of the config>[_seeds<N>]`, so two different configs never share a
+    folder), and return the summary that `summary.json` holds. Like the CLI it gives JAX one CPU device per core when
     called before JAX has started, and a rerun resumes."""
     import pathlib
 
@@ -35,10 +36,18 @@ def run(config, overrides: dict | None = None, workdir=None, seeds: int = 1, *, 
         raise config_lib.ConfigError(f"seeds must be a positive int, not {seeds!r}")
     texts = [f"--config.{key}={config_lib.override_text(value)}" for key, value in (overrides or {}).items()]
     n_seeds = seeds if seeds > 1 else None
-    if isinstance(config, (str, pathlib.Path)):
-        return runner.run_spec(str(config), texts, n_seeds, workdir, overwrite, log)
-    if not isinstance(config, ml_collections.ConfigDict):
-        raise config_lib.ConfigError(f"config must be a path or a ConfigDict, not {type(config).__name__}")
-    config = config_lib.apply_overrides(config.copy_and_resolve_references(), texts)
-    workdir = workdir or runner.default_workdir(f"{config.experiment}.py", n_seeds, texts)
-    return runner.run(config, workdir, [config.seed + i for i in range(seeds)], overwrite=overwrite, log=log)
+    from jaxnets.rundir import RunDirError, config_fingerprint
+
+    try:
+        if isinstance(config, (str, pathlib.Path)):
+            return runner.run_spec(str(config), texts, n_seeds, workdir, overwrite, log)
+        if not isinstance(config, ml_collections.ConfigDict):
+            raise config_lib.ConfigError(f"config must be a path or a ConfigDict, not {type(config).__name__}")
+        config = config_lib.apply_overrides(config.copy_and_resolve_references(), texts)
+        if workdir is None:
+            digest = config_fingerprint({"config": config_lib.to_jsonable(config)})[:8]
+            workdir = pathlib.Path("runs") / (f"{config.experiment}_{digest}" + (f"_seeds{n_seeds}" if n_seeds else ""))
+        return runner.run(config, workdir, [config.seed + i for i in range(seeds)], overwrite=overwrite, log=log)
+    except RunDirError as err:  # the CLI's words in the API's: overwrite=True, workdir=
+        text = str(err).replace("pass --overwrite", "pass overwrite=True").replace("--overwrite", "overwrite=True")
+        raise RunDirError(text.replace("another --workdir", "another workdir=").replace("--workdir", "workdir=")) from None

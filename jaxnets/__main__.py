@@ -48,7 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("suite", help="run every variant of a config file (a post's whole table) and tabulate it",
                        description="Runs each variant of a config file as a sweep (in --jobs worker processes), "
                                    "then writes <workdir>/results.md (published vs measured) and one figure per "
-                                   "experiment; finished variants are reused, interrupted ones resume.")
+                                   "experiment; finished variants are reused, interrupted ones resume. Any "
+                                   "--config.section.key=value overrides every variant; the suite's folder is "
+                                   "then named after them (runs/<config>_<overrides>_seeds<N>), and the table "
+                                   "marks rows that trained less than the file says as cut short.")
     p.add_argument("--config", required=True, help="configs/<name>.py (a file with VARIANTS)")
     p.add_argument("--seeds", type=int, default=5, help="seeds per variant (default 5)")
     p.add_argument("--jobs", type=int, default=1, help="variants trained at once, each in its own process "

@@ -67,6 +67,22 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, seeds: l
         raise
 
 
+def reference_note(config: ml_collections.ConfigDict, config_file: str) -> str:
+    """'' when the config's published numbers apply to this run, else why not: they were
+    published for the data set its config file reads (`--config.data.name=fashion_mnist` on an
+    MNIST config is another experiment, with no published number)."""
+    if not config_file or "name" not in config.get("data", {}):
+        return ""
+    try:
+        published_on = config_lib.load(config_file).data.get("name")
+    except config_lib.ConfigError:
+        return ""
+    if published_on == config.data.name:
+        return ""
+    return (f"no published number: those of {config_lib.split_spec(config_file)[0]} are for {published_on}, "
+            f"this run reads {config.data.name}")
+
+
 def _run_opened(module, config, workdir, seeds, config_file, run_config, primary, log) -> dict:
     import jax
 
@@ -84,6 +100,9 @@ def write_outcome(outcome: experiments.Outcome, config: ml_collections.ConfigDic
                   seeds: list[int], writer: rundir.RunWriter, elapsed: float, log: Callable[[str], None]) -> dict:
     fit = outcome.fit
     reference = experiments.reference_of(config)
+    note = reference_note(config, config_file)
+    if note:
+        reference = {}
     if fit is not None and fit.history:
         title = f"{config.experiment} ({len(seeds)} seed{'s' * (len(seeds) > 1)})"
         writer.figure("curves.png", lambda path: plots.training_curves(fit.history, path, title=title,
@@ -101,18 +120,56 @@ def write_outcome(outcome: experiments.Outcome, config: ml_collections.ConfigDic
         extra={**({"diverged_at_step": {str(k): v for k, v in fit.diverged_at.items()}}
                   if fit is not None and fit.diverged_at else {}), **(outcome.extra or {})},
         sessions=rundir.read_sessions(writer.workdir))
+    if note:
+        summary["reference_note"] = note
+        log(f"note: {note}")
     path = writer.summary(summary)
     if summary.get("diverged_seeds"):
         log(f"seeds {summary['diverged_seeds']} diverged (a non-finite final metric); the means are over the other "
             f"{len(seeds) - len(summary['diverged_seeds'])} seed(s), every seed's values in metrics_per_seed")
-    shown = ", ".join(f"{k} {v:.4f}" + (f" ± {summary['metrics_std'][k]:.4f}" if k in summary["metrics_std"] else "")
-                      for k, v in summary["metrics"].items())
-    log(f"done: {shown} (published: {summary['reference']}); wrote {path}")
+    log(f"done: {done_line(summary)}; wrote {path}")
     return summary
+
+
+def fmt_number(value) -> str:
+    """A number for people: integers as integers, else 4 decimals (1 from 100 up)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):d}"
+    return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
+
+
+def done_line(summary: dict) -> str:
+    """'test_error 0.0183 ± 0.0005 (published 0.0193)' for every final metric, the published
+    number beside the metric it belongs to."""
+    reference, stds = summary.get("reference", {}), summary.get("metrics_std", {})
+    parts = []
+    for key, value in summary["metrics"].items():
+        text = f"{key} {fmt_number(value)}" + (f" ± {fmt_number(stds[key])}" if key in stds else "")
+        if isinstance(reference.get(key), (int, float)):
+            text += f" (published {fmt_number(reference[key])})"
+        parts.append(text)
+    return ", ".join(parts)
 
 
 def _print_now(message: str) -> None:
     print(message, flush=True)  # a suite worker's log is a file: unflushed, a long run would look dead
+
+
+def _without_no_ops(spec: str, overrides: list[str], log: Callable[[str], None]) -> list[str]:
+    """The overrides that change the config file's values: `--config.train.steps=0` on a file
+    whose steps are 0 is the file's own run, in the file's own folder (said in a note)."""
+    file_config = config_lib.flatten(config_lib.load(spec))
+    kept = []
+    for key, text in config_lib.parse_overrides(list(overrides)):
+        override = f"--config.{key}={text}"
+        if config_lib.flatten(config_lib.load(spec, [override])) == file_config:
+            why = " (0 = train train.num_epochs epochs)" if key == "train.steps" else ""
+            log(f"note: {override} is the config file's value already{why}; the run is the file's own")
+        else:
+            kept.append(override)
+    return kept
 
 
 def run_spec(spec: str, overrides: list[str], n_seeds: int | None = None, workdir: str | None = None,
@@ -124,6 +181,7 @@ def run_spec(spec: str, overrides: list[str], n_seeds: int | None = None, workdi
 
     spec = resolve_spec(spec)
     config = config_lib.load(spec, overrides)
+    overrides = _without_no_ops(spec, overrides, log)
     if n_seeds is not None and n_seeds < 1:
         raise config_lib.ConfigError("--seeds must be at least 1")
     seeds = [config.seed + i for i in range(n_seeds or 1)]

@@ -164,14 +164,26 @@ def _diverged_note(summary: dict, metric: str) -> str:
     return f"; {len(diverged)} diverged, the other {len(finite)}: {statistics.mean(finite):.4f}{spread}"
 
 
-def results_table(module, summaries: dict[str, dict]) -> str:
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def results_table(module, summaries: dict[str, dict], root: pathlib.Path | None = None) -> str:
     """Markdown: every published number beside the mean ± std over seeds and the gap in stds."""
     lines = ["| exp | row | published | jaxnets mean ± std (seeds) | gap | gap / std | variant |",
              "|---|---|---|---|---|---|---|"]
     table = getattr(module, "TABLE", None) or [
         Row("", name, name, metric, ref) for name, s in summaries.items()
         for metric, ref in s.get("reference", {}).items() if isinstance(ref, (int, float))]
+    from jaxnets.report import shortened
+    from jaxnets.runner import fmt_number
+
     for exp, row, variant, metric, published in map(lambda r: Row(*r), table):
+        published = fmt_number(published) if isinstance(published, (int, float)) else published
         summary = summaries.get(variant)
         if summary is None or metric not in summary.get("metrics", {}):
             lines.append(f"| {exp} | {row} | {published} | (not run) | | | {variant} |")
@@ -180,10 +192,13 @@ def results_table(module, summaries: dict[str, dict]) -> str:
         std = summary.get("metrics_std", {}).get(metric)
         shown = f"{mean:.4f} ± {std:.4f}" if std is not None else f"{mean:.4f}"
         shown += f" ({len(summary['seeds'])}{_diverged_note(summary, metric)})"
-        if published is None or isinstance(published, str):  # only a plot, or not comparable
+        cut = root and shortened(root / variant)
+        if cut:
+            shown += f" **{cut}**"
+        if published is None or isinstance(published, str) and not _is_number(published):  # a plot, or not comparable
             lines.append(f"| {exp} | {row} | {published or '(plot only)'} | {shown} | | | {variant} |")
             continue
-        gap = mean - published
+        gap = mean - float(published)
         ratio = f"{gap / std:+.1f}" if std else "—"
         lines.append(f"| {exp} | {row} | {published} | {shown} | {gap:+.4f} | {ratio} | {variant} |")
     return "\n".join(lines) + "\n"
@@ -210,7 +225,7 @@ def _summary_vector(summary: dict, path: str) -> list | None:
 def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: float) -> pathlib.Path:
     from jaxnets import plots
 
-    text = results_table(module, summaries)
+    text = results_table(module, summaries, root)
     train_s = sum(s.get("wall_time_s", 0.0) for s in summaries.values())
     text += (f"\nSuite wall time {fmt_time(wall)} for {len(summaries)} variants "
              f"(sum of the variants' training times {fmt_time(train_s)}).\n")
@@ -295,7 +310,9 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
     names = list(module.VARIANTS) if variants == "all" else variants.split(",") if variants else default
     if jobs < 1 or n_seeds < 1:
         raise config_lib.ConfigError("--jobs and --seeds must be at least 1")
-    stem = pathlib.Path(config_path).stem
+    from jaxnets.runner import override_suffix
+
+    stem = pathlib.Path(config_path).stem + override_suffix(overrides)  # as a run's: overrides get their own folder
     root = pathlib.Path(workdir) if workdir else pathlib.Path("runs") / f"{stem}_seeds{n_seeds}"
 
     # Every chosen variant's config is loaded and checked before any training starts; the other

@@ -3,6 +3,7 @@ classic RNN mistakes before they compute nonsense."""
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -82,3 +83,40 @@ def test_a_bare_array_as_an_lstm_carry_is_named():
         rnn.unroll(rnn.lstm_step, params, h, jnp.zeros((6, 2, 3)))
     with pytest.raises(TypeError, match=r"the carry must be a tuple \(c, h\).*a tuple of 1"):
         rnn.lstm_step(params, (h,), jnp.zeros((2, 3)))
+
+
+def test_two_configdicts_without_a_workdir_get_two_folders_and_api_words(tiny_mnist, tmp_path, monkeypatch):
+    """Issue 34.4: `run(config)` named its folder runs/<experiment>, so mnist_advanced after
+    mnist_mlp was refused with the CLI's '--overwrite'."""
+    monkeypatch.chdir(tmp_path)
+    first, second = load(str(ROOT / "configs/mnist_mlp.py")), load(str(ROOT / "configs/mnist_advanced.py"))
+    small = {**SMALL, "train.steps": 10}
+    jaxnets.run(first, {**small, "model.hidden_sizes": (8,)}, log=lambda m: None)
+    jaxnets.run(second, {**small, "model.hidden_sizes": (8,)}, log=lambda m: None)
+    folders = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert len(folders) == 2 and all(f.startswith("classifier_") for f in folders)
+    from jaxnets.rundir import RunDirError
+
+    with pytest.raises(RunDirError, match=r"overwrite=True") as err:
+        jaxnets.run(first, {**small, "model.hidden_sizes": (9,)}, workdir=tmp_path / "runs" / folders[0],
+                    log=lambda m: None)
+    assert "--overwrite" not in str(err.value) and "--workdir" not in str(err.value)
+
+
+def test_a_published_number_applies_only_to_its_data_set(tiny_mnist, tmp_path):
+    """Issue 34.3: fashion_mnist through mnist_mlp's config kept MNIST's published 1.93%."""
+    import shutil
+
+    data = pathlib.Path(os.environ["JAXNETS_DATA_DIR"])
+    shutil.copytree(data / "mnist", data / "fashion_mnist")
+    lines = []
+    summary = jaxnets.run("configs/mnist_mlp.py", {**SMALL, "data.name": "fashion_mnist"}, workdir=tmp_path / "run",
+                          log=lines.append)
+    assert summary["reference"] == {}
+    assert summary["reference_note"] == ("no published number: those of configs/mnist_mlp.py are for mnist, "
+                                         "this run reads fashion_mnist")
+    assert any(line.startswith("note: no published number") for line in lines)
+    done = [line for line in lines if line.startswith("done:")][0]
+    assert "(published" not in done and "{" not in done
+    plain = jaxnets.run("configs/mnist_mlp.py", SMALL, workdir=tmp_path / "plain", log=lines.append)
+    assert plain["reference"]["test_error"] == 0.0193 and "(published 0.0193)" in lines[-1]

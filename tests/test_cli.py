@@ -110,3 +110,19 @@ def test_a_short_config_name_works_for_train_as_for_show(tiny_mnist, tmp_path, c
                  "--config.train.batch_size=20", "--workdir", str(tmp_path / "run")]) == 0
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["config_file"] == "configs/mnist_mlp.py"
+
+
+def test_a_suite_with_overrides_has_its_own_folder_and_says_cut_short(tmp_path, monkeypatch, capsys):
+    """Issue 34.2: overrides name the suite's folder as they name a run's, and every row of a
+    shortened run says so."""
+    import pathlib
+
+    config = str(pathlib.Path("configs/rnn_toy.py").resolve())
+    monkeypatch.chdir(tmp_path)
+    assert main(["suite", "--config", config, "--seeds", "1", "--variants", "steps5",
+                 "--config.train.steps=30", "--config.train.log_every=10"]) == 0
+    root = tmp_path / "runs" / "rnn_toy_steps30_log_every10_seeds1"
+    assert (root / "steps5" / "summary.json").exists() and not (tmp_path / "runs" / "rnn_toy_seeds1").exists()
+    row = [line for line in (root / "results.md").read_text().splitlines() if "| steps5 |" in line][0]
+    assert "**cut short: train.steps=30 (file: num_epochs=1)**" in row
+    assert "0.519166699707" not in row and "| 0.5192 |" in row  # the published number, for people

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from jaxnets import rundir
+from tests.conftest import ROOT
 from jaxnets.__main__ import main
 from jaxnets.train.checkpoint import CheckpointError, Checkpointer
 
@@ -497,3 +498,37 @@ def test_stop_on_nan_false_keeps_training_and_saving_the_healthy_seeds(tmp_path,
     finite = [i for i, s in enumerate(seeds) if s not in result.diverged_at]
     assert np.all(np.isfinite(result.final_eval["test_w2"][finite]))
     assert (tmp_path / "run" / "checkpoints" / "200").is_dir()  # the last state is saved, NaN seeds and all
+
+
+def test_a_no_op_override_and_a_restart_from_zero_are_said(tiny_mnist, tmp_path, capsys, monkeypatch):
+    """Issue 34.5: `--config.train.steps=0` trained the full schedule into a folder '…_steps0',
+    and a run killed before its first checkpoint restarted from zero without a word."""
+    from jaxnets.train import checkpoint
+
+    workdir = tmp_path / "killed"
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint.Checkpointer, "save", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+        assert _train(workdir, "--config.train.steps=10") == 130  # stopped before any checkpoint was written
+    capsys.readouterr()
+    assert _train(workdir, "--config.train.steps=10") == 0
+    assert "stopped before its first checkpoint; training starts over from step 0" in capsys.readouterr().out
+
+    monkeypatch.chdir(tmp_path)
+    config = str(ROOT / "configs" / "mnist_mlp.py")
+    assert main(["train", "--config", config, "--config.train.steps=0", "--config.train.num_epochs=0.5",
+                 "--config.model.hidden_sizes=(8,)", "--config.train.batch_size=20"]) == 0
+    out = capsys.readouterr().out
+    assert "note: --config.train.steps=0 is the config file's value already (0 = train train.num_epochs epochs)" in out
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["mnist_mlp_num_epochs0.5_hidden_sizes8_batch_size20"]
+
+
+def test_a_run_that_checkpoints_only_at_its_end_still_saves_every_few_minutes(tiny_mnist, tmp_path, monkeypatch):
+    """Issue 35.13: configs with checkpoint_every = 0 restarted from zero after a Ctrl-C late in
+    a long run; a run now saves at least every CHECKPOINT_SECONDS of training."""
+    from jaxnets.train import loop
+
+    monkeypatch.setattr(loop, "CHECKPOINT_SECONDS", 0.0)  # every chunk is overdue
+    workdir = tmp_path / "run"
+    assert _train(workdir, "--config.train.steps=20", "--config.train.checkpoint_every=0") == 0
+    saved = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+    assert saved[-1] == 20 and len(saved) >= 2  # orbax keeps the newest two: 15 and 20

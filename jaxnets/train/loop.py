@@ -21,7 +21,7 @@ import numpy as np
 import optax
 
 from jaxnets.config import ConfigError
-from jaxnets.rundir import RunWriter, fmt_time
+from jaxnets.rundir import read_sessions, RunWriter, fmt_time
 from jaxnets.train import sharding
 from jaxnets.train.batches import Batches
 from jaxnets.train.checkpoint import Checkpointer, NonFiniteState
@@ -58,6 +58,11 @@ class Interrupted(KeyboardInterrupt):
         kept = (f"last checkpoint at step {self.checkpoint_step}; rerun the same command to resume"
                 if self.checkpoint_step else "no checkpoint yet: a rerun starts over")
         return f"interrupted at step {self.step} ({self.workdir}); {kept}"
+
+
+# Whatever train.checkpoint_every says, a run saves at least this often (at its chunk boundaries):
+# an interruption never costs more than ~10 minutes of training. Saving changes no result.
+CHECKPOINT_SECONDS = 600.0
 
 
 @dataclasses.dataclass
@@ -239,6 +244,9 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
         log(f"resuming {writer.workdir} from the checkpoint at step {start}/{total}")
     elif checkpointer.latest_step() is not None:
         log(f"no valid checkpoint in {checkpointer.directory}: training starts over")
+    elif len(read_sessions(writer.workdir)) > 1:  # reopened, yet nothing to resume: say so
+        log(f"note: an earlier session of {writer.workdir} stopped before its first checkpoint; training starts "
+            f"over from step 0 (train.checkpoint_every sets how often a run checkpoints)")
     metrics_log = writer.metrics_log(start if start else None, warn=log, tensorboard=train.get("tensorboard", True))
     history = list(metrics_log.records)
 
@@ -257,6 +265,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
     already = history[-1]["time"] if history else 0.0
     clock = {"start": time.time() - already, "first_done": None, "last": time.time(), "steps_after_first": 0}
     last_good_ckpt = start or None
+    last_save_time = time.time()
     final_eval: dict[str, np.ndarray] = {}  # per-seed eval of the newest evaluated state
     final_train: dict[str, np.ndarray] = {}
     diverged_at: dict[int, int] = {}
@@ -331,7 +340,8 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
                 if stopped_at is not None:
                     log(f"early stop at step {step}: {watched} has not improved for {patience} evaluations "
                         f"(every seed)")
-            if step % ckpt_every == 0 or step == total or stopped_at is not None:
+            overdue = time.time() - last_save_time > CHECKPOINT_SECONDS  # a config that saves only at its end
+            if step % ckpt_every == 0 or step == total or stopped_at is not None or overdue:
                 if pending is not None:
                     process(pending)  # the loss must be known finite before this state is kept
                     pending = None
@@ -341,7 +351,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
                 except NonFiniteState as err:
                     raise NonFiniteLoss(f"{err}. Lower the learning rate or check the model (a finite loss "
                                         f"with non-finite parameters: an unused NaN parameter, keep_prob 0).") from None
-                last_good_ckpt = step
+                last_good_ckpt, last_save_time = step, time.time()
         if pending is not None:
             process(pending)
     except KeyboardInterrupt:
