@@ -179,7 +179,7 @@ def test_ctrl_c_says_where_it_stopped_in_one_line(tiny_mnist, tmp_path, signum, 
     # background (where the shell ignores SIGINT and Python would inherit that).
     proc = subprocess.Popen(_cli(tmp_path / "run"), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL))  # (nohup ignores SIGHUP)
     deadline = time.time() + 120
     while time.time() < deadline and not (tmp_path / "run" / "checkpoints" / "100").exists():
         time.sleep(0.02)
