@@ -60,13 +60,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", help="root directory (default runs/<config name>_seeds<N>)")
     p.add_argument("--overwrite", action="store_true", help="replace variant runs whose config changed")
     p = sub.add_parser("sample", help="generate text from a trained language-model run (char_rnn, truncated_bptt)",
-                       description="Samples one character at a time (a jitted scan) from the latest checkpoint "
+                       description="Samples one token (character or word) at a time (a jitted scan) from the newest valid "
+                                   "checkpoint (verified as training verifies it) "
                                    "of a language-model run directory; prints the text and, with --output, saves it.")
     p.add_argument("workdir", help="a language-model run directory (config.json + checkpoints/)")
     p.add_argument("--prompt", help="text to read before sampling (default: the run's sample.prompt)")
-    p.add_argument("--length", type=int, help="characters to generate (default: the run's sample.length)")
+    p.add_argument("--length", type=int, help="tokens to generate: characters for a char model, words for a word "
+                   "model (default: the run's sample.length)")
     p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (default 1.0)")
-    p.add_argument("--top-k", type=int, help="draw among the k likeliest characters only; 0 = all "
+    p.add_argument("--top-k", type=int, help="draw among the k likeliest tokens only; 0 = all "
                    "(default: the run's sample.top_k)")
     p.add_argument("--seed", type=int, default=0, help="sampling key (default 0)")
     p.add_argument("--seed-index", type=int, default=0, help="which seed of a sweep to sample (default 0)")

@@ -31,17 +31,40 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 
 # Keys a run may change when it is resumed: they do not change what the steps already taken
-# computed. train.steps / train.num_epochs only when they grow (extending a finished run).
+# computed (a key, or a whole section: the published numbers, sampling and the analyses of the
+# trained net). train.steps / train.num_epochs only when they grow (extending a finished run).
 RESUMABLE_KEYS = ("config.train.stop_on_nan", "config.train.eval_batch_size", "config.train.checkpoint_every",
-                  "config.train.tensorboard")
+                  "config.train.tensorboard", "config.reference", "config.sample", "config.analysis")
 # (not log_every / eval_every: they change what metrics.jsonl records, hence minima over evaluations)
 EXTENDABLE_KEYS = ("config.train.steps", "config.train.num_epochs")
+
+
+def result_neutral(dotted: str) -> bool:
+    """Whether a change of this key (or of a key inside this section) leaves the run's results as
+    they are: the one definition, for resuming a run and for a suite's reuse of a finished one."""
+    return any(dotted == key or dotted.startswith(key + ".") for key in RESUMABLE_KEYS)
+
+
+def result_relevant(run_config: dict) -> dict:
+    """A run's config.json without what a rerun may change: what decides "the same run"."""
+    import copy
+
+    fixed = copy.deepcopy({k: v for k, v in run_config.items() if k not in ("history", "sessions")})
+    for dotted in RESUMABLE_KEYS:
+        node, *path, leaf = [fixed] + dotted.split(".")
+        for part in path:
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return fixed
+
+
 RUN_FILES = ("config.json", "checkpoints", "metrics.jsonl", "summary.json")  # what marks a (damaged) run
 
 
 def _resumable(difference: str) -> bool:
     key, _, change = difference.partition(": ")
-    if key in RESUMABLE_KEYS:
+    if result_neutral(key):
         return True
     if key in EXTENDABLE_KEYS:
         old, _, new = change.partition(" -> ")
@@ -261,11 +284,10 @@ def write_atomic(path: pathlib.Path, write) -> pathlib.Path:
 def config_fingerprint(run_config: dict) -> str:
     """SHA-256 of a run's resolved config without the keys a resume may change (what its
     checkpoints are stamped with)."""
-    import copy
     import hashlib
 
-    fixed = copy.deepcopy({k: v for k, v in run_config.items() if k != "history"})
-    for dotted in RESUMABLE_KEYS + EXTENDABLE_KEYS:
+    fixed = result_relevant(run_config)
+    for dotted in EXTENDABLE_KEYS:
         node, *path, leaf = [fixed] + dotted.split(".")
         for part in path:
             node = node.get(part, {}) if isinstance(node, dict) else {}

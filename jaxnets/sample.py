@@ -20,29 +20,35 @@ from jaxnets.config import ConfigError
 LANGUAGE_MODELS = ("language_model",)
 
 
-def restore_params(workdir: pathlib.Path, seed_index: int, n_seeds: int) -> dict:
-    """The parameters of seed number `seed_index` from the run's latest checkpoint."""
-    import orbax.checkpoint as ocp
+def restore_params(workdir: pathlib.Path, seed_index: int, n_seeds: int, warn=print) -> dict:
+    """The parameters of seed number `seed_index` from the run's newest valid checkpoint, read
+    and verified as the trainer reads it (checksum, fingerprint; a damaged step is skipped for
+    the one before it), but without its state: a reader needs no optimizer."""
+    from jaxnets.rundir import config_fingerprint
+    from jaxnets.train.checkpoint import Checkpointer
 
-    from jaxnets.train.checkpoint import open_manager
-
-    manager = open_manager((workdir / "checkpoints").absolute(), create=False)
+    if not 0 <= seed_index < n_seeds:
+        raise ConfigError(f"seed index {seed_index} out of range: the run has {n_seeds} seed(s)")
+    if not (workdir / "checkpoints").is_dir():
+        raise ConfigError(f"{workdir} has no checkpoint to sample from")
+    saved = json.loads((workdir / "config.json").read_text())
+    checkpointer = Checkpointer(workdir / "checkpoints", fingerprint=config_fingerprint(saved), warn=warn,
+                                read_only=True)
     try:
-        step = manager.latest_step()
-        if step is None:
-            raise ConfigError(f"{workdir} has no checkpoint to sample from")
-        if not 0 <= seed_index < n_seeds:
-            raise ConfigError(f"seed index {seed_index} out of range: the run has {n_seeds} seed(s)")
-        state = manager.restore(step, args=ocp.args.StandardRestore())
+        step, state = checkpointer.restore()
     finally:
-        manager.close()
-    params = state["params"] if isinstance(state, dict) else state[1]
+        checkpointer.close()
+    if step is None:
+        raise ConfigError(f"{workdir} has no checkpoint to sample from")
+    params = state["params"]
+    layers = params["layers"]  # a list, which a checkpoint read without a target returns as {'0': ..., '1': ...}
+    params["layers"] = [layers[k] for k in sorted(layers, key=int)] if isinstance(layers, dict) else list(layers)
     return jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[seed_index]), params)
 
 
 def sample_from_run(workdir, prompt: str | None = None, length: int | None = None, temperature: float = 1.0,
                     top_k: int | None = None, seed: int = 0, seed_index: int = 0) -> str:
-    """`prompt` followed by `length` sampled characters. Unset options fall back to the run's
+    """`prompt` followed by `length` sampled tokens (characters or words). Unset options fall back to the run's
     `sample` config; temperature 0 takes the most likely character each step."""
     from jaxnets.models import rnn_lm
 
@@ -57,10 +63,14 @@ def sample_from_run(workdir, prompt: str | None = None, length: int | None = Non
                           f"({', '.join(LANGUAGE_MODELS)})")
     length = config.sample.length if length is None else length
     top_k = config.sample.top_k if top_k is None else top_k
-    if length < 1 or temperature < 0 or top_k < 0:
-        raise ConfigError(f"--length must be ≥ 1 (got {length}), --temperature ≥ 0 (got {temperature}) "
-                          f"and --top-k ≥ 0 (got {top_k})")
+    if length < 1 or not 0 <= temperature < float("inf") or top_k < 0:
+        raise ConfigError(f"--length must be ≥ 1 (got {length}), --temperature a finite number ≥ 0 (got "
+                          f"{temperature}) and --top-k ≥ 0 (got {top_k})")
+    if not 0 <= seed < 2**32:
+        raise ConfigError(f"--seed must be in [0, 2**32) (got {seed})")
     vocabulary = run_vocabulary(workdir, config)
+    if top_k > len(vocabulary.tokens):
+        raise ConfigError(f"--top-k {top_k}: the vocabulary has {len(vocabulary.tokens)} tokens (0 = all of them)")
     prompt = config.sample.prompt if prompt is None else prompt
     tokens = vocabulary.split(prompt)
     unknown = sorted(set(tokens) - set(vocabulary.tokens))
@@ -69,8 +79,6 @@ def sample_from_run(workdir, prompt: str | None = None, length: int | None = Non
         raise ConfigError(f"the prompt must be non-empty text over the corpus' {kind}; not in it: {unknown[:20]}")
     prompt_ids = vocabulary.encode(prompt)
     params = restore_params(workdir, seed_index, len(saved["seeds"]))
-    layers = params["layers"]  # a list, which a checkpoint read without a target returns as {'0': ..., '1': ...}
-    params["layers"] = [layers[k] for k in sorted(layers, key=int)] if isinstance(layers, dict) else list(layers)
     ids = jax.jit(lambda p, x, k: rnn_lm.generate(p, config.model, x, length, k, temperature, top_k))(
         params, jnp.asarray(prompt_ids), jax.random.PRNGKey(seed))
     return vocabulary.continuation(prompt, np.asarray(ids))

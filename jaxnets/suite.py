@@ -118,23 +118,19 @@ def _run_variant(spec: str, overrides: list[str], n_seeds: int, workdir: str, lo
             return spec, None, f"{type(err).__name__}: {err}", time.time() - start
 
 
-# Config keys that do not change what a run computes: a finished run still counts when only these differ.
-RESULT_NEUTRAL_KEYS = (("train", "checkpoint_every"), ("train", "tensorboard"))
-
-
 def _result_relevant(config_json: dict) -> dict:
-    """What decides a run's result: its config file, seeds and config (not `history`, `sessions`)."""
+    """What decides a run's result (rundir's one definition), its config file normalized."""
     from jaxnets.config import normalize_spec
+    from jaxnets.rundir import result_relevant
 
-    config = json.loads(json.dumps(config_json.get("config", {})))
-    for section, key in RESULT_NEUTRAL_KEYS:
-        config.get(section, {}).pop(key, None)
-    spec = config_json.get("config_file")
-    return {"config_file": normalize_spec(spec) if spec else spec, "seeds": config_json.get("seeds"), "config": config}
+    fixed = result_relevant(config_json)
+    spec = fixed.get("config_file")
+    return {"config_file": normalize_spec(spec) if spec else spec, "seeds": fixed.get("seeds"),
+            "config": fixed.get("config", {})}
 
 
 def _finished(workdir: pathlib.Path, config_json: dict) -> dict | None:
-    """The summary of a finished run of this config in workdir (equal up to RESULT_NEUTRAL_KEYS), else None."""
+    """The summary of a finished run of this config in workdir (equal up to result-neutral keys), else None."""
     try:
         saved = json.loads((workdir / "config.json").read_text())
         summary = json.loads((workdir / "summary.json").read_text())

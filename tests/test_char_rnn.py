@@ -168,3 +168,33 @@ def test_fused_lstm_path_equals_the_scanned_cells():
     np.testing.assert_allclose(logits_f, logits_p, rtol=1e-5, atol=1e-5)
     chex.assert_trees_all_close(final_f, final_p, rtol=1e-5, atol=1e-6)
     chex.assert_trees_all_close(g_f, g_p, rtol=1e-4, atol=1e-5)
+
+
+def test_sample_verifies_the_checkpoint_as_training_does(toy_corpus, tmp_path, capsys):
+    """Issue 35.4: a flipped bit in the largest data file gave garbage with exit 0, a truncated
+    newest checkpoint a traceback; now `sample` reads the newest valid checkpoint, verified by
+    the same checksum as training, and says what it skipped. Issue 35.7/35.12: a NaN temperature,
+    a top-k over the vocabulary and a huge seed are one line each."""
+    workdir = tmp_path / "run"
+    _train(workdir, "gru", "never", capsys, extra=["--config.train.checkpoint_every=-1", "--config.train.log_every=5"])
+    argv = ["sample", str(workdir), "--prompt", "the ", "--length", "30", "--temperature", "0"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    steps = sorted((int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()), reverse=True)
+    assert len(steps) == 2
+    newest = workdir / "checkpoints" / str(steps[0])
+    biggest = max((p for p in newest.rglob("*") if p.is_file() and "metadata" not in p.name.lower()),
+                  key=lambda p: p.stat().st_size)
+    data = bytearray(biggest.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit
+    biggest.write_bytes(bytes(data))
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert f"the checkpoint at step {steps[0]} is damaged" in out + err and f"reading step {steps[1]}" in out + err
+    assert "Traceback" not in out + err
+    assert newest.exists()  # a reader moves nothing
+    for bad, message in ((["--temperature", "nan"], "--temperature a finite number"),
+                         (["--top-k", "1000"], "the vocabulary has"), (["--seed", "99999999999999999999"], "--seed")):
+        assert main(["sample", str(workdir), *bad]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err

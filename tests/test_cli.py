@@ -126,3 +126,39 @@ def test_a_suite_with_overrides_has_its_own_folder_and_says_cut_short(tmp_path, 
     row = [line for line in (root / "results.md").read_text().splitlines() if "| steps5 |" in line][0]
     assert "**cut short: train.steps=30 (file: num_epochs=1)**" in row
     assert "0.519166699707" not in row and "| 0.5192 |" in row  # the published number, for people
+
+
+@pytest.mark.parametrize("config, override, message", [
+    ("mnist_mlp", "--config.train.num_epochs=inf", "train.num_epochs = inf: must be a finite number of epochs"),
+    ("mnist_mlp", f"--config.seed={2**64}", "seed = 18446744073709551616: must be an integer in [0, 2**32)"),
+    ("mnist_mlp", "--config.model.hidden_sizes=(0,)", "model.hidden_sizes = (0,): must be a tuple of layer widths"),
+    ("mnist_mlp", "--config.model.hidden_sizes=(-3,)", "model.hidden_sizes = (-3,)"),
+    ("mnist_mlp", "--config.model.hidden_sizes=(1.5,)", "model.hidden_sizes = (1.5,)"),
+    ("mnist_mlp", "--config.model.hidden_sizes=(100000000,)", "model.hidden_sizes = (100000000,)"),
+    ("mnist_mlp", "--config.optimizer.learning_rate=nan", "optimizer.learning_rate = nan: must be >= 0 and finite"),
+    ("mnist_mlp", "--config.optimizer.learning_rate=inf", "optimizer.learning_rate = inf"),
+    ("truncated_bptt", "--config.model.num_steps=0", "model.num_steps = 0: must be an integer >= 1"),
+    ("truncated_bptt", "--config.model.state_size=0", "model.state_size = 0"),
+    ("truncated_bptt", "--config.model.num_layers=0", "model.num_layers = 0"),
+    ("truncated_bptt", "--config.sample.temperatures=(-1.0,)", "sample.temperatures = (-1.0,)"),
+    ("truncated_bptt", "--config.analysis.gradient_distances=100000", "analysis.gradient_distances = 100000"),
+    ("initial_states:carried_zaremba_training", "--config.optimizer.clip_global_norm=-1.0",
+     "optimizer.clip_global_norm = -1.0: must be a finite norm >= 0"),
+    ("initial_states:carried_zaremba_training", "--config.optimizer.decay_factor=2.0",
+     "optimizer.decay_factor = 2.0: must be in (0, 1]"),
+])
+def test_out_of_range_values_are_one_line_before_any_work(config, override, message, tmp_path, capsys):
+    """Issues 35.3 and 35.12: each of these was a traceback, a hang, or an error after training."""
+    workdir = tmp_path / "run"
+    assert main(["train", "--config", config, override, "--workdir", str(workdir)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {message}"), err
+    assert not workdir.exists()
+
+
+def test_top_k_over_the_vocabulary_is_refused_before_training(tmp_path, capsys):
+    workdir = tmp_path / "run"
+    assert main(["train", "--config", "truncated_bptt", "--config.sample.top_k=20000", "--workdir", str(workdir)]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: sample.top_k = 20000: the vocabulary has 10000 tokens (0 = all of them)\n"
+    assert not workdir.exists()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import importlib.util
 import pathlib
 import pkgutil
@@ -103,6 +104,39 @@ def get(name: str):
                       f"module {name!r} (experiments: {', '.join(names())})")
 
 
+def _integer(low: int, high: int = 2**31 - 1):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+
+def _real(low: float, high: float = math.inf, low_open: bool = False):
+    return lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                      and (v > low if low_open else v >= low) and v <= high)
+
+
+# Keys that several experiments share: checked wherever present, before any work (a value out of
+# range otherwise failed deep in JAX or orbax, or after training). key: (test, what it must be)
+NUMBER_RULES = {
+    "seed": (_integer(0, 2**32 - 1), "must be an integer in [0, 2**32)"),
+    "train.num_epochs": (_real(0, 1e6, low_open=True), "must be a finite number of epochs > 0"),
+    "optimizer.learning_rate": (_real(0), "must be >= 0 and finite (a negative rate climbs the loss)"),
+    "optimizer.clip_global_norm": (_real(0), "must be a finite norm >= 0 (0 = no clipping)"),
+    "optimizer.decay_factor": (_real(0, 1, low_open=True), "must be in (0, 1]"),
+    "optimizer.decay_after_epochs": (_real(0), "must be >= 0"),
+    "optimizer.momentum": (_real(0, 1), "must be in [0, 1]"),
+    "model.num_steps": (_integer(1, 100_000), "must be an integer >= 1 (the window length)"),
+    "model.state_size": (_integer(1, 100_000), "must be an integer >= 1"),
+    "model.num_layers": (_integer(1, 1_000), "must be an integer >= 1"),
+    "model.embedding_size": (_integer(0, 100_000), "must be an integer >= 0 (0 = the state size)"),
+    "model.hidden_sizes": (lambda v: isinstance(v, (tuple, list)) and all(_integer(1, 1_000_000)(h) for h in v),
+                           "must be a tuple of layer widths, integers in [1, 1,000,000]"),
+    "sample.length": (_integer(0, 10_000_000), "must be an integer >= 0"),
+    "sample.top_k": (_integer(0, 10_000_000), "must be an integer >= 0 (0 = all tokens)"),
+    "sample.temperatures": (lambda v: isinstance(v, (tuple, list)) and all(_real(0)(t) for t in v),
+                            "must be a tuple of finite temperatures >= 0 (0 = argmax)"),
+    "analysis.gradient_distances": (_integer(0, 1_000), "must be an integer in [0, 1000] (0 = off)"),
+}
+
+
 def check_numbers(config: ml_collections.ConfigDict) -> None:
     """Train-section counts and the learning rate in their ranges (a negative batch size trained,
     a zero one divided by zero, a negative learning rate ascended the loss)."""
@@ -121,9 +155,11 @@ def check_numbers(config: ml_collections.ConfigDict) -> None:
     if train.get("steps", 1) == 0 and "num_epochs" in train and not train.num_epochs > 0:
         raise ConfigError(f"train.num_epochs = {train.num_epochs}: must be > 0 when train.steps is 0 (or set "
                           f"train.steps)")
-    lr = config.get("optimizer", {}).get("learning_rate")
-    if isinstance(lr, (int, float)) and lr < 0:
-        raise ConfigError(f"optimizer.learning_rate = {lr}: must be >= 0 (a negative rate climbs the loss)")
+    for key, (test, must) in NUMBER_RULES.items():
+        section, _, name = key.rpartition(".")
+        node = config.get(section, {}) if section else config
+        if name in node and node[name] is not None and not test(node[name]):
+            raise ConfigError(f"{key} = {node[name]!r}: {must}")
 
 
 def validate(config: ml_collections.ConfigDict) -> None:

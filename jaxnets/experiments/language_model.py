@@ -124,6 +124,7 @@ def run(ctx: Context) -> Outcome:
         splits = {"train": splits["train"], "validation": np.concatenate([splits["validation"], splits["test"]])}
     elif data.get("validation", "valid") != "valid":
         raise ConfigError(f"data.validation = {data.validation!r} is not 'valid' or 'valid+test'")
+    check_sampling(config, corpus.vocabulary)  # before training, not after it
     ctx.writer.text(VOCABULARY_FILE, corpus.vocabulary.to_json())  # `sample` reads it: no corpus needed
     rows = config.train.batch_size
     try:
@@ -185,6 +186,17 @@ def vanishing_gradients(ctx: Context, vocab: int, split: dict, params, distances
                  if np.isfinite(r).any() else "no ratio: the gradient vanishes to 0")
         ctx.log(f"gradient L1 by distance ({name}): {v[0]:.3g} at 1 step, {v[-1]:.3g} at {distances}; {shown}")
     return extra, {"gradient_by_distance.png": lambda path: plots.gradient_by_distance(measured, path)}
+
+
+def check_sampling(config, vocabulary: Vocabulary) -> None:
+    """The sample section against the vocabulary: a prompt it can read, top_k within it."""
+    top_k, size = config.sample.top_k, len(vocabulary.tokens)
+    if top_k > size:
+        raise ConfigError(f"sample.top_k = {top_k}: the vocabulary has {size} tokens (0 = all of them)")
+    try:
+        vocabulary.encode(config.sample.prompt)
+    except ValueError as err:
+        raise ConfigError(f"sample.prompt: {err}") from None
 
 
 def samples(ctx: Context, vocabulary: Vocabulary, params) -> dict[str, str]:

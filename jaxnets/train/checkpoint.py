@@ -44,15 +44,33 @@ class NonFiniteState(RuntimeError):
     """The parameters hold NaN or inf: such a state is never checkpointed."""
 
 
+def _canonical(path) -> tuple[str, ...]:
+    """A leaf's path as names only: the trainer's state (lists, named tuples) and the same
+    checkpoint read back without a target (dicts of strings) give the same names."""
+    names = []
+    for key in path:
+        for attr in ("key", "idx", "name"):
+            if hasattr(key, attr):
+                names.append(str(getattr(key, attr)))
+                break
+        else:
+            names.append(str(key))
+    return tuple(names)
+
+
 def leaves_digest(state) -> tuple[str, list[str]]:
-    """(SHA-256 over every leaf's dtype, shape and bytes, the paths of non-finite float leaves)."""
+    """(SHA-256 over every leaf's path, dtype, shape and bytes in canonical path order, the paths
+    of non-finite float leaves). Independent of container types, so every reader of a
+    checkpoint — the trainer with its state, `sample` without one — verifies it the same way."""
     digest, bad = hashlib.sha256(), []
-    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
+    leaves = sorted(((_canonical(path), leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]),
+                    key=lambda item: tuple((len(n), n) if n.isdigit() else (0, n) for n in item[0]))
+    for names, leaf in leaves:
         array = np.asarray(_to_host(leaf))
-        digest.update(f"{jax.tree_util.keystr(path)}|{array.dtype}|{array.shape}|".encode())
+        digest.update(f"{'/'.join(names)}|{array.dtype}|{array.shape}|".encode())
         digest.update(np.ascontiguousarray(array).tobytes())
         if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
-            bad.append(jax.tree_util.keystr(path))
+            bad.append("/".join(names))
     return digest.hexdigest(), bad
 
 
@@ -129,8 +147,8 @@ def damage(step_dir: pathlib.Path) -> str | None:
             return "_CHECKPOINT_METADATA is not readable JSON"
     try:
         sizes = json.loads((step_dir / FILE_SIZES).read_text())
-    except FileNotFoundError:  # written by an older jaxnets: orbax and the checksum decide
-        return None if (step_dir / "default").is_dir() else "its item folder default/ is missing"
+    except FileNotFoundError:
+        return f"{FILE_SIZES} is missing (the save did not finish)"
     except (ValueError, OSError):
         return f"{FILE_SIZES} is not readable JSON"
     for name, size in sizes.items():
@@ -144,8 +162,9 @@ def damage(step_dir: pathlib.Path) -> str | None:
 
 class Checkpointer:
     def __init__(self, directory: str | pathlib.Path, max_to_keep: int = 2, fingerprint: str | None = None,
-                 warn: Callable[[str], None] = print, layout: dict | None = None):
+                 warn: Callable[[str], None] = print, layout: dict | None = None, read_only: bool = False):
         self.directory = pathlib.Path(directory).absolute()
+        self.read_only = read_only  # a reader (sample, load_run): damaged steps are skipped, never moved
         self.fingerprint = fingerprint  # of the run's config; None: not checked (tests, tools)
         self.warn = warn
         self.layout = layout  # the mesh the state lives on: resuming on another is not bitwise
@@ -172,7 +191,7 @@ class Checkpointer:
         Non-finite parameters are refused unless `nonfinite_ok` (a sweep told to go on past
         diverged seeds keeps them, and the healthy seeds with them)."""
         digest, bad = leaves_digest(state)
-        bad = [p for p in bad if ".params" in p]  # optimizer moments of a NaN step would follow anyway
+        bad = [p for p in bad if "params" in p.split("/")]  # optimizer moments of a NaN step would follow anyway
         if bad and not nonfinite_ok:
             raise NonFiniteState(f"the parameters at step {step} hold NaN or inf ({', '.join(bad[:4])}); this "
                                  f"state is not checkpointed, the last good checkpoint is kept in {self.directory}")
@@ -194,7 +213,12 @@ class Checkpointer:
             return {}
 
     def _set_aside(self, step: int, why: str, older: list[int]) -> None:
-        """Move a damaged step out of the manager's folder (kept for inspection, never deleted)."""
+        """Move a damaged step out of the manager's folder (kept for inspection, never deleted);
+        a reader only skips it."""
+        if self.read_only:
+            self.warn(f"warning: the checkpoint at step {step} is damaged ({why}); "
+                      + (f"reading step {older[0]} instead" if older else "no older checkpoint"))
+            return
         source = self.directory / str(step)
         target = self.directory.parent / "checkpoints_damaged" / str(step)
         n = 1
@@ -207,15 +231,16 @@ class Checkpointer:
         self.warn(f"warning: the checkpoint at step {step} is damaged ({why}); moved to {target}; "
                   + (f"trying step {older[0]}" if older else "no older checkpoint"))
 
-    def restore(self, like):
+    def restore(self, like=None):
         """The newest valid checkpoint, restored into the structure, shapes and shardings of
-        `like`, as (step, state); (None, like) when there is none. Damaged ones are set aside
-        (each in one line); CheckpointError when some existed but none reads."""
+        `like` (None: as saved, nested dicts of NumPy arrays), as (step, state); (None, like)
+        when there is none. Damaged ones are set aside (each in one line); CheckpointError when
+        some existed but none reads."""
         with absl_quiet():
             return self._restore(like)
 
     def _restore(self, like):
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+        abstract = None if like is None else jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         steps = sorted(self._manager.all_steps(), reverse=True)
         for i, step in enumerate(steps):
             older = steps[i + 1:]
@@ -232,14 +257,10 @@ class Checkpointer:
             try:
                 state = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
             except Exception as err:  # noqa: BLE001  (unreadable: set aside, like a failed checksum)
-                self._set_aside(step, f"orbax cannot read it: {type(err).__name__}: {str(err)[:160]}", older)
+                self._set_aside(step, f"orbax cannot read it ({type(err).__name__}: {_first_line(err)})", older)
                 continue
             expected = meta.get("leaves_sha256")
-            if expected is None:
-                self.warn(f"warning: the checkpoint at step {step} has no checksum (written by an older jaxnets); "
-                          f"restored unverified")
-                return step, state
-            if leaves_digest(state)[0] != expected:
+            if expected is None or leaves_digest(state)[0] != expected:
                 self._set_aside(step, "its leaves do not match the checksum written with them", older)
                 continue
             if self.layout and meta.get("layout") and meta["layout"] != self.layout:
@@ -247,6 +268,8 @@ class Checkpointer:
                           f"has {self.layout}: the continued run equals an uninterrupted one to float tolerance, "
                           f"not bitwise (batched matmuls block differently)")
             return step, state
+        if steps and self.read_only:
+            raise CheckpointError(f"none of the checkpoints in {self.directory} (steps {sorted(steps)}) can be read")
         if steps:
             raise CheckpointError(f"none of the checkpoints in {self.directory} (steps {sorted(steps)}) can be read; "
                                   f"they were moved to {self.directory.parent / 'checkpoints_damaged'}. Rerun with "
@@ -255,6 +278,13 @@ class Checkpointer:
 
     def close(self) -> None:
         self._manager.close()
+
+
+def _first_line(err: Exception) -> str:
+    """An error's first line, at most 160 characters: orbax's messages can carry whole reprs."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    text = re.sub(r"<bound method [^>]*>", "(a method)", text)
+    return text[:160]
 
 
 _OS_ERROR_CODE = re.compile(r"os_error_code='?(\d+)")
