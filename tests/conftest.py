@@ -52,7 +52,7 @@ def tiny_mnist(tmp_path, monkeypatch):
     """A 200/50-example MNIST-shaped data set in IDX files under a fresh JAXNETS_DATA_DIR: images
     of class k are bright in the k-th band of rows, so a small net learns them quickly."""
     from jaxnets.data import write_idx
-    from jaxnets.data.images import _read_local
+    from jaxnets.data.images import _read_local_cached
 
     rng = np.random.default_rng(0)
     folder = tmp_path / "mnist"
@@ -65,6 +65,6 @@ def tiny_mnist(tmp_path, monkeypatch):
         write_idx(folder / f"{split}-images-idx3-ubyte.gz", images)
         write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels)
     monkeypatch.setenv("JAXNETS_DATA_DIR", str(tmp_path))
-    _read_local.cache_clear()
+    _read_local_cached.cache_clear()
     yield folder
-    _read_local.cache_clear()
+    _read_local_cached.cache_clear()

@@ -83,3 +83,18 @@ def test_unknown_names_fail_before_any_work(tmp_path, capsys):
         assert main(["train", "--config", "configs/mnist_mlp.py", override, "--workdir", str(workdir)]) == 2
         assert message in capsys.readouterr().err
         assert not workdir.exists()
+
+
+def test_every_config_file_and_variant_passes_its_checks_as_written():
+    """The integration runs override train.steps, so a file whose own values fail the checks
+    (first_convergence_bias's num_epochs = 0 did) would pass them and fail its real run."""
+    from jaxnets import experiments
+    from jaxnets.config import load, load_module
+
+    checked = 0
+    for path in sorted(pathlib.Path("configs").glob("*.py")):
+        variants = list(getattr(load_module(str(path)), "VARIANTS", {}) or {}) or [None]
+        for variant in variants:
+            experiments.validate(load(str(path) + (f":{variant}" if variant else "")))
+            checked += 1
+    assert checked > 100

@@ -256,30 +256,30 @@ def test_command_one_on_a_machine_without_data(fresh, tmp_path):
     """The README's first command (shortened to 600 steps of 100) with no data folder and a
     loopback mirror: MNIST appears, verified, and the run learns it (> 90% test accuracy)."""
     from jaxnets.__main__ import main
-    from jaxnets.data.images import _read_local
+    from jaxnets.data.images import _read_local_cached
 
     fresh(_shared_files("mnist"))
-    _read_local.cache_clear()
+    _read_local_cached.cache_clear()
     workdir = tmp_path / "run"
     assert main(["train", "--config", "configs/mnist_mlp.py", "--config.train.steps=600",
                  "--config.train.batch_size=100", "--workdir", str(workdir)]) == 0
     assert (tmp_path / "data" / "mnist" / "train-images-idx3-ubyte.gz").is_file()
     summary = json.loads((workdir / "summary.json").read_text())
     assert summary["steps"] == 600 and summary["metrics"]["test_accuracy"] > 0.90, summary["metrics"]
-    _read_local.cache_clear()
+    _read_local_cached.cache_clear()
 
 
 def test_command_one_with_a_corrupted_mirror_file(fresh, tmp_path, capsys):
     """The same command when one served file is damaged (a byte flipped): one line naming the
     file, its digest and the expected one, exit 2, no data folder and no run folder left."""
     from jaxnets.__main__ import main
-    from jaxnets.data.images import _read_local
+    from jaxnets.data.images import _read_local_cached
 
     files = _shared_files("mnist")
     key = "mnist/t10k-labels-idx1-ubyte.gz"
     files[key] = files[key][:100] + bytes([files[key][100] ^ 0xFF]) + files[key][101:]
     fresh(files)
-    _read_local.cache_clear()
+    _read_local_cached.cache_clear()
     workdir = tmp_path / "run"
     assert main(["train", "--config", "configs/mnist_mlp.py", "--config.train.steps=600",
                  "--workdir", str(workdir)]) == 2

@@ -532,3 +532,21 @@ def test_a_run_that_checkpoints_only_at_its_end_still_saves_every_few_minutes(ti
     assert _train(workdir, "--config.train.steps=20", "--config.train.checkpoint_every=0") == 0
     saved = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
     assert saved[-1] == 20 and len(saved) >= 2  # orbax keeps the newest two: 15 and 20
+
+
+def test_data_changed_between_sessions_is_refused(tiny_mnist, tmp_path, capsys):
+    """Issue 35.6: labels changed after a kill and the rerun resumed silently on other data."""
+    from jaxnets.data import read_idx, write_idx
+
+    workdir = tmp_path / "run"
+    assert _train(workdir, "--config.train.steps=10") == 0
+    labels_path = tiny_mnist / "train-labels-idx1-ubyte.gz"
+    labels = read_idx(labels_path, 0x00000801)
+    write_idx(labels_path, ((labels + 1) % 10).astype(labels.dtype))  # every label swapped
+    capsys.readouterr()
+    assert _train(workdir, "--config.train.steps=20") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the data this run reads changed since its checkpoint at step 10" in err
+    write_idx(labels_path, labels)  # the data it trained on: resumes
+    assert _train(workdir, "--config.train.steps=20") == 0
+    assert "from the checkpoint at step 10/20" in capsys.readouterr().out

@@ -206,3 +206,20 @@ def test_a_sweep_runs_one_branch_per_step_not_all():
     chunk = sharded_chunk(task, optimizer, batches, sharding.make_mesh(3, 32, shard_batch="never"), 2)
     program = str(jax.make_jaxpr(chunk)(states, data))
     assert program.count("cond[") >= 1 and "branches=(" in program
+
+
+@pytest.mark.parametrize("encode", [
+    lambda text: b"\xef\xbb\xbf" + text.encode(),  # a UTF-8 byte-order mark (Windows editors)
+    lambda text: text.replace("\n", "\r").encode(),  # old-Mac line endings
+    lambda text: text.replace("\n", "\r\n").encode(),  # Windows line endings
+])
+def test_a_tsv_reads_the_same_whatever_its_bom_and_line_endings(tmp_path, encode):
+    """Issue 35.5: a BOM became part of the first label (4 classes instead of 3), CR line
+    endings made the file one line."""
+    text = "animal\tthe cat sat on the mat\nplant\ta tall green tree\nanimal\ta dog ran\nstone\ta grey rock\n"
+    path = tmp_path / "mine.tsv"
+    path.write_bytes(encode(text))
+    examples = read_tsv(path)
+    assert examples == [("animal", "the cat sat on the mat"), ("plant", "a tall green tree"),
+                        ("animal", "a dog ran"), ("stone", "a grey rock")]
+    assert sorted({label for label, _ in examples}) == ["animal", "plant", "stone"]

@@ -43,8 +43,15 @@ def how_to_get(name: str) -> str:
             f"(set JAXNETS_DATA_DIR to a folder holding {name}/); they are at {CIFAR_SOURCE}.")
 
 
-@functools.lru_cache(maxsize=8)
 def _read_local(folder: str, name: str, split: str) -> dict[str, np.ndarray]:
+    """The IDX pair of a split, cached in memory until either file changes on disk."""
+    stamp = tuple((s.st_mtime_ns, s.st_size) if (p := pathlib.Path(folder, f)).is_file() and (s := p.stat()) else None
+                  for f in FILES[split])
+    return _read_local_cached(folder, name, split, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_local_cached(folder: str, name: str, split: str, stamp: tuple) -> dict[str, np.ndarray]:
     images_file, labels_file = FILES[split]
     images = read_idx(pathlib.Path(folder, images_file), 0x00000803, how_to_get(name))
     labels = read_idx(pathlib.Path(folder, labels_file), 0x00000801, how_to_get(name))

@@ -116,22 +116,22 @@ def read_tsv(path) -> list[tuple[str, str]]:
     path = pathlib.Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"{path} is missing: data.path must name a file of 'label<TAB>text' lines")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark is not part of the first label
+    except UnicodeDecodeError as err:
+        number = len(re.split(rb"\r\n|\r|\n", path.read_bytes()[:err.start]))
+        raise DataError(f"{path}, line {number}: not UTF-8 ({err.reason} at byte {err.start})") from None
     examples = []
-    with open(path, "rb") as lines:
-        for number, raw in enumerate(lines, 1):
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as err:
-                raise DataError(f"{path}, line {number}: not UTF-8 ({err.reason} at byte {err.start})") from None
-            if not line.strip():
-                continue
-            label, tab, text = line.partition("\t")
-            if not tab:
-                raise DataError(f"{path}, line {number}: no tab; each line is 'label<TAB>text'")
-            if not label.strip() or not text.strip():
-                raise DataError(f"{path}, line {number}: empty {'label' if not label.strip() else 'text'}; "
-                                f"each line is 'label<TAB>text'")
-            examples.append((label.strip(), text))
+    for number, line in enumerate(re.split(r"\r\n|\r|\n", text), 1):  # \n, \r\n and old-Mac \r alike
+        if not line.strip():
+            continue
+        label, tab, text_ = line.partition("\t")
+        if not tab:
+            raise DataError(f"{path}, line {number}: no tab; each line is 'label<TAB>text'")
+        if not label.strip() or not text_.strip():
+            raise DataError(f"{path}, line {number}: empty {'label' if not label.strip() else 'text'}; "
+                            f"each line is 'label<TAB>text'")
+        examples.append((label.strip(), text_))
     if not examples:
         raise DataError(f"{path} has no examples")
     return examples

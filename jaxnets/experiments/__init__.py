@@ -117,7 +117,7 @@ def _real(low: float, high: float = math.inf, low_open: bool = False):
 # range otherwise failed deep in JAX or orbax, or after training). key: (test, what it must be)
 NUMBER_RULES = {
     "seed": (_integer(0, 2**32 - 1), "must be an integer in [0, 2**32)"),
-    "train.num_epochs": (_real(0, 1e6, low_open=True), "must be a finite number of epochs > 0"),
+    "train.num_epochs": (_real(0, 1e6), "must be a finite number of epochs (> 0 where train.steps is 0)"),
     "optimizer.learning_rate": (_real(0), "must be >= 0 and finite (a negative rate climbs the loss)"),
     "optimizer.clip_global_norm": (_real(0), "must be a finite norm >= 0 (0 = no clipping)"),
     "optimizer.decay_factor": (_real(0, 1, low_open=True), "must be in (0, 1]"),

@@ -162,8 +162,10 @@ def damage(step_dir: pathlib.Path) -> str | None:
 
 class Checkpointer:
     def __init__(self, directory: str | pathlib.Path, max_to_keep: int = 2, fingerprint: str | None = None,
-                 warn: Callable[[str], None] = print, layout: dict | None = None, read_only: bool = False):
+                 warn: Callable[[str], None] = print, layout: dict | None = None, read_only: bool = False,
+                 data_digest: str | None = None):
         self.directory = pathlib.Path(directory).absolute()
+        self.data_digest = data_digest  # of the arrays the run trains and evaluates on
         self.read_only = read_only  # a reader (sample, load_run): damaged steps are skipped, never moved
         self.fingerprint = fingerprint  # of the run's config; None: not checked (tests, tools)
         self.warn = warn
@@ -199,7 +201,7 @@ class Checkpointer:
             try:
                 self._manager.save(step, args=ocp.args.StandardSave(state),
                                    custom_metadata={"config_fingerprint": self.fingerprint, "leaves_sha256": digest,
-                                                    "layout": self.layout})
+                                                    "layout": self.layout, "data_sha256": self.data_digest})
                 self._manager.wait_until_finished()
             except Exception as err:  # noqa: BLE001  (re-raised as it came unless it is the file system's)
                 raise _as_os_error(err, self.directory / str(step)) from None
@@ -254,6 +256,12 @@ class Checkpointer:
                 raise CheckpointError(f"the checkpoint at step {step} in {self.directory} was written under a "
                                       f"different config; it is not resumed. Choose another --workdir, or pass "
                                       f"--overwrite to delete that run.")
+            read_on = meta.get("data_sha256")
+            if self.data_digest and read_on and read_on != self.data_digest:
+                raise CheckpointError(f"the data this run reads changed since its checkpoint at step {step} was "
+                                      f"written (the arrays' SHA-256 differs): it is not resumed. Restore the data "
+                                      f"it trained on, or choose another --workdir (or pass --overwrite to start "
+                                      f"over on the new data).")
             try:
                 state = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
             except Exception as err:  # noqa: BLE001  (unreadable: set aside, like a failed checksum)

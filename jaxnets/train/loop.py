@@ -24,7 +24,7 @@ from jaxnets.config import ConfigError
 from jaxnets.rundir import read_sessions, RunWriter, fmt_time
 from jaxnets.train import sharding
 from jaxnets.train.batches import Batches
-from jaxnets.train.checkpoint import Checkpointer, NonFiniteState
+from jaxnets.train.checkpoint import leaves_digest, Checkpointer, NonFiniteState
 from jaxnets.train.step import Task, TrainState, default_batches, init_state, make_chunk, make_evaluate
 
 
@@ -237,7 +237,8 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
     keys = run_keys(seeds, stream)
     state = jax.jit(jax.vmap(lambda k: init_state(task, optimizer, k)), out_shardings=state_sharding)(keys)
     checkpointer = Checkpointer(writer.checkpoint_dir, fingerprint=writer.fingerprint, warn=log,
-                                layout={k: int(v) for k, v in mesh.shape.items()})
+                                layout={k: int(v) for k, v in mesh.shape.items()},
+                                data_digest=leaves_digest({"train": train_data, "eval": eval_data})[0])
     restored_step, state = checkpointer.restore(state)
     start = restored_step or 0
     if start:
