@@ -50,6 +50,9 @@ def result_relevant(run_config: dict) -> dict:
     import copy
 
     fixed = copy.deepcopy({k: v for k, v in run_config.items() if k not in ("history", "sessions")})
+    if isinstance(fixed.get("config_file"), str):  # stored relative to where it ran: its name decides (_same_file)
+        path, sep, variant = fixed["config_file"].partition(":")
+        fixed["config_file"] = pathlib.Path(path).name + sep + variant
     for dotted in RESUMABLE_KEYS:
         node, *path, leaf = [fixed] + dotted.split(".")
         for part in path:
@@ -134,9 +137,16 @@ def exclusive(workdir: str | pathlib.Path):
 
 
 def _same_file(old, new) -> bool:
-    from jaxnets.config import normalize_spec
+    """The same config file and variant: a path is stored relative to the folder it was run
+    from, so a resume from another folder names it differently. The file's name and variant
+    decide; the resolved configs themselves are compared key by key anyway."""
+    from jaxnets.config import normalize_spec, split_spec
 
-    return isinstance(old, str) and isinstance(new, str) and bool(old) and normalize_spec(old) == normalize_spec(new)
+    if not (isinstance(old, str) and isinstance(new, str) and old):
+        return False
+    (old_path, old_variant), (new_path, new_variant) = split_spec(old), split_spec(new)
+    return normalize_spec(old) == normalize_spec(new) or (
+        pathlib.Path(old_path).name == pathlib.Path(new_path).name and old_variant == new_variant)
 
 
 def never_trained(workdir: pathlib.Path) -> bool:

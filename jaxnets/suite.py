@@ -118,17 +118,6 @@ def _run_variant(spec: str, overrides: list[str], n_seeds: int, workdir: str, lo
             return spec, None, f"{type(err).__name__}: {err}", time.time() - start
 
 
-def _result_relevant(config_json: dict) -> dict:
-    """What decides a run's result (rundir's one definition), its config file normalized."""
-    from jaxnets.config import normalize_spec
-    from jaxnets.rundir import result_relevant
-
-    fixed = result_relevant(config_json)
-    spec = fixed.get("config_file")
-    return {"config_file": normalize_spec(spec) if spec else spec, "seeds": fixed.get("seeds"),
-            "config": fixed.get("config", {})}
-
-
 def _finished(workdir: pathlib.Path, config_json: dict) -> dict | None:
     """The summary of a finished run of this config in workdir (equal up to result-neutral keys), else None."""
     try:
@@ -136,7 +125,9 @@ def _finished(workdir: pathlib.Path, config_json: dict) -> dict | None:
         summary = json.loads((workdir / "summary.json").read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return summary if _result_relevant(saved) == _result_relevant(config_json) else None
+    from jaxnets.rundir import result_relevant
+
+    return summary if result_relevant(saved) == result_relevant(config_json) else None
 
 
 def _shown_metrics(module, summary: dict) -> set[str]:
@@ -176,10 +167,10 @@ def results_table(module, summaries: dict[str, dict], root: pathlib.Path | None 
         Row("", name, name, metric, ref) for name, s in summaries.items()
         for metric, ref in s.get("reference", {}).items() if isinstance(ref, (int, float))]
     from jaxnets.report import shortened
-    from jaxnets.runner import fmt_number
 
     for exp, row, variant, metric, published in map(lambda r: Row(*r), table):
-        published = fmt_number(published) if isinstance(published, (int, float)) else published
+        if isinstance(published, float) and len(repr(published).partition(".")[2]) > 4:
+            published = f"{published:.4f}"  # an exact level (0.6615632381579821) shown for people
         summary = summaries.get(variant)
         if summary is None or metric not in summary.get("metrics", {}):
             lines.append(f"| {exp} | {row} | {published} | (not run) | | | {variant} |")

@@ -550,3 +550,15 @@ def test_data_changed_between_sessions_is_refused(tiny_mnist, tmp_path, capsys):
     write_idx(labels_path, labels)  # the data it trained on: resumes
     assert _train(workdir, "--config.train.steps=20") == 0
     assert "from the checkpoint at step 10/20" in capsys.readouterr().out
+
+
+def test_a_run_resumes_from_another_working_directory(tiny_mnist, tmp_path, capsys, monkeypatch):
+    """Issue 35.8: config_file is stored relative to the folder the run started in; the same
+    file named from elsewhere was 'a different config'."""
+    workdir = tmp_path / "run"
+    assert _train(workdir, "--config.train.steps=10") == 0
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["train", "--config", str(ROOT / "configs" / "mnist_mlp.py"), *TINY, "--workdir", str(workdir),
+                 "--config.train.steps=20"]) == 0
+    assert "from the checkpoint at step 10/20" in capsys.readouterr().out
