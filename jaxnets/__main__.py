@@ -140,6 +140,24 @@ def _stop_signals() -> None:
             signal.signal(number, stop)
 
 
+def _quiet_orbax_leftovers() -> None:
+    """After a failed checkpoint save (a full disk), tensorstore's callbacks still land on
+    orbax's closed asyncio loop and each prints a 'RuntimeError: Event loop is closed'
+    traceback through sys.unraisablehook: noise after the one line that says what failed.
+    Those are dropped; every other unraisable exception is printed as before (--debug: all)."""
+    default = sys.unraisablehook
+    if getattr(default, "jaxnets", False):  # installed already (main called again in one process)
+        return
+
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed":
+            return
+        default(unraisable)
+
+    hook.jaxnets = True
+    sys.unraisablehook = hook
+
+
 def _signal_exit() -> int:
     return 128 + _received[0] if _received else INTERRUPTED
 
@@ -168,6 +186,8 @@ def _main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
     args, rest = _parser().parse_known_args([a for a in argv if a != "--debug"])
     args.debug = debug
+    if not debug:
+        _quiet_orbax_leftovers()
 
     from jaxnets.train.sharding import cpu_devices_per_core
 

@@ -431,7 +431,7 @@ def test_a_read_only_workdir_and_a_really_full_disk(tiny_mnist, small_filesystem
 
     big = small_filesystem / "big"  # a wider net's checkpoints fill the rest of the disk
     code = _train(big, "--config.train.steps=40", "--config.model.hidden_sizes=(256,)")  # TensorBoard on
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and len(err) == 1 and "No space left on device while writing a checkpoint" in err[0], (code, err)
     good = Checkpointer(big / "checkpoints").latest_step()
     assert good is not None and good < 40
@@ -562,3 +562,19 @@ def test_a_run_resumes_from_another_working_directory(tiny_mnist, tmp_path, caps
     assert main(["train", "--config", str(ROOT / "configs" / "mnist_mlp.py"), *TINY, "--workdir", str(workdir),
                  "--config.train.steps=20"]) == 0
     assert "from the checkpoint at step 10/20" in capsys.readouterr().out
+
+
+def test_a_really_full_disk_is_one_line_from_the_command_line(tiny_mnist, small_filesystem):
+    """Issue 35.10: as a process (orbax's threads log to the real stderr), a full disk during a
+    save printed 8-27 tracebacks; the one line must be all."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "jaxnets", "train", "--config", "configs/mnist_mlp.py",
+                           "--config.train.steps=40", "--config.train.log_every=10",
+                           "--config.train.checkpoint_every=10", "--config.model.hidden_sizes=(512,)",
+                           "--config.train.batch_size=20", "--workdir", str(small_filesystem / "big")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-3000:]
+    assert lines[0].startswith("error: No space left on device while writing a checkpoint")

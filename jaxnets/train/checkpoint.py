@@ -197,7 +197,7 @@ class Checkpointer:
         if bad and not nonfinite_ok:
             raise NonFiniteState(f"the parameters at step {step} hold NaN or inf ({', '.join(bad[:4])}); this "
                                  f"state is not checkpointed, the last good checkpoint is kept in {self.directory}")
-        with interrupts_deferred():
+        with interrupts_deferred(), absl_quiet():  # a failed save is reported once, by us, not by orbax's threads
             try:
                 self._manager.save(step, args=ocp.args.StandardSave(state),
                                    custom_metadata={"config_fingerprint": self.fingerprint, "leaves_sha256": digest,
@@ -285,7 +285,13 @@ class Checkpointer:
         return None, like
 
     def close(self) -> None:
-        self._manager.close()
+        """Waits for orbax's threads; an error they still hold was reported by `save` already
+        (or is the file system's, given back as the OSError it is)."""
+        with absl_quiet():
+            try:
+                self._manager.close()
+            except Exception as err:  # noqa: BLE001
+                raise _as_os_error(err, self.directory) from None
 
 
 def _first_line(err: Exception) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import time
 from typing import Callable
 
@@ -359,8 +360,14 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
         raise Interrupted(history[-1]["step"] if history else start, checkpointer.latest_step(),
                           writer.workdir) from None
     finally:
-        checkpointer.close()
-        metrics_log.close()
+        failing = sys.exc_info()[0] is not None  # a failed save already on its way up says it in one line
+        try:
+            checkpointer.close()
+        except Exception:  # noqa: BLE001
+            if not failing:
+                raise
+        finally:
+            metrics_log.close()
     if step == start:  # nothing left to train (a finished run rerun): evaluate what was restored
         for name, d in evals.items():
             values = sharding.to_host(evaluate(state, d))
