@@ -54,7 +54,8 @@ def collect(root: str | pathlib.Path) -> list[dict]:
     for path in sorted(root.rglob("summary.json")):
         try:
             summary = json.loads(path.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError) as err:  # said, not skipped: a damaged run must not vanish from the table
+            print(f"warning: {path} cannot be read ({type(err).__name__}: {err}); its run is not in the table")
             continue
         reference = summary.get("reference", {})
         metrics = summary.get("metrics", {})

@@ -116,3 +116,14 @@ def test_the_records_stay_small():
     assert max(p.stat().st_size for p in files) <= records.MAX_FILE_BYTES
     assert sum(p.stat().st_size for p in files) < 20 * 2**20
     assert not any(p.name.startswith("checkpoint") or "checkpoints" in p.parts for p in files)
+
+
+def test_report_says_which_summary_it_cannot_read(tmp_path, capsys):
+    """Issue 35.13: an unreadable summary.json was skipped in silence."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "summary.json").write_text('{"metrics": {"x": 1.0}, "seeds": [0]}')
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "summary.json").write_text('{"metrics": ')
+    rows = report.collect(tmp_path)
+    assert [r["run"] for r in rows] == ["a"]
+    assert f"warning: {tmp_path / 'b' / 'summary.json'} cannot be read" in capsys.readouterr().out

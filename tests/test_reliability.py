@@ -578,3 +578,16 @@ def test_a_really_full_disk_is_one_line_from_the_command_line(tiny_mnist, small_
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-3000:]
     assert lines[0].startswith("error: No space left on device while writing a checkpoint")
+
+
+def test_a_published_number_edited_is_not_a_different_run(tiny_mnist, tmp_path, capsys):
+    """Issue 35.13 (and 35.3): reference, sample and analysis are result-neutral sections; changing
+    one reopens the finished run without retraining (recorded in history), where it was refused."""
+    workdir = tmp_path / "run"
+    assert _train(workdir, "--config.train.steps=10") == 0
+    capsys.readouterr()
+    assert _train(workdir, "--config.train.steps=10", "--config.reference.test_error=0.5") == 0
+    out = capsys.readouterr().out
+    assert "from the checkpoint at step 10/10" in out and "(published 0.5000)" in out
+    history = json.loads((workdir / "config.json").read_text())["history"]
+    assert history[-1]["changed"] == ["config.reference.test_error: 0.0193 -> 0.5"]
