@@ -5,12 +5,14 @@ From Python, one call does what `python -m jaxnets train|sweep` does:
     import jaxnets
     summary = jaxnets.run("configs/mnist_mlp.py", {"train.steps": 200}, workdir="runs/try")
     summary["metrics"]["test_error"]
+
+and `jaxnets.load_run(workdir)` reads a run back: its config, summary and trained parameters.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["run", "__version__"]
+__all__ = ["run", "load_run", "__version__"]
 
 
 def run(config, overrides: dict | None = None, workdir=None, seeds: int = 1, *, overwrite: bool = False,
@@ -51,3 +53,30 @@ def run(config, overrides: dict | None = None, workdir=None, seeds: int = 1, *, 
     except RunDirError as err:  # the CLI's words in the API's: overwrite=True, workdir=
         text = str(err).replace("pass --overwrite", "pass overwrite=True").replace("--overwrite", "overwrite=True")
         raise RunDirError(text.replace("another --workdir", "another workdir=").replace("--workdir", "workdir=")) from None
+
+
+def load_run(workdir, warn=print) -> dict:
+    """A run folder read back: {"config": ConfigDict, "seeds": [...], "summary": dict or None
+    (None while it trains), "step": the checkpoint's step, "params": the parameters with a
+    leading seed axis (nested dicts and lists of NumPy arrays)}. The checkpoint is verified as
+    training verifies it; a damaged newest one is skipped for the one before (said via `warn`).
+
+        run = jaxnets.load_run("runs/mnist_mlp")
+        first_seed = jax.tree.map(lambda a: a[0], run["params"])
+    """
+    import json
+    import pathlib
+
+    import ml_collections
+
+    from jaxnets.train.checkpoint import read_run_state
+
+    workdir = pathlib.Path(workdir)
+    step, state = read_run_state(workdir, warn)
+    saved = json.loads((workdir / "config.json").read_text())
+    try:
+        summary = json.loads((workdir / "summary.json").read_text())
+    except (OSError, ValueError):
+        summary = None
+    return {"config": ml_collections.ConfigDict(saved["config"]), "seeds": saved["seeds"], "summary": summary,
+            "step": step, "params": state["params"]}

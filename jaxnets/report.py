@@ -37,12 +37,13 @@ def shortened(run_dir: pathlib.Path) -> str:
         return ""
     run_train = saved["config"]["train"]
     run_steps, file_steps = run_train.get("steps", 0), file_train.get("steps", 0)
-    run_epochs, file_epochs = run_train.get("num_epochs", 0), file_train.get("num_epochs", 0)
     if run_steps and (not file_steps or run_steps < file_steps):
         return f"cut short: train.steps={run_steps} (file: " + (
-            f"steps={file_steps})" if file_steps else f"num_epochs={file_epochs:g})")
-    if not run_steps and not file_steps and run_epochs and file_epochs and run_epochs < file_epochs:
-        return f"cut short: num_epochs={run_epochs:g} (file: {file_epochs:g})"
+            f"steps={file_steps})" if file_steps else f"num_epochs={file_train.get('num_epochs', 0):g})")
+    for key in ("num_epochs", "examples"):  # any other length a config counts its training in
+        run_value, file_value = run_train.get(key, 0), file_train.get(key, 0)
+        if not run_steps and isinstance(run_value, (int, float)) and run_value and file_value and run_value < file_value:
+            return f"cut short: {key}={run_value:g} (file: {file_value:g})"
     return ""
 
 

@@ -21,29 +21,13 @@ LANGUAGE_MODELS = ("language_model",)
 
 
 def restore_params(workdir: pathlib.Path, seed_index: int, n_seeds: int, warn=print) -> dict:
-    """The parameters of seed number `seed_index` from the run's newest valid checkpoint, read
-    and verified as the trainer reads it (checksum, fingerprint; a damaged step is skipped for
-    the one before it), but without its state: a reader needs no optimizer."""
-    from jaxnets.rundir import config_fingerprint
-    from jaxnets.train.checkpoint import Checkpointer
+    """The parameters of seed number `seed_index` from the run's newest valid checkpoint."""
+    from jaxnets.train.checkpoint import read_run_state
 
     if not 0 <= seed_index < n_seeds:
         raise ConfigError(f"seed index {seed_index} out of range: the run has {n_seeds} seed(s)")
-    if not (workdir / "checkpoints").is_dir():
-        raise ConfigError(f"{workdir} has no checkpoint to sample from")
-    saved = json.loads((workdir / "config.json").read_text())
-    checkpointer = Checkpointer(workdir / "checkpoints", fingerprint=config_fingerprint(saved), warn=warn,
-                                read_only=True)
-    try:
-        step, state = checkpointer.restore()
-    finally:
-        checkpointer.close()
-    if step is None:
-        raise ConfigError(f"{workdir} has no checkpoint to sample from")
-    params = state["params"]
-    layers = params["layers"]  # a list, which a checkpoint read without a target returns as {'0': ..., '1': ...}
-    params["layers"] = [layers[k] for k in sorted(layers, key=int)] if isinstance(layers, dict) else list(layers)
-    return jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[seed_index]), params)
+    _, state = read_run_state(workdir, warn)
+    return jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[seed_index]), state["params"])
 
 
 def sample_from_run(workdir, prompt: str | None = None, length: int | None = None, temperature: float = 1.0,

@@ -120,3 +120,17 @@ def test_a_published_number_applies_only_to_its_data_set(tiny_mnist, tmp_path):
     assert "(published" not in done and "{" not in done
     plain = jaxnets.run("configs/mnist_mlp.py", SMALL, workdir=tmp_path / "plain", log=lines.append)
     assert plain["reference"]["test_error"] == 0.0193 and "(published 0.0193)" in lines[-1]
+
+
+def test_load_run_gives_config_params_per_seed_and_summary(tiny_mnist, tmp_path):
+    """Issue 34.9: a documented way to load a run's trained parameters."""
+    import numpy as np
+
+    summary = jaxnets.run("configs/mnist_mlp.py", SMALL, workdir=tmp_path / "run", seeds=2, log=lambda m: None)
+    run = jaxnets.load_run(tmp_path / "run")
+    assert run["summary"] == summary and run["seeds"] == [0, 1] and run["step"] == 20
+    assert run["config"].model.hidden_sizes == (16,) or list(run["config"].model.hidden_sizes) == [16]
+    leaves = jax.tree.leaves(run["params"])
+    assert leaves and all(leaf.shape[0] == 2 for leaf in leaves)
+    w = [leaf for leaf in leaves if leaf.shape[1:] == (784, 16)]
+    assert len(w) == 1 and not np.allclose(w[0][0], w[0][1])  # two seeds, two nets

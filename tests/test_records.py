@@ -127,3 +127,17 @@ def test_report_says_which_summary_it_cannot_read(tmp_path, capsys):
     rows = report.collect(tmp_path)
     assert [r["run"] for r in rows] == ["a"]
     assert f"warning: {tmp_path / 'b' / 'summary.json'} cannot be read" in capsys.readouterr().out
+
+
+def test_report_marks_a_gradient_descent_run_with_fewer_examples_cut_short(tmp_path):
+    """Issue 34.9: train.examples is gradient_descent's length; a smaller one was not flagged,
+    and its metric keys held spaces and Greek letters."""
+    from jaxnets.config import load, to_jsonable
+    from jaxnets.experiments.gradient_descent import metric_name
+
+    config = to_jsonable(load("configs/gradient_descent.py", ["--config.train.examples=1000"]))
+    (tmp_path / "config.json").write_text(json.dumps({"config_file": "configs/gradient_descent.py", "config": config}))
+    assert report.shortened(tmp_path) == "cut short: examples=1000 (file: 600000)"
+    names = [metric_name({"batch_size": b, "momentum": m}) for b, m in ((1, 0.0), (100, 0.0), (100, 0.9))]
+    assert names == ["final_loss_batch1", "final_loss_batch100", "final_loss_batch100_momentum0.9"]
+    assert all(re.fullmatch(r"[a-z0-9_.]+", n) for n in names)

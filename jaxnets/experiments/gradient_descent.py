@@ -51,6 +51,13 @@ def _steps(trace: np.ndarray) -> int:
     return int(np.count_nonzero(~np.isnan(trace))) - 1
 
 
+def metric_name(curve: dict) -> str:
+    """'final_loss_batch100_momentum0.9': an identifier a report, a plot and TensorBoard can key
+    on (the human label, with spaces and α, stays in summary.json's `comparison`)."""
+    momentum = f"_momentum{curve['momentum']:g}" if curve["momentum"] else ""
+    return f"final_loss_batch{curve['batch_size']}{momentum}"
+
+
 def compare_batch_sizes(ctx: Context) -> tuple[list[dict], dict]:
     """Train the same one-hidden-layer sigmoid net with each (label, batch, lr, momentum) for the
     same number of examples; record training loss (on a fixed subset) vs examples and wall time.
@@ -152,7 +159,7 @@ def run(ctx: Context) -> Outcome:
         "x_1": slow[1], "x_2": slow[2], "x_final": slow[_steps(slow)], "updates": _steps(slow),
         "x_final_fast": fast[_steps(fast)], "updates_fast": _steps(fast),
         "x_final_momentum": momentum[_steps(momentum)], "updates_momentum": _steps(momentum),
-        **{f"final_loss_{c['label']}": c["loss"][-1] for c in curves},
+        **{metric_name(c): c["loss"][-1] for c in curves},
     }
     ctx.log(f"x_1 {metrics['x_1']:.4f}, x_2 {metrics['x_2']:.4f}, x_final {metrics['x_final']:.5f}")
     return Outcome({k: np.array([v]) for k, v in metrics.items()},

@@ -317,3 +317,38 @@ def _as_os_error(err: Exception, where: pathlib.Path) -> Exception:
     code = int(match.group(1))
     return OSError(code, f"{os.strerror(code)} while writing a checkpoint (the last complete one is kept)",
                    str(where))
+
+
+def _lists(tree):
+    """A checkpoint read without a target holds lists as {'0': ..., '1': ...}: lists again."""
+    if isinstance(tree, dict):
+        if tree and all(isinstance(k, str) and k.isdigit() for k in tree):
+            return [_lists(tree[k]) for k in sorted(tree, key=int)]
+        return {k: _lists(v) for k, v in tree.items()}
+    return tree
+
+
+def read_run_state(workdir: str | pathlib.Path, warn: Callable[[str], None] = print) -> tuple[int, dict]:
+    """(step, state) of a run folder's newest valid checkpoint, for readers (`sample`,
+    `jaxnets.load_run`): verified as the trainer verifies it — the config's fingerprint, each
+    file's size, the leaves' checksum — a damaged step skipped for the one before it and nothing
+    moved. The state is nested dicts and lists of NumPy arrays, each with a leading seed axis."""
+    from jaxnets.config import ConfigError
+    from jaxnets.rundir import config_fingerprint
+
+    workdir = pathlib.Path(workdir)
+    try:
+        saved = json.loads((workdir / "config.json").read_text())
+    except (OSError, ValueError):
+        raise ConfigError(f"{workdir} holds no readable jaxnets run (config.json)") from None
+    if not (workdir / "checkpoints").is_dir():
+        raise ConfigError(f"{workdir} has no checkpoint")
+    checkpointer = Checkpointer(workdir / "checkpoints", fingerprint=config_fingerprint(saved), warn=warn,
+                                read_only=True)
+    try:
+        step, state = checkpointer.restore()
+    finally:
+        checkpointer.close()
+    if step is None:
+        raise ConfigError(f"{workdir} has no checkpoint")
+    return step, _lists(state)
