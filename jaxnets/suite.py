@@ -238,6 +238,66 @@ def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: 
     return out
 
 
+PROGRESS_PREFIXES = ("epoch ", "step ", "  … ", "resuming", "early stop")
+
+
+class LogWatcher:
+    """Live progress of the variants being trained: their log files are followed and each new
+    progress line is shown, prefixed by the variant's name, at most one line per variant every
+    `every` seconds (the newest one). Workers' output goes only to their logs; this is what the
+    terminal sees of it while they run, in process (--jobs 1) or not."""
+
+    def __init__(self, folder: pathlib.Path, out, every: float = 10.0):
+        import threading
+
+        self.folder, self.out, self.every = folder, out, every
+        self.offsets: dict[pathlib.Path, int] = {}
+        self.shown: dict[str, float] = {}
+        self.waiting: dict[str, str] = {}
+        self.done = threading.Event()
+        self.lock = threading.Lock()  # polled by its thread and, as a variant ends, by the suite
+        self.thread = threading.Thread(target=self._follow, daemon=True, name="jaxnets-suite-logs")
+
+    def poll(self, force: bool = False) -> None:
+        """Show the newest progress line of each variant (force: also those shown < every ago)."""
+        with self.lock:
+            self._poll(force)
+
+    def _poll(self, force: bool) -> None:
+        now = time.time()
+        for path in sorted(self.folder.glob("*.log")):
+            try:
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    f.seek(self.offsets.get(path, 0))
+                    text = f.read()
+                    self.offsets[path] = f.tell()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                if line.startswith(PROGRESS_PREFIXES):
+                    self.waiting[path.stem] = line
+        for name, line in list(self.waiting.items()):
+            if force or now - self.shown.get(name, 0.0) >= self.every:
+                print(f"  [{name}] {line.strip()}", file=self.out, flush=True)
+                self.shown[name] = now
+                del self.waiting[name]
+
+    def _follow(self) -> None:
+        while not self.done.wait(1.0):
+            self.poll()
+
+    def __enter__(self) -> "LogWatcher":
+        for path in self.folder.glob("*.log"):  # earlier sessions' lines are not news
+            self.offsets[path] = path.stat().st_size
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join(timeout=2.0)
+        self.poll(force=True)
+
+
 def _in_workers(args: list[tuple], jobs: int, log, run=None):
     """Run the variants `jobs` at a time in worker processes, yielding each result as it comes.
 
@@ -323,7 +383,6 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
             summaries[name] = done
     todo = [name for name in names if name not in summaries]
     todo.sort(key=lambda n: -_cost(configs[n]))
-    total_cost = sum(_cost(configs[n]) for n in todo) or 1.0
     log(f"suite {config_path}: {len(names)} variants × {n_seeds} seeds in {root}; {len(names) - len(todo)} already done, "
         f"{len(todo)} to run, {jobs} at a time; logs in {root / 'logs'}")
 
@@ -334,7 +393,8 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
         jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
         jax.config.update("jax_persistent_cache_min_compile_time_secs",
                           float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
-    start, done_cost, failures = time.time(), 0.0, {}
+    start, failures, durations = time.time(), {}, []
+
     def variant_overrides(name: str) -> list[str]:
         """A variant checkpointed only at its end would restart from scratch after a kill: the
         suite makes it checkpoint at every log interval (a result-neutral key)."""
@@ -344,12 +404,14 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
 
     args = [(f"{config_path}:{n}", variant_overrides(n), n_seeds, str(root / n), str(root / "logs" / f"{n}.log"),
              overwrite) for n in todo]
-    results = (_run_variant(*a) for a in args) if jobs == 1 else _in_workers(args, jobs, log)
-    for i, (spec, summary, error, seconds) in enumerate(results, 1):
+
+    def _report(i, spec, summary, error, seconds) -> None:
+        """One line per finished variant; the ETA from the measured time of the finished ones."""
         name = spec.rpartition(":")[2]
-        done_cost += _cost(configs[name])
+        durations.append(seconds)
         elapsed = time.time() - start
-        eta = elapsed * (total_cost - done_cost) / done_cost if done_cost else math.nan
+        left = len(todo) - i
+        eta = sum(durations) / len(durations) * math.ceil(left / jobs) if left else 0.0
         if error:
             failures[name] = error
             shown = f"FAILED ({error}); see {root / 'logs' / (name + '.log')}"
@@ -360,6 +422,17 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
                               for k, v in summary["metrics"].items() if k in _shown_metrics(module, summary))
         log(f"[{i}/{len(todo)}] {name}: {shown} ({fmt_time(seconds)}) | elapsed {fmt_time(elapsed)}, "
             f"ETA {fmt_time(eta) if math.isfinite(eta) else '?'}")
+
+    results = (_run_variant(*a) for a in args) if jobs == 1 else _in_workers(args, jobs, log)
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    watcher = LogWatcher(root / "logs", sys.stdout).__enter__()
+    try:
+        for i, (spec, summary, error, seconds) in enumerate(results, 1):
+            watcher.poll(force=True)  # its last progress line before its result
+            _report(i, spec, summary, error, seconds)
+    finally:
+        watcher.__exit__()
+
     out = write_outputs(module, root, summaries, time.time() - start)
     log(out.read_text())
     log(f"wrote {out} and {root / 'figures'}")

@@ -1,6 +1,7 @@
 """Finding one's way from the command line: list, show, --help."""
 
 import json
+import re
 
 import pytest
 
@@ -162,3 +163,22 @@ def test_top_k_over_the_vocabulary_is_refused_before_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == "error: sample.top_k = 20000: the vocabulary has 10000 tokens (0 = all of them)\n"
     assert not workdir.exists()
+
+
+def test_a_suite_shows_its_variants_progress_live(tmp_path, capsys, monkeypatch):
+    """Issue 34.8: a suite printed one line per finished variant; its workers' progress went
+    only to logs/*.log, also with --jobs 1. Now the progress lines reach the terminal, named."""
+    from jaxnets import suite
+
+    monkeypatch.setattr(suite.LogWatcher, "__init__", _fast_watcher(suite.LogWatcher.__init__))
+    assert main(["suite", "--config", "configs/rnn_toy.py", "--seeds", "1", "--variants", "steps5,steps1",
+                 "--workdir", str(tmp_path / "suite"), "--config.train.steps=40", "--config.train.log_every=10"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^  \[steps5\] step \d+/40", out, re.M) and re.search(r"^  \[steps1\] step \d+/40", out, re.M)
+    assert re.search(r"\[1/2\] steps\w+: .* ETA \d+m\d+s", out)  # from the measured time of the first
+
+
+def _fast_watcher(init):
+    def fast(self, folder, out, every=10.0):
+        init(self, folder, out, every=0.0)
+    return fast

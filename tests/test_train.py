@@ -169,3 +169,24 @@ def test_progress_line_shows_the_epoch_and_fits_100_columns():
     wide = progress_line(600, 60000, 600, values, 3000.0, "examples", 1, 5.0, width=200)
     assert "· step 600/60000 |" in wide and "accuracy: train 0.09 test 0.12" in wide
     assert progress_line(5, 10, 10, {"train_loss": 1.0}, 10.0, "examples", 1, 1.0).startswith("step 5/10 (50%)")
+
+
+def test_a_quiet_chunk_gets_heartbeat_lines_with_an_estimate():
+    """Issue 34.8: runs that log once an epoch printed nothing for ~30 s at a time."""
+    import time
+
+    from jaxnets.train.loop import Heartbeat
+
+    lines = []
+    with Heartbeat(lines.append, total=1000, every=0.2) as beat:
+        time.sleep(0.35)  # the first chunk: no rate measured yet
+        beat.mark(100, 0.001)  # 100 steps logged, 1 ms a step
+        time.sleep(0.45)
+    assert lines[0].endswith("the first chunk (compiling, then training) is still running")
+    estimate = [line for line in lines if "about step" in line]
+    assert estimate, lines
+    step = int(estimate[0].split("about step ")[1].split("/")[0])
+    assert 250 <= step <= 999 and "ETA" in estimate[0]  # ≥ 0.2 s at 1 ms a step past step 100
+    count = len(lines)
+    time.sleep(0.3)
+    assert len(lines) == count  # stopped with its block

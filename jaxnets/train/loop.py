@@ -61,6 +61,50 @@ class Interrupted(KeyboardInterrupt):
         return f"interrupted at step {self.step} ({self.workdir}); {kept}"
 
 
+HEARTBEAT_SECONDS = 30.0  # a run quiet this long (an epoch in one chunk) says where it probably is
+
+
+class Heartbeat:
+    """Between the progress lines of long chunks (char_rnn logs once an epoch, ~30 s), a line
+    every HEARTBEAT_SECONDS with the step the run has probably reached, estimated from its
+    measured rate. It never asks the device (that would synchronize it), so it changes nothing
+    that is computed; it only keeps a long run from looking hung."""
+
+    def __init__(self, log: Callable[[str], None], total: int, every: float = HEARTBEAT_SECONDS):
+        import threading
+
+        self.log, self.total, self.every = log, total, every
+        self.step, self.at, self.seconds_per_step = 0, time.time(), None
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True, name="jaxnets-heartbeat")
+
+    def mark(self, step: int, seconds_per_step: float | None) -> None:
+        self.step, self.at, self.seconds_per_step = step, time.time(), seconds_per_step
+
+    def _beat(self) -> None:
+        while not self.done.wait(self.every / 3):
+            quiet = time.time() - self.at
+            if quiet < self.every:
+                continue
+            if self.seconds_per_step:
+                guess = min(self.total - 1, self.step + int(quiet / self.seconds_per_step))
+                left = (self.total - guess) * self.seconds_per_step
+                self.log(f"  … {fmt_time(quiet)} since the last line: about step {guess}/{self.total} "
+                         f"({100 * guess / self.total:.0f}%), ETA {fmt_time(left)}")
+            else:
+                self.log(f"  … {fmt_time(quiet)} since the last line: the first chunk (compiling, then "
+                         f"training) is still running")
+            self.at = time.time()
+
+    def __enter__(self) -> "Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join(timeout=1.0)
+
+
 # Whatever train.checkpoint_every says, a run saves at least this often (at its chunk boundaries):
 # an interruption never costs more than ~10 minutes of training. Saving changes no result.
 CHECKPOINT_SECONDS = 600.0
@@ -310,6 +354,8 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
                   if k not in ("step", "epoch", "time", rate_key, "per_seed") and not k.endswith(BY_POSITION)}
         log(progress_line(step, total, steps_per_epoch, values, rate, batches.unit, n_seeds, eta,
                           preferred=progress_metrics))
+        heartbeat.mark(step, (now - clock["first_done"]) / clock["steps_after_first"]
+                       if clock["steps_after_first"] else None)
         if bad and train.stop_on_nan:
             kept = f"the last good checkpoint (step {last_good_ckpt}) is kept in {checkpointer.directory}" \
                 if last_good_ckpt else "no checkpoint had been written yet"
@@ -324,7 +370,10 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
         log(f"early stop: {watched} had not improved for {patience} evaluations at step {stopped_at}")
     pending = None
     step = start
+    heartbeat = Heartbeat(log, total)
+    heartbeat.mark(start, None)
     try:
+        heartbeat.__enter__()
         while step < total and stopped_at is None:
             n_steps = min(log_every, total - step)
             state, metrics = chunk_fn(n_steps)(state, data)
@@ -360,6 +409,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
         raise Interrupted(history[-1]["step"] if history else start, checkpointer.latest_step(),
                           writer.workdir) from None
     finally:
+        heartbeat.__exit__()
         failing = sys.exc_info()[0] is not None  # a failed save already on its way up says it in one line
         try:
             checkpointer.close()
