@@ -170,6 +170,7 @@ def full_disk(p: Probe):
                      "--config.model.hidden_sizes=(512,)", "--config.train.batch_size=20", "--workdir", str(mount / "big"))
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+    (p.out / "full_disk_stderr.txt").write_text(proc.stderr)  # the whole of it, to see what was printed
     return proc.returncode == 2 and one_line(proc), last(proc)
 
 

@@ -98,3 +98,12 @@ def test_using_it_commands_work_as_written(tmp_path, monkeypatch, capsys):
 
             assert main(argv[3:]) == 0
     assert "variants: gru, lstm" in capsys.readouterr().out
+
+
+def test_the_readme_is_short_and_says_what_ci_does():
+    """Issue 34.10 / 31: at most 200 lines, and its statement about CI is what .ci/run does."""
+    text = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert len(text.splitlines()) <= 200
+    assert "puts a Python ≥ 3.12 first on `PATH`" in text and "python3 -m venv" in ci and ".ci/bin" in ci
+    assert "JAXNETS_DATA_DIR" in text and 'export JAXNETS_DATA_DIR="$(cd ../shared/data' in ci
