@@ -182,3 +182,26 @@ def _fast_watcher(init):
     def fast(self, folder, out, every=10.0):
         init(self, folder, out, every=0.0)
     return fast
+
+
+def test_an_interrupt_swallowed_on_the_way_out_is_not_a_success(monkeypatch, capsys):
+    """Issue 35.11: a Ctrl-C that lands in a finalizer (Python prints 'Exception ignored' and goes
+    on) ended a finishing run with exit 0."""
+    import gc
+    import os
+    import signal
+
+    from jaxnets import catalog
+
+    class Finalizer:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)  # arrives while Python runs a __del__
+
+    def listing():
+        Finalizer()
+        gc.collect()
+        return "configs"
+
+    monkeypatch.setattr(catalog, "list_configs", listing)
+    assert main(["list"]) == 130
+    assert "interrupted (SIGINT) while finishing" in capsys.readouterr().err
