@@ -205,3 +205,28 @@ def test_an_interrupt_swallowed_on_the_way_out_is_not_a_success(monkeypatch, cap
     monkeypatch.setattr(catalog, "list_configs", listing)
     assert main(["list"]) == 130
     assert "interrupted (SIGINT) while finishing" in capsys.readouterr().err
+
+
+def test_wrong_image_shapes_and_too_few_sentences_are_one_line(tmp_path, monkeypatch, capsys):
+    """Issue 35.12: 20×20 IDX images under mnist/ and a 3-sentence TSV were tracebacks."""
+    import numpy as np
+
+    from jaxnets.data import write_idx
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "mnist").mkdir()
+    for split, n in (("train", 100), ("t10k", 50)):
+        write_idx(tmp_path / "mnist" / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 255, (n, 20, 20)).astype(np.uint8))
+        write_idx(tmp_path / "mnist" / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n).astype(np.uint8))
+    monkeypatch.setenv("JAXNETS_DATA_DIR", str(tmp_path))
+    assert main(["train", "--config", "mnist_mlp", "--config.train.steps=5", "--config.train.batch_size=10",
+                 "--workdir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "mnist images are 28×28, these are 20×20" in err
+    tsv = tmp_path / "three.tsv"
+    tsv.write_text("a\tthe cat sat on a mat today\nb\tthe dog ran in the park now\nc\ta bird flew over the tall tree\n")
+    assert main(["train", "--config", "variable_length", "--config.data.name=tsv", f"--config.data.path={tsv}",
+                 "--config.train.steps=5", "--workdir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot fill 5 buckets" in err and "lower data.n_buckets" in err
+    assert not (tmp_path / "run").exists()

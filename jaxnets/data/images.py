@@ -140,9 +140,13 @@ def load_images(name: str, split: str) -> dict[str, np.ndarray]:
     read = (lambda part: _read_cifar(str(folder), part)) if name == "cifar10" else \
         (lambda part: _read_local(str(folder), name, part))
     try:
-        return select(split, {part: read(part) for part in needed})
+        data = select(split, {part: read(part) for part in needed})
     except ValueError as err:
         raise DataError(f"{IMAGE_DATASETS[name]}: {err}") from None
+    if data["image"].shape[1:] != IMAGE_SHAPES[name]:  # e.g. a 20×20 IDX file under mnist/
+        raise DataError(f"{folder}: {name} images are {'×'.join(map(str, IMAGE_SHAPES[name]))}, these are "
+                        f"{'×'.join(map(str, data['image'].shape[1:]))} ({how_to_get(name)})")
+    return data
 
 
 def flat_pixels(images: np.ndarray) -> np.ndarray:

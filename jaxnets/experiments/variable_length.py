@@ -10,6 +10,7 @@ import numpy as np
 from jaxnets.data.sentences import from_config
 from jaxnets.experiments import Context, Outcome
 from jaxnets.models.sequence_classifier import sequence_classifier_task
+from jaxnets.config import ConfigError
 from jaxnets.train.batches import VariableLength, bucket_lengths
 
 
@@ -22,7 +23,11 @@ def run(ctx: Context) -> Outcome:
             f"{c.data.min_len}-{c.data.max_len} tokens, {len(data.vocabulary):,} tokens, {len(data.classes)} classes; "
             f"majority class {rates['majority_class']} {rates['majority_rate']:.4f} of test, chance "
             f"{rates['chance_rate']:.4f}")
-    lengths = bucket_lengths(train["length"], c.data.n_buckets)
+    try:
+        lengths = bucket_lengths(train["length"], c.data.n_buckets)
+    except ValueError as err:  # too few sentences for the buckets asked for
+        raise ConfigError(f"data.n_buckets = {c.data.n_buckets}: {err} ({len(train['length'])} training sentences of "
+                          f"{c.data.min_len}-{c.data.max_len} tokens); lower data.n_buckets or give more text") from None
     batches = VariableLength(c.train.batch_size, lengths, bucketed=c.data.bucketed, order_seed=c.data.order_seed)
     task = sequence_classifier_task(c.model, len(data.vocabulary), len(data.classes), batches)
     result = ctx.fit(task, train, {"test": test}, show=("test_accuracy",))
