@@ -192,8 +192,9 @@ def test_char_corpus_and_tf_style_windows(tmp_path, monkeypatch):
     assert x.shape[1:] == (4, 7)
     np.testing.assert_array_equal(x[:, :, 1:], y[:, :, :-1])  # targets are the next characters
     np.testing.assert_array_equal(x[1:, :, 0], y[:-1, :, -1])  # window k+1 continues window k, row by row
-    rows = (len(corpus.train) - 1) // 4
+    rows = len(corpus.train) // 4  # TF's ptb_iterator: n // B tokens a row, (row - 1) // num_steps windows
     np.testing.assert_array_equal(x[0, 1, 0], corpus.train[rows])  # row b starts b rows into the series
+    assert len(x) == (rows - 1) // 7
     with pytest.raises(ValueError, match="too short"):
         tf_style_windows(corpus.train[:20], batch_size=4, num_steps=7)
 

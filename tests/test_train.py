@@ -112,8 +112,8 @@ def test_windows_batch_function_reads_consecutive_windows_and_flags_resets():
     from jaxnets.data.text import text_rows, tf_style_windows
     from jaxnets.train import Windows
 
-    series = np.arange(203) % 17
-    x, y = tf_style_windows(series, 4, 5)  # 10 windows of 4 rows × 5
+    series = np.arange(204) % 17
+    x, y = tf_style_windows(series, 4, 5)  # rows of 51: (51 - 1) // 5 = 10 windows of 4 rows × 5
     rows = jax.tree.map(jnp.asarray, text_rows(series, 4, 5))
     windows = Windows(5)
     assert windows.steps_per_epoch(rows) == len(x) == 10 and windows.units_per_step(rows) == 20

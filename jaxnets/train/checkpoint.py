@@ -252,7 +252,11 @@ class Checkpointer:
                 continue
             meta = self._metadata(step)
             written_by = meta.get("config_fingerprint")
-            if self.fingerprint and written_by and written_by != self.fingerprint:
+            if self.fingerprint and written_by and written_by != self.fingerprint and self.read_only:
+                self.warn(f"warning: the checkpoint at step {step} carries another config fingerprint than "
+                          f"config.json gives (the config edited, or written by another jaxnets); read anyway, "
+                          f"its checksum verified")
+            elif self.fingerprint and written_by and written_by != self.fingerprint:
                 raise CheckpointError(f"the checkpoint at step {step} in {self.directory} was written under a "
                                       f"different config; it is not resumed. Choose another --workdir, or pass "
                                       f"--overwrite to delete that run.")
