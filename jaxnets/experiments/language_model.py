@@ -169,7 +169,7 @@ def vanishing_gradients(ctx: Context, vocab: int, split: dict, params, distances
     x, y = jnp.asarray(split["x"][:, :distances]), jnp.asarray(split["y"][:, distances - 1])
 
     def norms(p):
-        xs = p["embedding"][x.T]
+        xs = rnn_lm.inputs(p, x.T)
         carry = rnn_lm.zero_carries(model, x.shape[0])[0]
         last = lambda h: jnp.mean(rnn_lm.token_losses(p, h, y))  # noqa: E731
         return gradient_by_distance(cell.step, p["layers"][0], carry, xs, last)

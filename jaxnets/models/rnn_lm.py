@@ -8,7 +8,7 @@ words alike, and its sampling. Pure functions of a params pytree, as nanoGPT's m
     losses = token_losses(params, hs, y.T)                      # nats [T, B], without the logits
     ids = generate(params, model, prompt_ids, length, key, temperature, top_k)
 
-`model` is the config's model section: cell, num_layers, state_size, embedding_size (0: the
+`model` is the config's model section: cell, num_layers, state_size, embedding_size (-1: one-hot inputs, no embedding; 0: the
 state size), keep_prob, w_init (and w_scale, default 1), num_weights (custom_gru), fused_lstm, and the truncation style:
 `tf_style` (the window differentiated whole) or `true` (true truncated BPTT with `bptt` steps,
 `jaxnets.nn.truncation`; one layer).
@@ -23,7 +23,7 @@ import ml_collections
 from jaxnets.nn import dense, dense_softmax_cross_entropy, dropout, initializer, rnn
 from jaxnets.nn.truncation import true_bptt_unroll
 
-__all__ = ["TRUNCATIONS", "embedding_size", "init", "initial_state", "start_carries", "zero_carries", "reset_where",
+__all__ = ["TRUNCATIONS", "embedding_size", "one_hot_inputs", "inputs", "init", "initial_state", "start_carries", "zero_carries", "reset_where",
            "readout", "token_losses", "apply", "features", "check", "generate"]
 
 TRUNCATIONS = ("tf_style", "true")
@@ -33,14 +33,21 @@ def embedding_size(model: ml_collections.ConfigDict) -> int:
     return model.get("embedding_size", 0) or model.state_size
 
 
+def one_hot_inputs(model: ml_collections.ConfigDict) -> bool:
+    """model.embedding_size = -1: no embedding, the first layer reads one-hot ids (min-char-rnn's
+    Wxh·x), so its input weights are the vocabulary's rows."""
+    return model.get("embedding_size", 0) == -1
+
+
 def init(key: jax.Array, model: ml_collections.ConfigDict, vocab: int) -> dict:
     cell = rnn.get_cell(model.cell)
     keys = jax.random.split(key, model.num_layers + 2)
     extra = {"num_weights": model.num_weights} if model.cell == "custom_gru" else {}
-    sizes_in = [embedding_size(model)] + [model.state_size] * (model.num_layers - 1)
+    sizes_in = [vocab if one_hot_inputs(model) else embedding_size(model)] + [model.state_size] * (model.num_layers - 1)
     scale = model.get("w_scale", 1.0)
     layers = [cell.init(keys[i], n_in, model.state_size, model.w_init, scale, **extra) for i, n_in in enumerate(sizes_in)]
-    params = {"embedding": initializer(model.w_init, scale)(keys[-2], (vocab, embedding_size(model)), jnp.float32),
+    params = {**({} if one_hot_inputs(model) else {"embedding": initializer(model.w_init, scale)(
+                  keys[-2], (vocab, embedding_size(model)), jnp.float32)}),
               "layers": layers,
               "out": {"w": initializer(model.w_init, scale)(keys[-1], (model.state_size, vocab), jnp.float32),
                       "b": jnp.zeros((vocab,), jnp.float32)}}
@@ -107,7 +114,7 @@ def features(params: dict, carries: tuple, x: jax.Array, model: ml_collections.C
     model.fused_lstm is false; the other cells advance all layers one time step at a time. Both
     compute the same function (dropout masks aside, which come from different keys)."""
     key = key if model.keep_prob < 1.0 else None
-    emb = params["embedding"][x.T]  # [T, B, H]
+    emb = inputs(params, x.T)  # [T, B, H]
     if model.get("truncation", "tf_style") == "true":
         return _true_bptt(params, carries, emb, model, key)
     if model.cell == "lstm" and model.fused_lstm:
@@ -117,12 +124,19 @@ def features(params: dict, carries: tuple, x: jax.Array, model: ml_collections.C
     return jax.lax.scan(lambda c, inp: step(params["layers"], c, inp), carries, (emb, keys))
 
 
+def inputs(params: dict, ids: jax.Array) -> jax.Array:
+    """The first layer's inputs for ids [...]: embedded, or one-hot (no embedding)."""
+    if "embedding" in params:
+        return params["embedding"][ids]
+    return jax.nn.one_hot(ids, params["out"]["w"].shape[1], dtype=params["out"]["w"].dtype)
+
+
 def _fused_lstm(params, carries, x, emb, model, key):
     hs, final = emb, []
-    vocab, tokens = params["embedding"].shape[0], x.size
+    vocab, tokens = params["out"]["w"].shape[1], x.size
     for layer, (p, carry) in enumerate(zip(params["layers"], carries)):
         n_in = hs.shape[-1]
-        if layer == 0 and key is None and vocab < tokens:
+        if layer == 0 and key is None and vocab < tokens and "embedding" in params:
             # Fewer words than tokens in the window (65 characters vs 2,560 tokens): project the
             # embedding once [vocab, 4H] and look the tokens up in it, a scatter-add in the
             # backward, instead of projecting every token. A 10,000-word vocabulary is the
@@ -173,7 +187,7 @@ def generate(params: dict, model: ml_collections.ConfigDict, prompt_ids: jax.Arr
     step = rnn.stacked_step(rnn.get_cell(model.cell))
 
     def one(p, c, token):
-        return step(p["layers"], c, (p["embedding"][token], None))
+        return step(p["layers"], c, (inputs(p, token), None))
 
     carries, _ = jax.lax.scan(lambda c, token: one(params, c, token[None]), start_carries(params, model, 1), prompt_ids[:-1])
     if temperature == 0:

@@ -44,7 +44,8 @@ OPTIMIZERS = {
     "adam": lambda c: optax.inject_hyperparams(optax.adam)(
         learning_rate=c.learning_rate, b1=c.get("b1", 0.9), b2=c.get("b2", 0.999), eps=c.get("eps", 1e-8)),
     "adagrad": lambda c: optax.inject_hyperparams(optax.adagrad)(
-        learning_rate=c.learning_rate, initial_accumulator_value=c.get("initial_accumulator_value", 0.1)),
+        learning_rate=c.learning_rate, initial_accumulator_value=c.get("initial_accumulator_value", 0.1),
+        eps=c.get("eps", 1e-7)),
     "rmsprop": lambda c: optax.inject_hyperparams(optax.rmsprop)(learning_rate=c.learning_rate),
 }
 
@@ -63,7 +64,8 @@ def epoch_decay(learning_rate: float, steps_per_epoch: int, after_epochs: int, f
 
 def make_optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int | None = None) -> optax.GradientTransformation:
     """optimizer.name in {sgd, momentum, dampened_momentum, adam, adagrad, rmsprop}; optionally
-    optimizer.clip_global_norm (> 0: gradients rescaled to at most that global norm first) and
+    optimizer.clip_global_norm (> 0: gradients rescaled to at most that global norm first),
+    optimizer.clip_value (> 0: each entry clipped into [-clip_value, clip_value] first) and
     optimizer.decay_after_epochs / decay_factor (`epoch_decay`; the experiment must say how many
     steps an epoch has)."""
     if config.name not in OPTIMIZERS:
@@ -84,4 +86,7 @@ def make_optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int | Non
     clip = config.get("clip_global_norm", 0.0)
     if clip < 0:
         raise ValueError(f"optimizer.clip_global_norm = {clip}: give a positive norm, or 0 for no clipping")
-    return optax.chain(optax.clip_by_global_norm(clip), optimizer) if clip else optimizer
+    if clip:
+        optimizer = optax.chain(optax.clip_by_global_norm(clip), optimizer)
+    value = config.get("clip_value", 0.0)  # each gradient entry into [-value, value] (min-char-rnn's np.clip)
+    return optax.chain(optax.clip(value), optimizer) if value else optimizer
