@@ -67,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", help="text to read before sampling (default: the run's sample.prompt)")
     p.add_argument("--length", type=int, help="tokens to generate: characters for a char model, words for a word "
                    "model (default: the run's sample.length)")
-    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (default 1.0)")
+    p.add_argument("--temperature", default="1.0", help="softmax temperature, or several separated by commas "
+                   "(1.0,0.5,0.1: each text with the loop it falls into, if any); 0 = argmax (default 1.0)")
     p.add_argument("--top-k", type=int, help="draw among the k likeliest tokens only; 0 = all "
                    "(default: the run's sample.top_k)")
     p.add_argument("--seed", type=int, default=0, help="sampling key (default 0)")
@@ -223,11 +224,23 @@ def _main(argv: list[str] | None = None) -> int:
         if args.command == "sample":
             from jaxnets.sample import sample_from_run
 
-            text = sample_from_run(args.workdir, args.prompt, args.length, args.temperature, args.top_k, args.seed,
-                                   args.seed_index)
-            print(text)
+            from jaxnets.sample import describe_loop, run_vocabulary_of
+
+            try:
+                temperatures = [float(t) for t in str(args.temperature).split(",")]
+            except ValueError:
+                raise ConfigError(f"--temperature {args.temperature!r}: give numbers, e.g. 1.0 or 1.0,0.5,0.1") from None
+            texts = [sample_from_run(args.workdir, args.prompt, args.length, t, args.top_k, args.seed,
+                                     args.seed_index) for t in temperatures]
+            if len(texts) == 1:
+                shown = texts[0]
+            else:  # several temperatures: each with where its text falls into a loop, if it does
+                vocabulary = run_vocabulary_of(args.workdir)
+                shown = "\n\n".join(f"--- temperature {t:g}: {describe_loop(vocabulary.split(text), vocabulary.separator)} ---\n{text}"
+                                     for t, text in zip(temperatures, texts))
+            print(shown)
             if args.output:
-                pathlib.Path(args.output).write_text(text)
+                pathlib.Path(args.output).write_text(shown)
             return 0
         if args.command == "report":
             from jaxnets import report

@@ -80,3 +80,35 @@ def run_vocabulary(workdir: pathlib.Path, config: ml_collections.ConfigDict):
         except (ValueError, KeyError, TypeError) as err:
             raise ConfigError(f"{path} is damaged ({type(err).__name__}: {err})") from None
     return language_corpus(config.data.name, config.data.validation_fraction)[0].vocabulary
+
+
+def find_loop(tokens, min_repeats: int = 3) -> tuple[int, int] | None:
+    """(start, period) of the repetition a text falls into — the earliest start from which it
+    repeats one cycle to its end at least `min_repeats` times, the shortest such cycle — or None.
+    Near temperature 0 a language model loops ("...is that they were all the same thing that was
+    a startup is that they were all the same thing..."): this says where and how long the loop is."""
+    n, best = len(tokens), None
+    for period in range(1, n // min_repeats + 1):
+        start = n - period  # extend the periodic tail backwards while it holds
+        while start > 0 and tokens[start - 1] == tokens[start - 1 + period]:
+            start -= 1
+        if n - start >= min_repeats * period and (best is None or start < best[0]):
+            best = (start, period)
+    return best
+
+
+def describe_loop(tokens, separator: str = "") -> str:
+    """'loops from token 41 with period 12: "the same thing"' or 'no loop'."""
+    loop = find_loop(tokens)
+    if loop is None:
+        return "no loop (no cycle repeats 3 times to the end)"
+    start, period = loop
+    cycle = separator.join(tokens[start:start + period]).replace("\n", "\\n")
+    return f"loops from token {start} with period {period}: {cycle!r}"
+
+
+def run_vocabulary_of(workdir) -> "Vocabulary":  # noqa: F821  (jaxnets.data.text.Vocabulary)
+    """The vocabulary of a language-model run folder (to split its samples into tokens)."""
+    workdir = pathlib.Path(workdir)
+    saved = json.loads((workdir / "config.json").read_text())
+    return run_vocabulary(workdir, ml_collections.ConfigDict(saved["config"]))

@@ -198,3 +198,28 @@ def test_sample_verifies_the_checkpoint_as_training_does(toy_corpus, tmp_path, c
         assert main(["sample", str(workdir), *bad]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
+
+
+def test_a_loop_is_found_where_it_starts_with_its_period():
+    from jaxnets.sample import describe_loop, find_loop
+
+    text = "he said:" + "is that they were all the same thing that was a startup " * 4
+    start, period = find_loop(list(text))
+    assert text[start:start + period] == "is that they were all the same thing that was a startup "
+    assert start == len("he said:") and period == len("is that they were all the same thing that was a startup ")
+    assert find_loop(list("abcabcab")) is None  # two and a half repeats: not yet a loop
+    assert find_loop(list("xyz" + "ab" * 3)) == (3, 2)
+    assert find_loop(list("the quick brown fox")) is None
+    words = "a b c d e f e f e f".split()
+    assert describe_loop(words, " ") == "loops from token 4 with period 2: 'e f'"
+
+
+def test_sample_at_several_temperatures_reports_the_loop(toy_corpus, tmp_path, capsys):
+    """Issue 33.2: one call, several temperatures; at 0 (argmax) the toy model loops."""
+    workdir = tmp_path / "run"
+    _train(workdir, "gru", "never", capsys)
+    assert main(["sample", str(workdir), "--prompt", "th", "--length", "200", "--temperature", "1.0,0.5,0"]) == 0
+    out = capsys.readouterr().out
+    headers = [line for line in out.splitlines() if line.startswith("--- temperature")]
+    assert [h.split(":")[0] for h in headers] == ["--- temperature 1", "--- temperature 0.5", "--- temperature 0"]
+    assert "loops from token" in headers[2]  # argmax from a deterministic state: a cycle
