@@ -223,3 +223,16 @@ def test_sample_at_several_temperatures_reports_the_loop(toy_corpus, tmp_path, c
     headers = [line for line in out.splitlines() if line.startswith("--- temperature")]
     assert [h.split(":")[0] for h in headers] == ["--- temperature 1", "--- temperature 0.5", "--- temperature 0"]
     assert "loops from token" in headers[2]  # argmax from a deterministic state: a cycle
+
+
+def test_samples_through_training_are_written_with_step_and_loss(toy_corpus, tmp_path, capsys):
+    """Issue 33.1: samples at chosen steps into samples.md, from the parameters of that step."""
+    workdir = tmp_path / "run"
+    _train(workdir, "gru", "never", capsys, extra=["--config.sample.at_steps=(3,7)", "--config.train.log_every=2",
+                                                     "--config.train.steps=12"])
+    text = (workdir / "samples.md").read_text()
+    steps = [int(line.split()[2]) for line in text.splitlines() if line.startswith("## step ")]
+    assert steps == [4, 8]  # the first logged steps at or past 3 and 7 (logged every 2)
+    assert text.count("training loss ") == 2 and text.count("```\nth") == 2
+    first, second = [block.split("```\n")[1] for block in text.split("## step ")[1:]]
+    assert first != second  # the same key, other parameters

@@ -56,18 +56,19 @@ class Context:
 
     def fit(self, task, train_data: dict, eval_data: dict, *, optimizer=None, train=None, subdir: str | None = None,
             seeds: list[int] | None = None, stream: str | None = None, log: Callable[[str], None] | None = None,
-            show: tuple[str, ...] = ()):
+            show: tuple[str, ...] = (), at_steps=None):
         """The common trainer on this run's seeds, optimizer and train config unless given;
         `subdir` keeps a second fit's metrics and checkpoints apart; `stream` makes it an
         independent random stream of the same seeds; the progress lines show the metrics of
-        `show` first, then those with a published number."""
+        `show` first, then those with a published number; `at_steps` = (steps, hook): the
+        trainer calls hook(step, state, record) once the first logged step at or past each."""
         from jaxnets.train import fit, make_optimizer
 
         optimizer = optimizer or (lambda steps_per_epoch: make_optimizer(self.config.optimizer, steps_per_epoch))
         return fit(task, optimizer, train_data, eval_data,
                    train or self.config.train, self.writer.child(subdir) if subdir else self.writer,
                    seeds or self.seeds, self.log if log is None else log, stream=stream,
-                   progress_metrics=(*show, *(k for k in self.reference if k != "source")))
+                   progress_metrics=(*show, *(k for k in self.reference if k != "source")), at_steps=at_steps)
 
 
 def reference_of(config: ml_collections.ConfigDict) -> dict:
@@ -134,6 +135,8 @@ NUMBER_RULES = {
     "sample.top_k": (_integer(0, 10_000_000), "must be an integer >= 0 (0 = all tokens)"),
     "sample.temperatures": (lambda v: isinstance(v, (tuple, list)) and all(_real(0)(t) for t in v),
                             "must be a tuple of finite temperatures >= 0 (0 = argmax)"),
+    "sample.at_steps": (lambda v: isinstance(v, (tuple, list)) and all(_integer(1, 10**12)(t) for t in v),
+                        "must be a tuple of steps >= 1 (samples.md during training)"),
     "analysis.gradient_distances": (_integer(0, 1_000), "must be an integer in [0, 1000] (0 = off)"),
 }
 

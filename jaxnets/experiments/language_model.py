@@ -137,7 +137,9 @@ def run(ctx: Context) -> Outcome:
             + (f" (bptt {model.bptt})" if model.truncation == "true" else ""))
     evals = {name: split for name, split in laid_out.items() if name != "train"}
     by_position = config.get("analysis", {}).get("by_position", False)
-    result = ctx.fit(lm_task(model, corpus.vocab_size, rows, by_position), laid_out["train"], evals)
+    at_steps = tuple(config.sample.get("at_steps", ()))
+    result = ctx.fit(lm_task(model, corpus.vocab_size, rows, by_position), laid_out["train"], evals,
+                     at_steps=(at_steps, samples_through_training(ctx, corpus.vocabulary)) if at_steps else None)
     train_loss = result.final_train.get("train_token_loss", result.final_train["train_loss"])  # nats per token
     per_seed = {**{k: v for k, v in result.final_eval.items() if not k.endswith(BY_POSITION)},
                 "train_loss": train_loss, **best_validation(result.history, len(ctx.seeds))}
@@ -197,6 +199,43 @@ def check_sampling(config, vocabulary: Vocabulary) -> None:
         vocabulary.encode(config.sample.prompt)
     except ValueError as err:
         raise ConfigError(f"sample.prompt: {err}") from None
+
+
+SAMPLES_FILE = "samples.md"  # samples through training (sample.at_steps)
+
+
+def samples_through_training(ctx: Context, vocabulary: Vocabulary):
+    """The hook `fit` calls at each of sample.at_steps: a sample from the first seed's current
+    parameters (the first of sample.temperatures, the same key every time, so texts differ only
+    by what the net learned) appended to samples.md with its step and training loss, as the char-
+    rnn post shows its samples at iterations 100, 300, 500, ... A resumed run keeps the entries
+    before its checkpoint."""
+    config = ctx.config
+    path = ctx.workdir / SAMPLES_FILE
+    temperature = (config.sample.temperatures or (1.0,))[0]
+    prompt = jnp.asarray(vocabulary.encode(config.sample.prompt))
+    key = named_key(jax.random.PRNGKey(config.seed), "samples_through_training")
+    generate = jax.jit(lambda p, ids, k: rnn_lm.generate(p, config.model, ids, config.sample.length, k,
+                                                          temperature, config.sample.top_k))
+    unit = "words" if vocabulary.words else "characters"
+    header = (f"# Samples through training\n\n{config.sample.length} {unit} after the prompt "
+              f"{config.sample.prompt!r}, temperature {temperature:g}, top-k {config.sample.top_k or 'all'}, "
+              f"seed {ctx.seeds[0]}'s parameters at each step.\n")
+
+    def hook(step: int, state, record: dict) -> None:
+        text = path.read_text() if path.exists() else header
+        if f"\n## step {step}\n" in text:
+            return
+        params0 = jax.tree.map(lambda a: a[0], state.params)
+        ids = jax.device_get(generate(params0, prompt, key))
+        sample = vocabulary.continuation(config.sample.prompt, ids)
+        loss = record.get("train_token_loss", record.get("train_loss"))
+        text += f"\n## step {step}\n\ntraining loss {loss:.4f} nats per token (the last logged interval)\n\n" \
+                f"```\n{sample}\n```\n"
+        ctx.writer.text(SAMPLES_FILE, text)
+        ctx.log(f"sample at step {step} -> {path}")
+
+    return hook
 
 
 def samples(ctx: Context, vocabulary: Vocabulary, params) -> dict[str, str]:

@@ -254,11 +254,15 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
         train_data: dict[str, np.ndarray],
         eval_data: dict[str, dict[str, np.ndarray]], train: ml_collections.ConfigDict,
         writer: RunWriter, seeds: list[int], log: Callable[[str], None] = print,
-        stream: str | None = None, progress_metrics: tuple[str, ...] = ()) -> FitResult:
+        stream: str | None = None, progress_metrics: tuple[str, ...] = (),
+        at_steps: tuple | None = None) -> FitResult:
     """Train len(seeds) independent runs of `task` as one vmapped computation; `optimizer` may be
     a function of the steps in an epoch (for schedules counted in epochs); `stream` names
     an independent random stream of the same seeds (see `run_keys`); the progress lines show
-    `progress_metrics` (e.g. those with a published number) first."""
+    `progress_metrics` (e.g. those with a published number) first. `at_steps` = (steps, hook):
+    at the first logged step at or past each of `steps`, hook(step, state, record) is called
+    with the state of that very step (samples through training: the pending record is
+    processed first, so the state is not a chunk ahead)."""
     if not isinstance(writer, RunWriter):
         writer = RunWriter(writer)
     if not writer.primary:
@@ -370,6 +374,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
         log(f"early stop: {watched} had not improved for {patience} evaluations at step {stopped_at}")
     pending = None
     step = start
+    hook_steps, hook = (sorted(s for s in at_steps[0] if s > start), at_steps[1]) if at_steps else ([], None)
     heartbeat = Heartbeat(log, total)
     heartbeat.mark(start, None)
     try:
@@ -392,6 +397,13 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
                     log(f"early stop at step {step}: {watched} has not improved for {patience} evaluations "
                         f"(every seed)")
             overdue = time.time() - last_save_time > CHECKPOINT_SECONDS  # a config that saves only at its end
+            if hook_steps and step >= hook_steps[0]:
+                if pending is not None:
+                    process(pending)
+                    pending = None
+                while hook_steps and step >= hook_steps[0]:
+                    hook_steps.pop(0)
+                hook(step, state, history[-1])
             if step % ckpt_every == 0 or step == total or stopped_at is not None or overdue:
                 if pending is not None:
                     process(pending)  # the loss must be known finite before this state is kept
