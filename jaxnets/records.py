@@ -63,11 +63,12 @@ def write_record(run_dir: str | pathlib.Path, results: str | pathlib.Path = RESU
     saved = _read_json(run_dir / "config.json")
     dest = record_place(saved.get("config_file") or summary.get("config_file", ""), pathlib.Path(results))
     if dest.exists():
-        if all(_same(run_dir / name, dest / name) for name in ("summary.json", "metrics.jsonl")):
+        if _same(run_dir / "summary.json", dest / "summary.json"):
             return dest, False
         raise RecordError(f"{dest} already holds the record of another run; records are written once "
                           f"(to replace it: git rm -r {dest}, then record again)")
-    copies = [(run_dir / name, name) for name in RUN_FILES]
+    copies = [(run_dir / name, name) for name in RUN_FILES
+              if name != "metrics.jsonl" or (run_dir / name).is_file()]  # (an experiment may log no curve)
     copies += [(run_dir / src, name) for src, name in FIGURES if (run_dir / src).is_file()]
     for src, _ in copies:
         if not src.is_file():
