@@ -248,7 +248,7 @@ def _main(argv: list[str] | None = None) -> int:
             if args.records:
                 differing = report.update_documents(".", check=args.check)
                 if args.check and differing:
-                    print(f"error: {', '.join(differing)} differ from results/ (a number edited by hand, or "
+                    print(f"error: {', '.join(differing)} {'differs' if len(differing) == 1 else 'differ'} from results/ (a number edited by hand, or "
                           f"a record added): `python -m jaxnets report --records` rewrites them", file=sys.stderr)
                     return 1
                 return 0
