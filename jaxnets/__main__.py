@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--config", required=True, help="configs/<name>.py[:variant]")
         p.add_argument("--workdir", help="run directory (default runs/<config name>[_<variant>][_seeds<N>])")
         p.add_argument("--overwrite", action="store_true", help="replace a different run found in --workdir")
+        p.add_argument("--record", nargs="?", const="results", help="when it finishes, copy the run into this "
+                       "results folder (default results/), to be committed: config, summary, metrics, curves")
         if name == "sweep":
             p.add_argument("--seeds", type=int, required=True, help="number of seeds: config.seed, config.seed+1, ...")
     p = sub.add_parser("suite", help="run every variant of a config file (a post's whole table) and tabulate it",
@@ -59,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", help="comma-separated variants, or 'all' (default: the file's SUITE, else all)")
     p.add_argument("--workdir", help="root directory (default runs/<config name>_seeds<N>)")
     p.add_argument("--overwrite", action="store_true", help="replace variant runs whose config changed")
+    p.add_argument("--record", nargs="?", const="results", help="when it finishes, copy every finished variant "
+                   "(and the figures) into this results folder (default results/)")
     p = sub.add_parser("sample", help="generate text from a trained language-model run (char_rnn, truncated_bptt)",
                        description="Samples one token (character or word) at a time (a jitted scan) from the newest valid "
                                    "checkpoint (verified as training verifies it) "
@@ -101,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
 def _train(args, overrides) -> int:
     from jaxnets.runner import run_spec
 
-    run_spec(args.config, overrides, getattr(args, "seeds", None), args.workdir, args.overwrite)
+    run_spec(args.config, overrides, getattr(args, "seeds", None), args.workdir, args.overwrite, record=args.record)
     return 0
 
 
@@ -208,7 +212,8 @@ def _main(argv: list[str] | None = None) -> int:
         if args.command == "suite":
             from jaxnets import suite
 
-            return suite.main(args.config, rest, args.seeds, args.jobs, args.variants, args.workdir, args.overwrite)
+            return suite.main(args.config, rest, args.seeds, args.jobs, args.variants, args.workdir, args.overwrite,
+                              record=args.record)
         if args.command == "show":
             from jaxnets import catalog
 

@@ -173,10 +173,11 @@ def _without_no_ops(spec: str, overrides: list[str], log: Callable[[str], None])
 
 
 def run_spec(spec: str, overrides: list[str], n_seeds: int | None = None, workdir: str | None = None,
-             overwrite: bool = False, log: Callable[[str], None] = _print_now) -> dict:
+             overwrite: bool = False, log: Callable[[str], None] = _print_now, record: str | None = None) -> dict:
     """Load `configs/x.py[:variant]` with `--config.k=v` overrides and run it (a sweep of
     n_seeds seeds, or one seed), in `workdir` or the default one. `spec` may be a config's short
-    name (`mnist_mlp`), as everywhere in the CLI."""
+    name (`mnist_mlp`), as everywhere in the CLI. `record`: a results folder to copy the
+    finished run into (`jaxnets.records`)."""
     from jaxnets.catalog import resolve_spec
 
     spec = resolve_spec(spec)
@@ -185,5 +186,10 @@ def run_spec(spec: str, overrides: list[str], n_seeds: int | None = None, workdi
     if n_seeds is not None and n_seeds < 1:
         raise config_lib.ConfigError("--seeds must be at least 1")
     seeds = [config.seed + i for i in range(n_seeds or 1)]
-    return run(config, workdir or default_workdir(spec, n_seeds, overrides), seeds,
-               config_file=config_lib.normalize_spec(spec), overwrite=overwrite, log=log)
+    workdir = workdir or default_workdir(spec, n_seeds, overrides)
+    summary = run(config, workdir, seeds, config_file=config_lib.normalize_spec(spec), overwrite=overwrite, log=log)
+    if record:  # the finished run's record, kept in git (results/)
+        from jaxnets.records import record_folder
+
+        record_folder(workdir, record, log=log)
+    return summary

@@ -341,7 +341,7 @@ def _in_workers(args: list[tuple], jobs: int, log, run=None):
 
 
 def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, variants: str | None,
-         workdir: str | None, overwrite: bool, log=print) -> int:
+         workdir: str | None, overwrite: bool, log=print, record: str | None = None) -> int:
     from jaxnets import config as config_lib
     from jaxnets import experiments
 
@@ -436,6 +436,10 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
     out = write_outputs(module, root, summaries, time.time() - start)
     log(out.read_text())
     log(f"wrote {out} and {root / 'figures'}")
+    if record and summaries:  # every finished variant and the figures, to be committed
+        from jaxnets.records import record_folder
+
+        record_folder(root, record, log=log)
     if failures:
         print(f"error: {len(failures)} variant(s) failed: {', '.join(failures)}", file=sys.stderr)
         return 1

@@ -141,3 +141,29 @@ def test_report_marks_a_gradient_descent_run_with_fewer_examples_cut_short(tmp_p
     names = [metric_name({"batch_size": b, "momentum": m}) for b, m in ((1, 0.0), (100, 0.0), (100, 0.9))]
     assert names == ["final_loss_batch1", "final_loss_batch100", "final_loss_batch100_momentum0.9"]
     assert all(re.fullmatch(r"[a-z0-9_.]+", n) for n in names)
+
+
+def test_a_suite_records_itself_when_asked(tmp_path, capsys):
+    """`suite --record DIR`: the finished variants and the figures land in DIR, once."""
+    from jaxnets.__main__ import main
+
+    results = tmp_path / "results"
+    argv = ["suite", "--config", "configs/rnn_toy.py", "--seeds", "1", "--variants", "steps5,steps1",
+            "--config.train.steps=20", "--config.train.log_every=10", "--workdir", str(tmp_path / "suite"),
+            "--record", str(results)]
+    assert main(argv) == 0
+    assert sorted(p.name for p in (results / "rnn_toy").iterdir()) == ["figures", "steps1", "steps5"]
+    assert (results / "rnn_toy" / "steps5" / "record.json").exists()
+    assert main(argv) == 0  # rerun: reused, and recorded already
+    assert "already recorded" in capsys.readouterr().out
+
+
+def test_a_run_records_itself_when_asked(tiny_mnist, tmp_path):
+    from jaxnets.__main__ import main
+
+    results = tmp_path / "results"
+    assert main(["train", "--config", "configs/mnist_mlp.py", "--config.train.steps=10",
+                 "--config.model.hidden_sizes=(8,)", "--config.train.batch_size=20",
+                 "--workdir", str(tmp_path / "run"), "--record", str(results)]) == 0
+    summary = json.loads((results / "mnist_mlp" / "default" / "summary.json").read_text())
+    assert summary["steps"] == 10
