@@ -200,6 +200,24 @@ def measured(summary: dict, metric: str, published=None) -> dict | None:
     return {**stats(values[keep]), "all": stats(values), "diverged": len(lost), "seeds": len(values)}
 
 
+def last_logged(record: dict, metric: str) -> dict | None:
+    """The metric as the record's metrics.jsonl last logged it (per seed), for a number the
+    summary of an older run does not carry (e.g. a final training loss); None where it is not."""
+    path = record["path"] / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    last = None
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        if metric in row:
+            last = row
+    if last is None:
+        return None
+    values = last.get("per_seed", {}).get(metric, [last[metric]])
+    return measured({"seeds": record["summary"].get("seeds"), "diverged_seeds": record["summary"].get("diverged_seeds"),
+                     "metrics_per_seed": {metric: values}}, metric)
+
+
 def _measured_cell(m: dict, published) -> tuple[str, str, str]:
     """(mean ± std (seeds …), gap, gap / σ)."""
     like = published if isinstance(published, (int, float)) else None
@@ -225,7 +243,7 @@ def records_table(name: str, records: dict) -> str:
         label = f"{exp}: {row}" if exp else row
         shown_published = "(plot only)" if published is None else str(published)
         record = records.get((name, variant))
-        m = record and measured(record["summary"], metric, published)
+        m = record and (measured(record["summary"], metric, published) or last_logged(record, metric))
         if not m:
             lines.append(f"| {label} | {shown_published} | no record | | | | |")
             continue

@@ -167,3 +167,18 @@ def test_a_run_records_itself_when_asked(tiny_mnist, tmp_path):
                  "--workdir", str(tmp_path / "run"), "--record", str(results)]) == 0
     summary = json.loads((results / "mnist_mlp" / "default" / "summary.json").read_text())
     assert summary["steps"] == 10
+
+
+def test_a_metric_only_logged_is_read_from_the_records_curve(tmp_path):
+    """An older record's summary lacks the final training loss its metrics.jsonl holds (the
+    autoencoder post's number is a training loss): the table reads the last logged value."""
+    run = _fake_run(tmp_path / "run", 0.5)
+    (run / "metrics.jsonl").write_text('{"step": 1, "train_loss": 0.9}\n'
+                                       '{"step": 2, "train_loss": 0.6, "per_seed": {"train_loss": [0.5, 0.6, 0.7]}}\n'
+                                       '{"step": 2, "test_loss": 0.8}\n')
+    dest, _ = records.write_record(run, tmp_path / "results")
+    record = records.read_records(tmp_path / "results")[("rnn_toy", "steps5")]
+    assert report.measured(record["summary"], "missing") is None
+    m = report.last_logged(record, "train_loss")
+    assert m["n"] == 3 and m["mean"] == pytest.approx(0.6) and m["std"] == pytest.approx(0.1)
+    assert report.last_logged(record, "nowhere") is None

@@ -129,5 +129,6 @@ def run(ctx: Context) -> Outcome:
     figures = {"code_thumbnails.png": lambda path: thumbnails(codes[0], images, path),
                "code_scatter.png": lambda path: code_scatter(codes[0], labels, path),
                "reconstructions.png": lambda path: reconstructions(labels, images, recons[0], path)}
-    per_seed = {k: v for k, v in result.final_eval.items() if "zero_fraction" not in k}
+    per_seed = {**{k: v for k, v in result.final_eval.items() if "zero_fraction" not in k},
+                "train_loss": result.final_train["train_loss"]}  # the post's curve: the last epoch's training loss
     return Outcome(per_seed, fit=result, extra={"dead_code_units": dead}, figures=figures)
