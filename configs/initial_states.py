@@ -21,7 +21,7 @@ mean), and both by position in the window at each model's best epoch (plots/perp
 import ml_collections
 
 from jaxnets.config import apply_variant, train_section
-from jaxnets.suite import Figure
+from jaxnets.tables import Figure
 
 SOURCE = "R2RT 2016, Non-Zero Initial States for Recurrent Neural Networks"
 PUBLISHED = {  # best-epoch validation perplexity, epoch-19 training perplexity

@@ -26,7 +26,7 @@ import ml_collections
 
 from jaxnets.config import apply_variant, train_section
 from jaxnets.nn.lstm_variants import ARCHITECTURES, variant_name
-from jaxnets.suite import Figure
+from jaxnets.tables import Figure
 
 SOURCE = "R2RT 2016, Written Memories: Understanding, Deriving and Extending the LSTM"
 LRS = {"0.003": 3e-3, "0.001": 1e-3, "0.0003": 3e-4, "0.0001": 1e-4}

@@ -20,7 +20,7 @@ tf<n>_lr<lr> (TF-style, num_steps n) and true<k>_<L>_lr<lr>.
 import ml_collections
 
 from jaxnets.config import apply_variant, train_section
-from jaxnets.suite import Figure
+from jaxnets.tables import Figure
 
 SOURCE = "R2RT 2016, Styles of Truncated Backpropagation"
 LRS = {"0.003": 0.003, "0.001": 0.001, "0.0003": 0.0003}

@@ -6,7 +6,7 @@ import pathlib
 
 import matplotlib
 
-matplotlib.use("Agg")  # no screen on training machines
+matplotlib.use("Agg")  # no screen on training machines: chosen here, once; experiments import plt from here
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 

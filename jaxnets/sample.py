@@ -1,8 +1,8 @@
 """`python -m jaxnets sample <run>`: text from a trained language-model run.
 
-Reads the run's config.json (the model section) and vocabulary.json (what the ids mean; runs
-from before it existed rebuild it from the corpus) and restores only the parameters from its
-latest checkpoint — no optimizer, no trainer — then draws with `jaxnets.models.rnn_lm.generate`.
+Reads the run's config.json (the model section) and vocabulary.json (what the ids mean) and
+restores only the parameters from its newest valid checkpoint — no optimizer, no trainer —
+then draws with `jaxnets.models.rnn_lm.generate`.
 """
 
 from __future__ import annotations
@@ -69,17 +69,17 @@ def sample_from_run(workdir, prompt: str | None = None, length: int | None = Non
 
 
 def run_vocabulary(workdir: pathlib.Path, config: ml_collections.ConfigDict):
-    """The run's vocabulary.json; for runs written before it existed, rebuilt from the corpus."""
-    from jaxnets.data.text import Vocabulary, language_corpus
+    """The run's vocabulary.json: what its ids mean (no corpus needed to sample)."""
+    from jaxnets.data.text import Vocabulary
     from jaxnets.experiments.language_model import VOCABULARY_FILE
 
     path = workdir / VOCABULARY_FILE
-    if path.is_file():
-        try:
-            return Vocabulary.from_json(path.read_text(encoding="utf-8"))
-        except (ValueError, KeyError, TypeError) as err:
-            raise ConfigError(f"{path} is damaged ({type(err).__name__}: {err})") from None
-    return language_corpus(config.data.name, config.data.validation_fraction)[0].vocabulary
+    try:
+        return Vocabulary.from_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{workdir} has no {VOCABULARY_FILE}: not a finished language-model run") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"{path} is damaged ({type(err).__name__}: {err})") from None
 
 
 def find_loop(tokens, min_repeats: int = 3) -> tuple[int, int] | None:

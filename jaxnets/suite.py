@@ -28,32 +28,9 @@ import statistics
 import sys
 import time
 import traceback
-from typing import NamedTuple
 
 from jaxnets.rundir import fmt_time
-
-
-class Row(NamedTuple):
-    """One line of a suite's results table: a published number and the variant that measures it."""
-
-    experiment: str  # the post's experiment (a group of rows)
-    row: str  # what the row is, in the post's words
-    variant: str
-    metric: str  # a key of the variant's summary["metrics"]
-    published: float | str | None  # None: the post shows it only as a plot; text: shown as is, no gap
-    # (a number of another data set or in another unit, e.g. "0.3604 (blogs corpus)")
-
-
-class Figure(NamedTuple):
-    """One comparison figure: curves of some variants' metrics, one panel per group."""
-
-    title: str
-    curves: dict  # {label: variant}, or {panel title: {label: variant}}
-    metrics: list  # metric keys of metrics.jsonl
-    levels: dict | None = None  # {label: value}: horizontal reference lines
-    x: str = "step"  # "step" or "epoch": metrics.jsonl curves; else the metrics are dotted paths to vectors in
-    # summary.json (e.g. "perplexity_by_position_at_best_epoch.train_perplexity"), drawn against
-    # their index, which this names (e.g. "position in the window")
+from jaxnets.tables import Figure, Row
 
 
 def _cost(config) -> float:

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import matplotlib
+import ml_collections
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import ml_collections  # noqa: E402
-import numpy as np  # noqa: E402
-
-from jaxnets.data import image_classification  # noqa: E402
-from jaxnets.experiments import Context, Outcome  # noqa: E402
-from jaxnets.models import init_mlp, mlp_activations  # noqa: E402
-from jaxnets.plots import save_figure  # noqa: E402
-from jaxnets.train import Task  # noqa: E402
-from jaxnets.train.sharding import to_host  # noqa: E402
-from jaxnets.train.step import per_example  # noqa: E402
+from jaxnets.data import image_classification
+from jaxnets.experiments import Context, Outcome
+from jaxnets.models import init_mlp, mlp_activations
+from jaxnets.plots import plt, save_figure
+from jaxnets.train import Task
+from jaxnets.train.sharding import to_host
+from jaxnets.train.step import per_example
 
 
 def code_layer(hidden_sizes) -> int:

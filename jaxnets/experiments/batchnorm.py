@@ -13,21 +13,17 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import matplotlib
+import ml_collections
+import numpy as np
+import optax
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import ml_collections  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-
-from jaxnets.data import image_classification  # noqa: E402
-from jaxnets.experiments import Context, Outcome  # noqa: E402
-from jaxnets.models.batchnorm_pair import bn_forward, init_pair, one_at_a_time, plain_forward  # noqa: E402
-from jaxnets.nn import activation  # noqa: E402
-from jaxnets.plots import save_figure  # noqa: E402
-from jaxnets.train import Task  # noqa: E402
-from jaxnets.train.step import per_example  # noqa: E402
+from jaxnets.data import image_classification
+from jaxnets.experiments import Context, Outcome
+from jaxnets.models.batchnorm_pair import bn_forward, init_pair, one_at_a_time, plain_forward
+from jaxnets.nn import activation
+from jaxnets.plots import plt, save_figure
+from jaxnets.train import Task
+from jaxnets.train.step import per_example
 
 
 def batchnorm_task(model: ml_collections.ConfigDict, n_in: int = 784, n_classes: int = 10) -> Task:

@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import matplotlib
+import ml_collections
+import numpy as np
+import optax
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import ml_collections  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-
-from jaxnets.config import ConfigError  # noqa: E402
-from jaxnets.data import image_classification  # noqa: E402
-from jaxnets.experiments import Context, Outcome  # noqa: E402
-from jaxnets.models import init_mlp, logistic, mlp_activations  # noqa: E402
-from jaxnets.models.classifier import classifier_task  # noqa: E402
-from jaxnets.plots import save_figure  # noqa: E402
-from jaxnets.train import Task  # noqa: E402
+from jaxnets.config import ConfigError
+from jaxnets.data import image_classification
+from jaxnets.experiments import Context, Outcome
+from jaxnets.models import init_mlp, logistic, mlp_activations
+from jaxnets.models.classifier import classifier_task
+from jaxnets.plots import plt, save_figure
+from jaxnets.train import Task
 
 
 def representations(params: dict, x: jax.Array, act: str) -> list[jax.Array]:

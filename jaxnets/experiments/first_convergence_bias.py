@@ -16,23 +16,19 @@ import time
 
 import jax
 import jax.numpy as jnp
-import matplotlib
+import ml_collections
+import numpy as np
+import optax
+from scipy import stats as scipy_stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import ml_collections  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from scipy import stats as scipy_stats  # noqa: E402
-
-from jaxnets.config import ConfigError  # noqa: E402
-from jaxnets.data import image_classification  # noqa: E402
-from jaxnets.experiments import Context, Outcome  # noqa: E402
-from jaxnets.models.headed_mlp import head_logits, init_headed_mlp  # noqa: E402
-from jaxnets.nn import activation  # noqa: E402
-from jaxnets.plots import save_figure  # noqa: E402
-from jaxnets.train import Task  # noqa: E402
-from jaxnets.train.step import per_example  # noqa: E402
+from jaxnets.config import ConfigError
+from jaxnets.data import image_classification
+from jaxnets.experiments import Context, Outcome
+from jaxnets.models.headed_mlp import head_logits, init_headed_mlp
+from jaxnets.nn import activation
+from jaxnets.plots import plt, save_figure
+from jaxnets.train import Task
+from jaxnets.train.step import per_example
 
 
 def phase_table(phases) -> tuple[jax.Array, jax.Array]:

@@ -7,19 +7,16 @@ import time
 
 import jax
 import jax.numpy as jnp
-import matplotlib
+import numpy as np
+import optax
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-
-from jaxnets.data import image_classification  # noqa: E402
-from jaxnets.experiments import Context, Outcome  # noqa: E402
-from jaxnets.models.classifier import classifier_task  # noqa: E402
-from jaxnets.train import dampened_momentum, init_state, make_chunk, make_evaluate  # noqa: E402
-from jaxnets.train.batches import Shuffled  # noqa: E402
-from jaxnets.train.checkpoint import Checkpointer  # noqa: E402
+from jaxnets.data import image_classification
+from jaxnets.plots import plt
+from jaxnets.experiments import Context, Outcome
+from jaxnets.models.classifier import classifier_task
+from jaxnets.train import dampened_momentum, init_state, make_chunk, make_evaluate
+from jaxnets.train.batches import Shuffled
+from jaxnets.train.checkpoint import Checkpointer
 
 
 def f(x):

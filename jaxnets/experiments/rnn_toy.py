@@ -13,20 +13,16 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import matplotlib
+import ml_collections
+import optax
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import ml_collections  # noqa: E402
-import optax  # noqa: E402
-
-from jaxnets.config import ConfigError  # noqa: E402
-from jaxnets.data.sequences import expected_cross_entropies, p_one  # noqa: E402
-from jaxnets.experiments import Context, Outcome  # noqa: E402
-from jaxnets.nn import initializer, rnn  # noqa: E402
-from jaxnets.plots import save_figure  # noqa: E402
-from jaxnets.train import Task  # noqa: E402
-from jaxnets.train.batches import Generated  # noqa: E402
+from jaxnets.config import ConfigError
+from jaxnets.data.sequences import expected_cross_entropies, p_one
+from jaxnets.experiments import Context, Outcome
+from jaxnets.nn import initializer, rnn
+from jaxnets.plots import plt, save_figure
+from jaxnets.train import Task
+from jaxnets.train.batches import Generated
 
 
 def window(key: jax.Array, epoch: jax.Array, k: jax.Array, batch_size: int, num_steps: int, row_length: int
