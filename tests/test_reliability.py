@@ -591,3 +591,24 @@ def test_a_published_number_edited_is_not_a_different_run(tiny_mnist, tmp_path, 
     assert "from the checkpoint at step 10/10" in out and "(published 0.5000)" in out
     history = json.loads((workdir / "config.json").read_text())["history"]
     assert history[-1]["changed"] == ["config.reference.test_error: 0.0193 -> 0.5"]
+
+
+def test_an_ignored_signal_during_a_save_stays_ignored(tmp_path):
+    """A process that ignores SIGHUP (nohup) is not stopped by one that lands mid-save."""
+    import signal
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        ckpt = Checkpointer(tmp_path / "ck", fingerprint="f")
+        real_save = ckpt._manager.save
+
+        def save_then_hangup(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGHUP)
+            return real_save(*args, **kwargs)
+
+        ckpt._manager.save = save_then_hangup
+        ckpt.save(5, {"params": {"w": jnp.ones(3)}})  # no exception, no exit
+        ckpt.close()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)

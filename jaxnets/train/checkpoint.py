@@ -99,7 +99,10 @@ def interrupts_deferred():
         for s, handler in previous.items():
             signal.signal(s, signal.SIG_DFL if handler is None else handler)
     if received:  # now delivered to whoever handles it outside (the CLI: Ctrl-C's one line and exit code)
-        if received[0] == signal.SIGINT and signal.getsignal(signal.SIGINT) in (signal.SIG_DFL, signal.SIG_IGN):
+        handler = previous[received[0]]
+        if handler is signal.SIG_IGN:  # a signal the process ignores stays ignored
+            return
+        if received[0] == signal.SIGINT and handler in (signal.SIG_DFL, None):
             raise KeyboardInterrupt
         signal.raise_signal(received[0])
 
