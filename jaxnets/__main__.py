@@ -227,16 +227,14 @@ def _main(argv: list[str] | None = None) -> int:
             print(catalog.list_configs())
             return 0
         if args.command == "sample":
-            from jaxnets.sample import sample_from_run
-
-            from jaxnets.sample import describe_loop, run_vocabulary_of
+            from jaxnets.sample import describe_loop, run_vocabulary_of, samples_from_run
 
             try:
                 temperatures = [float(t) for t in str(args.temperature).split(",")]
             except ValueError:
                 raise ConfigError(f"--temperature {args.temperature!r}: give numbers, e.g. 1.0 or 1.0,0.5,0.1") from None
-            texts = [sample_from_run(args.workdir, args.prompt, args.length, t, args.top_k, args.seed,
-                                     args.seed_index) for t in temperatures]
+            texts = samples_from_run(args.workdir, args.prompt, args.length, temperatures, args.top_k, args.seed,
+                                     args.seed_index)
             if len(texts) == 1:
                 shown = texts[0]
             else:  # several temperatures: each with where its text falls into a loop, if it does

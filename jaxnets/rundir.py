@@ -53,13 +53,18 @@ def result_relevant(run_config: dict) -> dict:
     if isinstance(fixed.get("config_file"), str):  # stored relative to where it ran: its name decides (_same_file)
         path, sep, variant = fixed["config_file"].partition(":")
         fixed["config_file"] = pathlib.Path(path).name + sep + variant
-    for dotted in RESUMABLE_KEYS:
-        node, *path, leaf = [fixed] + dotted.split(".")
+    return _without(fixed, RESUMABLE_KEYS)
+
+
+def _without(tree: dict, dotted_keys) -> dict:
+    """`tree` (changed in place) with each "a.b.c" key removed where present."""
+    for dotted in dotted_keys:
+        node, *path, leaf = [tree] + dotted.split(".")
         for part in path:
             node = node.get(part, {}) if isinstance(node, dict) else {}
         if isinstance(node, dict):
             node.pop(leaf, None)
-    return fixed
+    return tree
 
 
 RUN_FILES = ("config.json", "checkpoints", "metrics.jsonl", "summary.json")  # what marks a (damaged) run
@@ -296,13 +301,7 @@ def config_fingerprint(run_config: dict) -> str:
     checkpoints are stamped with)."""
     import hashlib
 
-    fixed = result_relevant(run_config)
-    for dotted in EXTENDABLE_KEYS:
-        node, *path, leaf = [fixed] + dotted.split(".")
-        for part in path:
-            node = node.get(part, {}) if isinstance(node, dict) else {}
-        if isinstance(node, dict):
-            node.pop(leaf, None)
+    fixed = _without(result_relevant(run_config), EXTENDABLE_KEYS)
     return hashlib.sha256(json.dumps(fixed, sort_keys=True, default=str).encode()).hexdigest()
 
 

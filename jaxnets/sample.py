@@ -34,6 +34,12 @@ def sample_from_run(workdir, prompt: str | None = None, length: int | None = Non
                     top_k: int | None = None, seed: int = 0, seed_index: int = 0) -> str:
     """`prompt` followed by `length` sampled tokens (characters or words). Unset options fall back to the run's
     `sample` config; temperature 0 takes the most likely character each step."""
+    return samples_from_run(workdir, prompt, length, (temperature,), top_k, seed, seed_index)[0]
+
+
+def samples_from_run(workdir, prompt: str | None = None, length: int | None = None, temperatures=(1.0,),
+                     top_k: int | None = None, seed: int = 0, seed_index: int = 0) -> list[str]:
+    """One text per temperature, from one read of the run (its checkpoint restored once)."""
     from jaxnets.models import rnn_lm
 
     workdir = pathlib.Path(workdir)
@@ -47,9 +53,10 @@ def sample_from_run(workdir, prompt: str | None = None, length: int | None = Non
                           f"({', '.join(LANGUAGE_MODELS)})")
     length = config.sample.length if length is None else length
     top_k = config.sample.top_k if top_k is None else top_k
-    if length < 1 or not 0 <= temperature < float("inf") or top_k < 0:
+    bad = [t for t in temperatures if not 0 <= t < float("inf")]
+    if length < 1 or bad or top_k < 0:
         raise ConfigError(f"--length must be ≥ 1 (got {length}), --temperature a finite number ≥ 0 (got "
-                          f"{temperature}) and --top-k ≥ 0 (got {top_k})")
+                          f"{bad[0] if bad else temperatures[0]}) and --top-k ≥ 0 (got {top_k})")
     if not 0 <= seed < 2**32:
         raise ConfigError(f"--seed must be in [0, 2**32) (got {seed})")
     vocabulary = run_vocabulary(workdir, config)
@@ -63,9 +70,12 @@ def sample_from_run(workdir, prompt: str | None = None, length: int | None = Non
         raise ConfigError(f"the prompt must be non-empty text over the corpus' {kind}; not in it: {unknown[:20]}")
     prompt_ids = vocabulary.encode(prompt)
     params = restore_params(workdir, seed_index, len(saved["seeds"]))
-    ids = jax.jit(lambda p, x, k: rnn_lm.generate(p, config.model, x, length, k, temperature, top_k))(
-        params, jnp.asarray(prompt_ids), jax.random.PRNGKey(seed))
-    return vocabulary.continuation(prompt, np.asarray(ids))
+    texts = []
+    for temperature in temperatures:
+        ids = jax.jit(lambda p, x, k: rnn_lm.generate(p, config.model, x, length, k, temperature, top_k))(
+            params, jnp.asarray(prompt_ids), jax.random.PRNGKey(seed))
+        texts.append(vocabulary.continuation(prompt, np.asarray(ids)))
+    return texts
 
 
 def run_vocabulary(workdir: pathlib.Path, config: ml_collections.ConfigDict):

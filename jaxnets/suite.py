@@ -263,13 +263,13 @@ class LogWatcher:
         while not self.done.wait(1.0):
             self.poll()
 
-    def __enter__(self) -> "LogWatcher":
+    def start(self) -> "LogWatcher":
         for path in self.folder.glob("*.log"):  # earlier sessions' lines are not news
             self.offsets[path] = path.stat().st_size
         self.thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         self.done.set()
         self.thread.join(timeout=2.0)
         self.poll(force=True)
@@ -402,13 +402,13 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
 
     results = (_run_variant(*a) for a in args) if jobs == 1 else _in_workers(args, jobs, log)
     (root / "logs").mkdir(parents=True, exist_ok=True)
-    watcher = LogWatcher(root / "logs", sys.stdout).__enter__()
+    watcher = LogWatcher(root / "logs", sys.stdout).start()
     try:
         for i, (spec, summary, error, seconds) in enumerate(results, 1):
             watcher.poll(force=True)  # its last progress line before its result
             _report(i, spec, summary, error, seconds)
     finally:
-        watcher.__exit__()
+        watcher.stop()
 
     out = write_outputs(module, root, summaries, time.time() - start)
     log(out.read_text())

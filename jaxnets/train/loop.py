@@ -96,13 +96,19 @@ class Heartbeat:
                          f"training) is still running")
             self.at = time.time()
 
-    def __enter__(self) -> "Heartbeat":
+    def start(self) -> "Heartbeat":
         self.thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         self.done.set()
         self.thread.join(timeout=1.0)
+
+    def __enter__(self) -> "Heartbeat":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 # Whatever train.checkpoint_every says, a run saves at least this often (at its chunk boundaries):
@@ -378,7 +384,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
     heartbeat = Heartbeat(log, total)
     heartbeat.mark(start, None)
     try:
-        heartbeat.__enter__()
+        heartbeat.start()
         while step < total and stopped_at is None:
             n_steps = min(log_every, total - step)
             state, metrics = chunk_fn(n_steps)(state, data)
@@ -421,7 +427,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
         raise Interrupted(history[-1]["step"] if history else start, checkpointer.latest_step(),
                           writer.workdir) from None
     finally:
-        heartbeat.__exit__()
+        heartbeat.stop()
         failing = sys.exc_info()[0] is not None  # a failed save already on its way up says it in one line
         try:
             checkpointer.close()
