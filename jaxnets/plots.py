@@ -1,4 +1,4 @@
-"""Figures every run shares: training curves read back from metrics.jsonl."""
+"""Figures every run shares: training curves (the arrays `fit` returns, or metrics.jsonl read back)."""
 
 from __future__ import annotations
 
@@ -10,26 +10,7 @@ matplotlib.use("Agg")  # no screen on training machines: chosen here, once; expe
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-NOT_METRICS = ("step", "epoch", "time", "per_seed")  # and every throughput, "<unit>_per_s"
-
-
-def is_metric(key: str, value) -> bool:
-    return key not in NOT_METRICS and not key.endswith("_per_s") and not isinstance(value, list)
-
-
-def _series(history: list[dict], key: str, x: str = "step") -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The logged values of `key` (mean over seeds and, for sweeps, their std) against `x`:
-    "step", or "epoch" (runs logged before records held their epoch were logged once per
-    epoch: their rows are counted)."""
-    rows = [r for r in history if key in r]
-    if x == "epoch":
-        steps = np.array([r.get("epoch", i) for i, r in enumerate(rows, 1)], dtype=float)
-    else:
-        steps = np.array([r[x] for r in rows])
-    mean = np.array([r[key] for r in rows], dtype=float)
-    per_seed = [r.get("per_seed", {}).get(key) for r in rows]
-    std = np.array([np.std(p, ddof=1) for p in per_seed]) if all(p is not None and len(p) > 1 for p in per_seed) else None
-    return steps, mean, std
+from jaxnets.train.curves import Curves  # noqa: E402
 
 
 def save_figure(fig, path: str | pathlib.Path) -> pathlib.Path:
@@ -56,25 +37,27 @@ def reference_lines(reference: dict, keys: list[str]) -> dict[str, list[tuple[st
     return lines
 
 
-def training_curves(history: list[dict], path: str | pathlib.Path, title: str = "",
+def training_curves(curves: Curves, path: str | pathlib.Path, title: str = "",
                     reference: dict | None = None) -> pathlib.Path:
     """One panel per metric name (loss, accuracy, ...), train and eval splits overlaid; a band
     of ±1 std across seeds for sweeps; the published numbers as dashed lines; markers where a
-    curve has too few points to be a line (a single evaluation would otherwise be invisible)."""
-    keys = sorted({k for r in history for k, v in r.items() if is_metric(k, v)})
+    curve has too few points to be a line (a single evaluation would otherwise be invisible).
+    Vector metrics (one value per position) are not curves and are left out."""
+    keys = sorted(k for k, c in curves.items() if c.values.ndim == 2)
     names = sorted({k.split("_", 1)[1] for k in keys if "_" in k})
     published = reference_lines(reference or {}, keys)
     fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.5 * max(len(names), 1), 3.5), squeeze=False)
     for ax, name in zip(axes[0], names):
-        for key in [k for k in keys if k.split("_", 1)[1] == name]:
-            steps, mean, std = _series(history, key)
-            ax.plot(steps, mean, label=key.split("_", 1)[0], marker="o" if len(steps) <= 3 else None)
+        shown = [k for k in keys if k.split("_", 1)[1] == name]
+        for key in shown:
+            curve = curves[key]
+            mean, std = curve.mean(), curve.std()
+            ax.plot(curve.steps, mean, label=key.split("_", 1)[0], marker="o" if len(curve.steps) <= 3 else None)
             if std is not None:
-                ax.fill_between(steps, mean - std, mean + std, alpha=0.25)
+                ax.fill_between(curve.steps, mean - std, mean + std, alpha=0.25)
         for (label, value), color in zip(published.get(name, []), ("k", "0.4", "0.6")):
             ax.axhline(value, color=color, linestyle="--", linewidth=1, label=f"{label} {value:.4g}")
-        if name in ("loss", "reconstruction_loss") and np.all(np.array([r.get(k, 1) for r in history for k in keys
-                                                                       if k.endswith(name)], dtype=float) > 0):
+        if name in ("loss", "reconstruction_loss") and all(np.all(curves[k].values > 0) for k in shown):
             ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_title(name)
@@ -107,21 +90,7 @@ def ternary_figure(grid: np.ndarray, f: np.ndarray, f_prime: np.ndarray, fractio
     return save_figure(fig, path)
 
 
-def _finite_series(history: list[dict], key: str, drop: list[int],
-                   x: str = "step") -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Mean and std over seeds of `key` at each logged step, leaving out the seeds in `drop`
-    (indices of seeds that diverged, whose curves would otherwise swamp the others')."""
-    steps, mean, std = _series(history, key, x)
-    per_seed = [r.get("per_seed", {}).get(key) for r in history if key in r]
-    if not drop or not all(per_seed):
-        return steps, mean, std
-    kept = np.array([[v for i, v in enumerate(p) if i not in drop] for p in per_seed], dtype=float)
-    if kept.shape[1] == 0:
-        return steps, mean, None
-    return steps, kept.mean(axis=1), kept.std(axis=1, ddof=1) if kept.shape[1] > 1 else None
-
-
-def comparison(panels: dict[str, list[tuple[str, list[dict], list[int]]]], keys: list[str],
+def comparison(panels: dict[str, list[tuple[str, Curves, list[int]]]], keys: list[str],
                path: str | pathlib.Path, title: str = "", levels: dict[str, float] | None = None,
                x: str = "step") -> pathlib.Path:
     """Several runs' curves in one figure, the posts' one-figure-per-experiment layout: one
@@ -129,16 +98,19 @@ def comparison(panels: dict[str, list[tuple[str, list[dict], list[int]]]], keys:
     Seeds that diverged (third tuple item: their indices) are left out of mean and band and
     counted in the legend, so one NaN seed does not hide what the others did. `levels`
     ({label: value}) are drawn as horizontal reference lines in every panel; `x` is "step" or
-    "epoch". A panel with no curves (e.g. a learning rate not run) is left out."""
+    "epoch" (the curves' steps are then counted in epochs: the caller's). A panel with no curves
+    (e.g. a learning rate not run) is left out."""
     cells = [(name, key) for name in panels if panels[name] for key in keys]
     fig, axes = plt.subplots(1, len(cells), figsize=(5.5 * len(cells), 4), squeeze=False)
     for ax, (name, key) in zip(axes[0], cells):
         finals = []
-        for label, history, drop in panels[name]:
-            steps, mean, std = _finite_series(history, key, drop, x)
-            if not len(steps):
+        for label, curves, drop in panels[name]:
+            curve = curves.get(key)
+            if curve is None:
                 continue
-            n_seeds = len(history[-1].get("per_seed", {}).get(key, [0]))
+            n_seeds = curve.values.shape[1]
+            keep = np.array([i not in drop for i in range(n_seeds)])
+            steps, mean, std = curve.steps, curve.mean(keep if keep.any() else None), curve.std(keep if keep.any() else None)
             note = "" if not drop else (" (all seeds diverged)" if len(drop) >= n_seeds
                                         else f" ({len(drop)}/{n_seeds} seeds diverged, left out)")
             line, = ax.plot(steps, mean, label=label + note)

@@ -203,17 +203,13 @@ def measured(summary: dict, metric: str, published=None) -> dict | None:
 def last_logged(record: dict, metric: str) -> dict | None:
     """The metric as the record's metrics.jsonl last logged it (per seed), for a number the
     summary of an older run does not carry (e.g. a final training loss); None where it is not."""
-    path = record["path"] / "metrics.jsonl"
-    if not path.is_file():
+    from jaxnets.rundir import read_metrics
+    from jaxnets.train.curves import from_records
+
+    curve = from_records(read_metrics(record["path"] / "metrics.jsonl")).get(metric)
+    if curve is None:
         return None
-    last = None
-    for line in path.read_text().splitlines():
-        row = json.loads(line)
-        if metric in row:
-            last = row
-    if last is None:
-        return None
-    values = last.get("per_seed", {}).get(metric, [last[metric]])
+    values = curve.values[-1].tolist()
     return measured({"seeds": record["summary"].get("seeds"), "diverged_seeds": record["summary"].get("diverged_seeds"),
                      "metrics_per_seed": {metric: values}}, metric)
 

@@ -103,9 +103,9 @@ def write_outcome(outcome: experiments.Outcome, config: ml_collections.ConfigDic
     note = reference_note(config, config_file)
     if note:
         reference = {}
-    if fit is not None and fit.history:
+    if fit is not None and fit.curves:
         title = f"{config.experiment} ({len(seeds)} seed{'s' * (len(seeds) > 1)})"
-        writer.figure("curves.png", lambda path: plots.training_curves(fit.history, path, title=title,
+        writer.figure("curves.png", lambda path: plots.training_curves(fit.curves, path, title=title,
                                                                        reference=reference))
     for name, draw in outcome.figures.items():
         writer.figure(name, draw)

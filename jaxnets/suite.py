@@ -168,12 +168,20 @@ def results_table(module, summaries: dict[str, dict], root: pathlib.Path | None 
     return "\n".join(lines) + "\n"
 
 
-def _curve(root: pathlib.Path, summaries: dict[str, dict], label: str, variant: str) -> tuple[str, list, list]:
+def _curve(root: pathlib.Path, summaries: dict[str, dict], label: str, variant: str,
+           x: str) -> tuple[str, dict, list]:
+    """(label, the variant's curves against `x` (steps, or epochs), the indices of its diverged seeds)."""
     from jaxnets.rundir import read_metrics
+    from jaxnets.train.curves import Curve, from_records
 
     summary = summaries.get(variant, {})
     drop = [summary["seeds"].index(s) for s in summary.get("diverged_seeds", []) if s in summary.get("seeds", [])]
-    return label, read_metrics(root / variant / "metrics.jsonl"), drop
+    records = read_metrics(root / variant / "metrics.jsonl")
+    curves = from_records(records)
+    if x == "epoch" and records and records[-1].get("epoch"):
+        steps_per_epoch = records[-1]["step"] / records[-1]["epoch"]
+        curves = {k: Curve(c.steps / steps_per_epoch, c.values) for k, c in curves.items()}
+    return label, curves, drop
 
 
 def _summary_vector(summary: dict, path: str) -> list | None:
@@ -206,7 +214,7 @@ def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: 
             if any(vectors.values()):
                 plots.vectors(vectors, root / "figures" / f"{name}.png", xlabel=x, title=title)
             continue
-        panels = {panel: [_curve(root, summaries, label, variant) for label, variant in members.items()
+        panels = {panel: [_curve(root, summaries, label, variant, x) for label, variant in members.items()
                           if (root / variant / "metrics.jsonl").exists()]
                   for panel, members in groups.items()}
         if any(panels.values()):

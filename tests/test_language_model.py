@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from jaxnets.__main__ import main
+from jaxnets.train.curves import from_records
 from jaxnets.train.loop import early_stop
 
 SENTENCES = ["the cat sat on the mat", "a dog ran to the cat", "the mat was red", "a cat saw a dog"]
@@ -63,18 +64,17 @@ def test_true_truncation_needs_one_layer(toy_ptb, capsys):
 
 
 def test_early_stop_decides_from_the_history_alone():
-    def history(values):
-        return [{"step": 10 * (i + 1), "validation_loss": v} for i, v in enumerate(values)]
+    from jaxnets.train.curves import Curve
 
-    assert early_stop(history([3.0, 2.0, 2.5, 2.6]), "validation_loss", 2, 1) == 40
-    assert early_stop(history([3.0, 2.0, 2.5, 1.9]), "validation_loss", 2, 1) is None  # improved again
-    assert early_stop(history([3.0, 2.0, 2.5, 2.6]), "validation_loss", 0, 1) is None  # off
-    sweep = [{"step": 10 * (i + 1), "validation_loss": 0.0, "per_seed": {"validation_loss": v}}
-             for i, v in enumerate([[3.0, 3.0], [2.0, 2.9], [2.5, 2.8], [2.6, 2.7]])]
-    assert early_stop(sweep, "validation_loss", 2, 2) is None  # seed 1 still improves
-    assert early_stop(sweep[:2] + [{**sweep[2], "per_seed": {"validation_loss": [2.5, 3.1]}},
-                                   {**sweep[3], "per_seed": {"validation_loss": [2.6, 3.2]}}],
-                      "validation_loss", 2, 2) == 40
+    def curve(values):  # [evaluations] of one seed, or [evaluations, seeds]
+        values = np.asarray(values, np.float64)
+        return Curve(10 * np.arange(1, len(values) + 1), values.reshape(len(values), -1))
+
+    assert early_stop(curve([3.0, 2.0, 2.5, 2.6]), 2) == 40
+    assert early_stop(curve([3.0, 2.0, 2.5, 1.9]), 2) is None  # improved again
+    assert early_stop(curve([3.0, 2.0, 2.5, 2.6]), 0) is None  # off
+    assert early_stop(curve([[3.0, 3.0], [2.0, 2.9], [2.5, 2.8], [2.6, 2.7]]), 2) is None  # seed 1 still improves
+    assert early_stop(curve([[3.0, 3.0], [2.0, 2.9], [2.5, 3.1], [2.6, 3.2]]), 2) == 40
 
 
 def test_early_stopping_stops_the_run_and_a_rerun_stays_stopped(toy_ptb, capsys):
@@ -99,7 +99,7 @@ def test_early_stopping_stops_the_run_and_a_rerun_stays_stopped(toy_ptb, capsys)
     assert len(records) < 30 and summary["steps"] == records[-1]["step"]
     losses = [r["validation_loss"] for r in records]
     assert int(np.argmin(losses)) == len(losses) - 3  # two evaluations without a new minimum, then stop
-    assert early_stop(records[:-1], "validation_loss", 2, 1) is None  # not one evaluation earlier
+    assert early_stop(from_records(records[:-1])["validation_loss"], 2) is None  # not one evaluation earlier
     assert main(argv) == 0  # rerun: nothing more is trained
     assert "early stop: validation_loss had not improved" in capsys.readouterr().out
     assert len((workdir / "metrics.jsonl").read_text().splitlines()) == len(records)

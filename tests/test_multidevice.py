@@ -39,7 +39,7 @@ def one(out, n_seeds):
     np.savez(out, **{jax.tree_util.keystr(path): np.asarray(v) for path, v in leaves})
     w = result.state.params["dense_0"]["w"]
     return {"devices": jax.device_count(), "mesh": dict(mesh.shape), "all_reduce": "all-reduce" in hlo,
-            "param_devices": len(w.sharding.device_set), "loss": result.history[-1]["train_loss"]}
+            "param_devices": len(w.sharding.device_set), "loss": float(result.curves["train_loss"].mean()[-1])}
 
 
 print(json.dumps({n: one(f"{sys.argv[1]}_s{n}", n) for n in (1, 8)}))

@@ -20,6 +20,7 @@ import pytest
 from jaxnets import report, rundir
 from jaxnets.__main__ import main
 from jaxnets.train import NonFiniteLoss, Task, fit, mean_of
+from jaxnets.train.curves import Curve, from_records
 from tests.conftest import ROOT, needs_mnist
 
 SUMMARY_KEYS = {"experiment", "config_file", "seeds", "metrics", "metrics_std", "reference", "steps", "wall_time_s",
@@ -351,7 +352,8 @@ def test_curves_show_the_published_numbers_and_single_points(tmp_path, monkeypat
     figures = []
     monkeypatch.setattr(plots.plt, "close", figures.append)
     history = [{"step": 100, "test_error": 0.05, "train_loss": 0.3, "validation_loss": 5.2}]  # one evaluation
-    plots.training_curves(history, tmp_path / "c.png", reference={"test_error": 0.0193, "min_validation_loss": 5.01})
+    plots.training_curves(from_records(history), tmp_path / "c.png",
+                          reference={"test_error": 0.0193, "min_validation_loss": 5.01})
     error_panel, loss_panel = figures[0].axes
     assert error_panel.get_title() == "error" and loss_panel.get_title() == "loss"
     assert [line.get_marker() for line in error_panel.lines] == ["o", "None"]  # the point shows; then the reference
@@ -366,10 +368,10 @@ def test_curves_leave_out_throughput_and_comparisons_draw_epochs_and_skip_empty_
     monkeypatch.setattr(plots.plt, "close", figures.append)
     history = [{"step": 50 * e, "epoch": float(e), "time": 1.0 * e, "tokens_per_s": 9e3, "train_loss": 6.0 - e,
                 "validation_loss": 6.5 - e} for e in (1, 2, 3)]
-    plots.training_curves(history, tmp_path / "c.png")
+    plots.training_curves(from_records(history), tmp_path / "c.png")
     assert [ax.get_title() for ax in figures[0].axes] == ["loss"]  # no panel of tokens/s or epochs
-    old = [{k: v for k, v in r.items() if k != "epoch"} for r in history]  # logged before rows held epochs
-    plots.comparison({"lr 0.003": [], "lr 0.001": [("new", history, []), ("old", old, [])]}, ["validation_loss"],
+    by_epoch = {k: Curve(c.steps / 50, c.values) for k, c in from_records(history).items()}
+    plots.comparison({"lr 0.003": [], "lr 0.001": [("a", by_epoch, []), ("b", by_epoch, [])]}, ["validation_loss"],
                      tmp_path / "f.png", x="epoch")
     (panel,) = figures[1].axes  # the learning rate with no runs is left out
     assert panel.get_title() == "lr 0.001: validation_loss" and panel.get_xlabel() == "epoch"

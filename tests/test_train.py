@@ -152,7 +152,7 @@ def test_one_compiled_chunk_per_batch_shape():
 
 
 def test_progress_line_shows_the_epoch_and_fits_100_columns():
-    from jaxnets.train.loop import progress_line
+    from jaxnets.train.progress import progress_line
 
     lm = progress_line(81326, 116180, 5809, {"train_loss": 4.786, "test_loss": 4.99, "validation_loss": 5.07},
                        9218.3, "tokens", 1, 889.0, preferred=("min_validation_loss",))
@@ -175,7 +175,7 @@ def test_a_quiet_chunk_gets_heartbeat_lines_with_an_estimate():
     """Issue 34.8: runs that log once an epoch printed nothing for ~30 s at a time."""
     import time
 
-    from jaxnets.train.loop import Heartbeat
+    from jaxnets.train.progress import Heartbeat
 
     lines = []
     with Heartbeat(lines.append, total=1000, every=0.2) as beat:

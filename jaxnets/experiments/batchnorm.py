@@ -24,6 +24,7 @@ from jaxnets.nn import activation
 from jaxnets.plots import plt, save_figure
 from jaxnets.train import Task
 from jaxnets.train.step import per_example
+from jaxnets.train.curves import Curves
 
 
 def batchnorm_task(model: ml_collections.ConfigDict, n_in: int = 784, n_classes: int = 10) -> Task:
@@ -62,10 +63,9 @@ def batchnorm_task(model: ml_collections.ConfigDict, n_in: int = 784, n_classes:
     return Task(init, loss, evaluate)
 
 
-def plot_accuracy(history: list[dict], split: str, path) -> None:
+def plot_accuracy(curves: Curves, split: str, path) -> None:
     def series(key):
-        rows = [r for r in history if key in r]
-        return np.array([r["step"] for r in rows]), np.array([r[key] for r in rows])
+        return curves[key].steps, curves[key].mean()
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for key, label in (("plain_accuracy", "without BN"), ("bn_accuracy", "with BN (evaluation-batch statistics)"),
@@ -78,10 +78,9 @@ def plot_accuracy(history: list[dict], split: str, path) -> None:
     save_figure(fig, path)
 
 
-def plot_preactivations(history: list[dict], split: str, model: ml_collections.ConfigDict, path) -> None:
+def plot_preactivations(curves: Curves, split: str, model: ml_collections.ConfigDict, path) -> None:
     def series(key):
-        rows = [r for r in history if key in r]
-        return np.array([r["step"] for r in rows]), np.array([r[key] for r in rows])
+        return curves[key].steps, curves[key].mean()
 
     n = model.tracked_neurons
     fig, axes = plt.subplots(n, 2, figsize=(8, 1.8 * n), sharex=True, squeeze=False)
@@ -122,6 +121,6 @@ def run(ctx: Context) -> Outcome:
             f"{per_seed['single_example_batch_stats_accuracy'].mean():.3f} (predicted-class counts, seed "
             f"{ctx.seeds[0]}: {extra['single_example_batch_stats_predicted_classes'][0]}); with population "
             f"statistics {per_seed['single_example_population_accuracy'].mean():.3f}")
-    figures = {"accuracy.png": lambda path: plot_accuracy(result.history, split, path),
-               "preactivations.png": lambda path: plot_preactivations(result.history, split, config.model, path)}
+    figures = {"accuracy.png": lambda path: plot_accuracy(result.curves, split, path),
+               "preactivations.png": lambda path: plot_preactivations(result.curves, split, config.model, path)}
     return Outcome(per_seed, fit=result, extra=extra, figures=figures)

@@ -28,6 +28,7 @@ from jaxnets.nn.stochastic import (ESTIMATORS, init_reinforce_baseline, reinforc
 from jaxnets.train import Task
 from jaxnets.train.loop import named_key
 from jaxnets.train.step import make_evaluate, per_example
+from jaxnets.train.curves import Curves
 
 MODES = ("stochastic", "deterministic")
 BASELINES = ("variance_adjusted", "none")
@@ -109,16 +110,16 @@ def cross_entropy(logits: jax.Array, labels: jax.Array, form: str) -> jax.Array:
     return -jnp.sum(one_hot * jnp.log(jax.nn.softmax(logits)), axis=-1)
 
 
-def metrics_at_steps(history: list[dict], names: list[str]) -> dict[str, np.ndarray]:
-    """Per-seed values of metrics named '<metric>_step<N>' read from the history at step N."""
+def metrics_at_steps(curves: Curves, names: list[str]) -> dict[str, np.ndarray]:
+    """Per-seed values of metrics named '<metric>_step<N>' read from the curves at step N."""
     out = {}
     for name in names:
         metric, _, step = name.rpartition("_step")
-        record = next((r for r in history if r["step"] == int(step) and metric in r), None)
-        if record is None:
+        values = curves[metric].at(int(step)) if metric in curves else None
+        if values is None:
             raise ConfigError(f"reference.{name}: no evaluation of {metric} at step {step} "
                               f"(train.eval_every must divide {step})")
-        out[name] = np.asarray(record.get("per_seed", {}).get(metric, [record[metric]]))
+        out[name] = values
     return out
 
 
@@ -162,7 +163,7 @@ def run(ctx: Context) -> Outcome:
             per_seed[f"{name}_accuracy_{config.model.eval_mode}_eval"] = per_seed[f"{name}_accuracy"]
 
     at_steps = [k for k, v in config.reference.items() if "_step" in k and v is not None]
-    per_seed.update(metrics_at_steps(result.history, at_steps))
+    per_seed.update(metrics_at_steps(result.curves, at_steps))
     final_loss = result.final_train["train_loss"]
     diverged = [seed for seed, value in zip(ctx.seeds, final_loss) if not np.isfinite(value)]
     extra, figures = {"diverged_seeds": diverged}, {}

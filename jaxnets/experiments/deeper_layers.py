@@ -22,6 +22,7 @@ from jaxnets.experiments import Context, Outcome
 from jaxnets.models import init_mlp, logistic, mlp_activations
 from jaxnets.models.classifier import classifier_task
 from jaxnets.plots import plt, save_figure
+from jaxnets.train.curves import Curve
 from jaxnets.train import Task
 
 
@@ -97,11 +98,10 @@ def aux_task(model: ml_collections.ConfigDict, n_in: int = 784, n_classes: int =
     return Task(init, loss, evaluate)
 
 
-def plot_aux(base_history: list[dict], aux_history: list[dict], key: str, path) -> None:
+def plot_aux(base: Curve, aux: Curve, key: str, path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
-    for label, history in (("base net", base_history), ("with auxiliary PCA targets", aux_history)):
-        rows = [r for r in history if key in r]
-        ax.plot([r["step"] for r in rows], [r[key] for r in rows], label=label)
+    for label, curve in (("base net", base), ("with auxiliary PCA targets", aux)):
+        ax.plot(curve.steps, curve.mean(), label=label)
     ax.set(xlabel="step", ylabel=key, ylim=(0.9, 0.99), title="Auxiliary PCA targets from layer 1")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -162,5 +162,5 @@ def run(ctx: Context) -> Outcome:
                 f"{ctx.seeds[0]}'s last hidden layer) regressed from hidden layer 1")
         aux = ctx.fit(aux_task(model), aux_data, eval_data, subdir="aux_pca", seeds=ctx.seeds[:1], stream="aux_pca")
         per_seed[f"aux_pca_{split}_accuracy"] = np.asarray(aux.final_eval[f"{split}_accuracy"])
-        figures["aux_pca.png"] = lambda path: plot_aux(result.history, aux.history, f"{split}_accuracy", path)
+        figures["aux_pca.png"] = lambda path: plot_aux(result.curves[f"{split}_accuracy"], aux.curves[f"{split}_accuracy"], f"{split}_accuracy", path)
     return Outcome(per_seed, fit=result, extra=extra, figures=figures)

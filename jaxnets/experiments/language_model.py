@@ -30,7 +30,8 @@ from jaxnets.nn import rnn
 from jaxnets.nn.truncation import gradient_by_distance
 from jaxnets.train import Task
 from jaxnets.train.batches import Windows
-from jaxnets.train.loop import BY_POSITION, named_key
+from jaxnets.train.curves import Curves
+from jaxnets.train.loop import named_key
 from jaxnets.train.step import mean_of
 
 VOCABULARY_FILE = "vocabulary.json"  # in the run directory: what the model's ids mean
@@ -76,43 +77,34 @@ def lm_task(model: ml_collections.ConfigDict, vocab: int, rows: int, by_position
     return Task(init, loss, evaluate, batches=windows, eval_batches=windows, row_parallel=True)
 
 
-def _per_seed(n_seeds: int, record: dict, key: str) -> np.ndarray:
-    """A metrics.jsonl record's value of `key` for every seed (one value repeated for one seed)."""
-    return np.asarray(record.get("per_seed", {}).get(key, [record[key]] * n_seeds), np.float64)
-
-
-def best_validation(history: list[dict], n_seeds: int) -> dict[str, np.ndarray]:
-    """Per seed: the minimum validation loss over the evaluations, and each split's loss at it."""
-    rows = [r for r in history if "validation_loss" in r]
-    if not rows:
+def best_validation(curves: Curves) -> dict[str, np.ndarray]:
+    """Per seed: the minimum validation loss over the evaluations, and the test loss at it."""
+    validation = curves.get("validation_loss")
+    if validation is None:
         return {}
-
-    losses = np.stack([_per_seed(n_seeds, r, "validation_loss") for r in rows])  # [evaluations, seeds]
-    best = np.argmin(losses, axis=0)
-    out = {"min_validation_loss": losses[best, np.arange(n_seeds)],
-           "best_validation_step": np.asarray([rows[b]["step"] for b in best], np.float64)}
-    if "test_loss" in rows[0]:
-        tests = np.stack([_per_seed(n_seeds, r, "test_loss") for r in rows])
-        out["test_loss_at_min_validation"] = tests[best, np.arange(n_seeds)]
+    best, seeds = np.argmin(validation.values, axis=0), np.arange(validation.values.shape[1])
+    out = {"min_validation_loss": validation.values[best, seeds],
+           "best_validation_step": validation.steps[best].astype(np.float64)}
+    if "test_loss" in curves:  # evaluated at the same steps
+        out["test_loss_at_min_validation"] = curves["test_loss"].values[best, seeds]
     return out
 
 
-def by_position_at_best(history: list[dict], n_seeds: int) -> dict[str, list]:
+def by_position_at_best(curves: Curves) -> dict[str, list]:
     """Training and validation perplexity at each position of the window, at each seed's epoch of
     minimum validation loss (the initial-state post's figure), averaged over seeds."""
-    rows = [r for r in history if "validation_loss" in r and "validation_loss_by_position" in r]
-    if not rows:
+    validation = curves.get("validation_loss")
+    if validation is None or "validation_loss_by_position" not in curves:
         return {}
-
-    best = np.argmin(np.stack([_per_seed(n_seeds, r, "validation_loss") for r in rows]), axis=0)
-    curves = {}
+    best_steps = validation.steps[np.argmin(validation.values, axis=0)]
+    out = {}
     for split in ("train", "validation"):
         key = f"{split}_loss_by_position"
-        if key in rows[0]:
-            at_best = np.stack([_per_seed(n_seeds, rows[b], key)[seed] for seed, b in enumerate(best)])  # [seeds, positions]
-            curves[f"{split}_perplexity"] = np.exp(at_best).mean(axis=0).round(4).tolist()
-    curves["best_steps"] = [int(rows[b]["step"]) for b in best]
-    return curves
+        if key in curves:
+            at_best = np.stack([curves[key].at(step)[seed] for seed, step in enumerate(best_steps)])  # [seeds, positions]
+            out[f"{split}_perplexity"] = np.exp(at_best).mean(axis=0).round(4).tolist()
+    out["best_steps"] = [int(step) for step in best_steps]
+    return out
 
 
 def run(ctx: Context) -> Outcome:
@@ -141,8 +133,8 @@ def run(ctx: Context) -> Outcome:
     result = ctx.fit(lm_task(model, corpus.vocab_size, rows, by_position), laid_out["train"], evals,
                      at_steps=(at_steps, samples_through_training(ctx, corpus.vocabulary)) if at_steps else None)
     train_loss = result.final_train.get("train_token_loss", result.final_train["train_loss"])  # nats per token
-    per_seed = {**{k: v for k, v in result.final_eval.items() if not k.endswith(BY_POSITION)},
-                "train_loss": train_loss, **best_validation(result.history, len(ctx.seeds))}
+    per_seed = {**{k: v for k, v in result.final_eval.items() if np.ndim(v) == 1},  # not the vectors by position
+                "train_loss": train_loss, **best_validation(result.curves)}
     for name in [k for k in per_seed if k.endswith("_loss")]:  # train: the last epoch's running mean
         per_seed[name.replace("_loss", "_perplexity")] = np.exp(np.asarray(per_seed[name], np.float64))
     extra, figures = {}, {}
@@ -151,7 +143,7 @@ def run(ctx: Context) -> Outcome:
         extra, figures = vanishing_gradients(ctx, corpus.vocab_size, laid_out["validation"], result.state.params,
                                              distances)
     if by_position:
-        curves = by_position_at_best(result.history, len(ctx.seeds))
+        curves = by_position_at_best(result.curves)
         extra["perplexity_by_position_at_best_epoch"] = curves
         windows = laid_out["train"]["x"].shape[1] // model.num_steps  # steps per epoch
         epochs = ", ".join(f"{step / windows:g}" for step in curves.get("best_steps", []))

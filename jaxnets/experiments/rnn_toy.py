@@ -21,6 +21,7 @@ from jaxnets.data.sequences import expected_cross_entropies, p_one
 from jaxnets.experiments import Context, Outcome
 from jaxnets.nn import initializer, rnn
 from jaxnets.plots import plt, save_figure
+from jaxnets.train.curves import Curve
 from jaxnets.train import Task
 from jaxnets.train.batches import Generated
 
@@ -79,10 +80,9 @@ def rnn_toy_task(model: ml_collections.ConfigDict, data: ml_collections.ConfigDi
     return Task(init, loss, evaluate, batches=batches)
 
 
-def plot_losses(history: list[dict], levels: dict[str, float], path, title: str) -> None:
-    rows = [r for r in history if "train_loss" in r]
+def plot_losses(loss: Curve, levels: dict[str, float], path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot([r["step"] for r in rows], [r["train_loss"] for r in rows], label="training loss (mean per log interval)")
+    ax.plot(loss.steps, loss.mean(), label="training loss (mean per log interval)")
     for (name, level), style in zip(levels.items(), (":", "--", "-.")):
         ax.axhline(level, color="k", linestyle=style, lw=1, label=f"expected, learns {name.replace('_', ' ')}: {level:.4f}")
     ax.set(xlabel="step", ylabel="cross-entropy (nats)", title=title, ylim=(0.4, 0.7))
@@ -102,4 +102,4 @@ def run(ctx: Context) -> Outcome:
     title = f"RNN I: state {config.model.state_size}, num_steps {config.model.num_steps}"
     return Outcome({"train_loss": result.final_train["train_loss"]}, fit=result,
                    extra={"expected_cross_entropies": levels},
-                   figures={"loss.png": lambda path: plot_losses(result.history, levels, path, title)})
+                   figures={"loss.png": lambda path: plot_losses(result.curves["train_loss"], levels, path, title)})

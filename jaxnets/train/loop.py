@@ -10,6 +10,7 @@ through the `RunWriter` it is given (metrics.jsonl, checkpoints/); it never pick
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import sys
 import time
@@ -22,10 +23,12 @@ import numpy as np
 import optax
 
 from jaxnets.config import ConfigError
-from jaxnets.rundir import read_sessions, RunWriter, fmt_time
+from jaxnets.rundir import read_sessions, RunWriter
 from jaxnets.train import sharding
 from jaxnets.train.batches import Batches
 from jaxnets.train.checkpoint import leaves_digest, Checkpointer, NonFiniteState
+from jaxnets.train.curves import Curve, Curves, append, final, from_records, to_record
+from jaxnets.train.progress import Heartbeat, progress_line
 from jaxnets.train.step import Task, TrainState, default_batches, init_state, make_chunk, make_evaluate
 
 
@@ -61,56 +64,6 @@ class Interrupted(KeyboardInterrupt):
         return f"interrupted at step {self.step} ({self.workdir}); {kept}"
 
 
-HEARTBEAT_SECONDS = 30.0  # a run quiet this long (an epoch in one chunk) says where it probably is
-
-
-class Heartbeat:
-    """Between the progress lines of long chunks (char_rnn logs once an epoch, ~30 s), a line
-    every HEARTBEAT_SECONDS with the step the run has probably reached, estimated from its
-    measured rate. It never asks the device (that would synchronize it), so it changes nothing
-    that is computed; it only keeps a long run from looking hung."""
-
-    def __init__(self, log: Callable[[str], None], total: int, every: float = HEARTBEAT_SECONDS):
-        import threading
-
-        self.log, self.total, self.every = log, total, every
-        self.step, self.at, self.seconds_per_step = 0, time.time(), None
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._beat, daemon=True, name="jaxnets-heartbeat")
-
-    def mark(self, step: int, seconds_per_step: float | None) -> None:
-        self.step, self.at, self.seconds_per_step = step, time.time(), seconds_per_step
-
-    def _beat(self) -> None:
-        while not self.done.wait(self.every / 3):
-            quiet = time.time() - self.at
-            if quiet < self.every:
-                continue
-            if self.seconds_per_step:
-                guess = min(self.total - 1, self.step + int(quiet / self.seconds_per_step))
-                left = (self.total - guess) * self.seconds_per_step
-                self.log(f"  … {fmt_time(quiet)} since the last line: about step {guess}/{self.total} "
-                         f"({100 * guess / self.total:.0f}%), ETA {fmt_time(left)}")
-            else:
-                self.log(f"  … {fmt_time(quiet)} since the last line: the first chunk (compiling, then "
-                         f"training) is still running")
-            self.at = time.time()
-
-    def start(self) -> "Heartbeat":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.done.set()
-        self.thread.join(timeout=1.0)
-
-    def __enter__(self) -> "Heartbeat":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
 # Whatever train.checkpoint_every says, a run saves at least this often (at its chunk boundaries):
 # an interruption never costs more than ~10 minutes of training. Saving changes no result.
 CHECKPOINT_SECONDS = 600.0
@@ -119,14 +72,24 @@ CHECKPOINT_SECONDS = 600.0
 @dataclasses.dataclass
 class FitResult:
     state: TrainState  # leading axis = seed
-    history: list[dict]  # the records of metrics.jsonl
+    curves: Curves  # {metric: Curve(steps [E], values [E, S, ...])}: metrics.jsonl as arrays
     steps: int
+    steps_per_epoch: int
     wall_time_s: float  # training time of all processes of this run, compilation included
     throughput: float | None  # units (examples, tokens) per second after the first chunk (which compiles)
     unit: str  # what `throughput` counts
-    final_eval: dict[str, np.ndarray]  # {"<split>_<metric>": [S]} of the final state
-    final_train: dict[str, np.ndarray]  # {"train_<metric>": [S]}: the last logged interval's means
+    final_eval: dict[str, np.ndarray]  # {"<split>_<metric>": [S, ...]} of the final state
     diverged_at: dict[int, int] = dataclasses.field(default_factory=dict)  # {seed: first step with a NaN loss}
+    logged_at: dict[int, float] = dataclasses.field(default_factory=dict)  # {logged step: seconds of training}
+
+    def times(self, steps) -> list[float]:
+        """The training time (s, all sessions) at each of these logged steps."""
+        return [self.logged_at[int(step)] for step in steps]
+
+    @property
+    def final_train(self) -> dict[str, np.ndarray]:
+        """{"train_<metric>": [S, ...]}: the last logged interval's means."""
+        return final(self.curves, "train_")
 
     @property
     def examples_per_s(self) -> float | None:
@@ -160,28 +123,6 @@ def schedule(train: ml_collections.ConfigDict, steps_per_epoch: int) -> tuple[in
     return total, log_every, eval_every, ckpt_every
 
 
-BY_POSITION = "_by_position"  # a metric named so is a vector (one value per position in a window)
-
-
-def _summarize(values: dict[str, np.ndarray], prefix: str) -> tuple[dict[str, float], dict[str, list]]:
-    """{'loss': [S, n]} -> ({'train_loss': mean}, {'train_loss': [S] seed means}); the second only if S > 1.
-    A metric named '*_by_position' keeps its last axis: [S, (n,) P] -> a list of P means."""
-    record, per_seed = {}, {}
-    for key, value in values.items():
-        value = np.asarray(value, dtype=np.float64)
-        if key.endswith(BY_POSITION):
-            seed_means = value.reshape(value.shape[0], -1, value.shape[-1]).mean(axis=1)
-            record[f"{prefix}{key}"] = [round(float(v), 6) for v in seed_means.mean(axis=0)]
-            if len(seed_means) > 1:
-                per_seed[f"{prefix}{key}"] = [[round(float(v), 6) for v in row] for row in seed_means]
-            continue
-        seed_means = value.reshape(value.shape[0], -1).mean(axis=1)
-        record[f"{prefix}{key}"] = float(seed_means.mean())
-        if len(seed_means) > 1:
-            per_seed[f"{prefix}{key}"] = seed_means.tolist()
-    return record, per_seed
-
-
 def sharded_chunk(task: Task, optimizer: optax.GradientTransformation, batches: Batches,
                   mesh: jax.sharding.Mesh, num_steps: int) -> Callable:
     """chunk(states, data) for a stack of seeds, jitted over `mesh`: seeds vmapped along the
@@ -212,252 +153,233 @@ def over_seeds(fn: Callable, **vmap_kwargs) -> Callable:
     return apply
 
 
-UNIT_ABBREVIATIONS = {"examples": "ex", "tokens": "tok"}
+class Clock:
+    """Training time and throughput. The first chunk compiles, so the rate and the ETA count
+    the chunks after it; a resumed run's clock goes on from its last logged time, so times and
+    wall_time_s count the training of all its sessions together."""
 
+    def __init__(self, already: float = 0.0):
+        now = time.time()
+        self.start, self.last, self.first_done, self.steps_after_first = now - already, now, None, 0
 
-def progress_line(step: int, total: int, steps_per_epoch: int, values: dict[str, float], rate: float, unit: str,
-                  n_seeds: int, eta: float, preferred=(), width: int = 100) -> str:
-    """'epoch 3.0/20 (15%) · step 300/2000 | loss: train 0.31 test 0.29 | 9,800 ex/s | ETA 2m10s',
-    lines of at most `width` columns: metrics grouped by name (train/validation/test side by
-    side), the wanted ones first (`preferred` names, e.g. the metrics with a published number,
-    then loss). Too long for one line, the step count goes, then the groups wrap onto indented
-    lines: no metric is ever dropped. The rate is the total over all seeds, with the per-seed
-    rate beside it in sweeps."""
-    groups: dict[str, list[str]] = {}
-    rank = {"train": 0, "validation": 1, "test": 2}
-    for key, value in sorted(values.items(), key=lambda kv: rank.get(kv[0].partition("_")[0], 3)):
-        split, _, name = key.partition("_")
-        split = {"validation": "val"}.get(split, split)
-        groups.setdefault(name or split, []).append(f"{split} {value:.4g}")
-    wanted = [n.removeprefix("min_").removeprefix("max_").partition("_")[2] or n for n in preferred]
-    order = sorted(groups, key=lambda n: (n not in wanted, n != "loss", list(groups).index(n)))
-    abbreviation = UNIT_ABBREVIATIONS.get(unit, unit)
-    speed = f"{rate:,.0f} {abbreviation}/s" + (f" ({rate / n_seeds:,.0f}/seed)" if n_seeds > 1 else "")
-    eta_text = f"ETA {fmt_time(eta) if math.isfinite(eta) else '?'}"
-    percent = f"({100 * step / total:.0f}%)"
-    if steps_per_epoch < total:
-        epoch, epochs = step / steps_per_epoch, total / steps_per_epoch
-        epochs_text = f"{epochs:g}" if epochs.is_integer() else f"{epochs:.{2 if epochs < 10 else 1}f}"
-        where, step_text = f"epoch {epoch:.{2 if epoch < 10 else 1}f}/{epochs_text} {percent}", \
-            f" · step {step}/{total}"
-    else:
-        where, step_text = f"step {step}/{total} {percent}", ""
-    metrics = [f"{name}: {' '.join(groups[name])}" for name in order]
-    text = " | ".join([where + step_text, *metrics, speed, eta_text])
-    if len(text) <= width:
-        return text
-    lines, current = [], where
-    for segment in [*metrics, speed, eta_text]:
-        if len(current) + 3 + len(segment) > width and current.strip():
-            lines.append(current)
-            current = "    " + segment
+    def tick(self, n_steps: int) -> float:
+        """A chunk's metrics have arrived: the seconds since the previous chunk's."""
+        now = time.time()
+        took, self.last = max(now - self.last, 1e-9), now
+        if self.first_done is None:
+            self.first_done = now
         else:
-            current += (" | " if current.strip() else "") + segment
-    return "\n".join([*lines, current])
+            self.steps_after_first += n_steps
+        return took
+
+    @property
+    def seconds_per_step(self) -> float | None:
+        return (self.last - self.first_done) / self.steps_after_first if self.steps_after_first else None
+
+    def rate(self, units_per_step: float) -> float | None:
+        return units_per_step / self.seconds_per_step if self.seconds_per_step else None
+
+
+class Books:
+    """What a chunk's metrics become: the curves, a metrics.jsonl line, a progress line and the
+    seeds that diverged. A chunk's metrics are read one chunk late (`defer`), so dispatch stays
+    asynchronous; `flush` reads them now, where a decision needs them (a checkpoint may keep
+    only a state whose loss is known finite)."""
+
+    def __init__(self, *, seeds, train, total, steps_per_epoch, units_per_step, unit, metrics_log, log,
+                 preferred, heartbeat):
+        self.seeds, self.train, self.total, self.steps_per_epoch = seeds, train, total, steps_per_epoch
+        self.units_per_step, self.unit, self.metrics_log, self.log = units_per_step, unit, metrics_log, log
+        self.preferred, self.heartbeat = preferred, heartbeat
+        self.checkpoint_dir = metrics_log.path.parent / "checkpoints"
+        records = metrics_log.records
+        self.curves = from_records(records, len(seeds))
+        self.last_record = records[-1] if records else {}
+        self.logged_at = {int(r["step"]): r["time"] for r in records if "time" in r}
+        self.clock = Clock(records[-1]["time"] if records else 0.0)
+        self.final_eval: dict[str, np.ndarray] = {}
+        self.diverged_at: dict[int, int] = {}
+        self.pending = None
+        self.last_checkpoint = None
+
+    def defer(self, step: int, n_steps: int, metrics, evaluated) -> None:
+        previous, self.pending = self.pending, (step, n_steps, metrics, evaluated)
+        if previous is not None:
+            self._process(*previous)
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            self._process(*pending)
+
+    def _process(self, step: int, n_steps: int, metrics, evaluated) -> None:
+        seconds = self.clock.tick(n_steps)
+        values = {f"train_{k}": np.asarray(v, np.float64).mean(axis=1) for k, v in sharding.to_host(metrics).items()}
+        for name, split in sharding.to_host(evaluated or {}).items():
+            evals = {f"{name}_{k}": np.asarray(v) for k, v in split.items()}
+            self.final_eval.update(evals)
+            values.update(evals)
+        append(self.curves, step, values)
+        rate = n_steps * self.units_per_step * len(self.seeds) / seconds
+        self.last_record = {"step": step, "epoch": round(step / self.steps_per_epoch, 4),
+                            "time": round(self.clock.last - self.clock.start, 3), f"{self.unit}_per_s": round(rate, 1),
+                            **to_record(values)}
+        self.metrics_log.write(self.last_record)
+        self.logged_at[step] = self.last_record["time"]
+        self._say(step, values, rate)
+        self._check_finite(step, n_steps, values["train_loss"])
+
+    def _say(self, step: int, values: dict, rate: float) -> None:
+        per_step = self.clock.seconds_per_step
+        eta = (self.total - step) * per_step if per_step else float("nan")
+        scalars = {k: float(v.mean()) for k, v in values.items() if v.ndim == 1}
+        self.log(progress_line(step, self.total, self.steps_per_epoch, scalars, rate, self.unit, len(self.seeds), eta,
+                               preferred=self.preferred))
+        self.heartbeat.mark(step, per_step)
+
+    def _check_finite(self, step: int, n_steps: int, loss: np.ndarray) -> None:
+        bad = [seed for seed, value in zip(self.seeds, loss) if not np.isfinite(value)]
+        for seed in bad:
+            if seed not in self.diverged_at and not self.train.stop_on_nan:
+                self.log(f"seed {seed} diverged (a non-finite training loss) by step {step}; the other seeds train "
+                         f"on (stop_on_nan=false)")
+            self.diverged_at.setdefault(seed, step)
+        if bad and self.train.stop_on_nan:
+            kept = f"the last good checkpoint (step {self.last_checkpoint}) is kept in {self.checkpoint_dir}" \
+                if self.last_checkpoint \
+                else "no checkpoint had been written yet"
+            raise NonFiniteLoss(f"non-finite training loss in the {n_steps} steps up to step {step} (seeds {bad}); "
+                                f"the run is stopped and {kept}. Lower the learning rate or set "
+                                f"--config.train.stop_on_nan=false to let it continue.")
+
+
+def early_stop(curve: Curve | None, patience: int) -> int | None:
+    """The step at which every seed has gone `patience` evaluations of `curve` (lower is better)
+    without a new minimum, or None (also when patience is 0: early stopping off). A function of
+    the logged values alone, so a resumed run decides exactly as an uninterrupted one."""
+    if patience <= 0 or curve is None or len(curve.steps) <= patience:
+        return None
+    return int(curve.steps[-1]) if np.all(len(curve.steps) - 1 - curve.best() >= patience) else None
 
 
 def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], optax.GradientTransformation],
-        train_data: dict[str, np.ndarray],
-        eval_data: dict[str, dict[str, np.ndarray]], train: ml_collections.ConfigDict,
-        writer: RunWriter, seeds: list[int], log: Callable[[str], None] = print,
-        stream: str | None = None, progress_metrics: tuple[str, ...] = (),
-        at_steps: tuple | None = None) -> FitResult:
+        train_data: dict[str, np.ndarray], eval_data: dict[str, dict[str, np.ndarray]],
+        train: ml_collections.ConfigDict, writer: RunWriter, seeds: list[int], log: Callable[[str], None] = print,
+        stream: str | None = None, progress_metrics: tuple[str, ...] = (), at_steps: tuple | None = None) -> FitResult:
     """Train len(seeds) independent runs of `task` as one vmapped computation; `optimizer` may be
-    a function of the steps in an epoch (for schedules counted in epochs); `stream` names
-    an independent random stream of the same seeds (see `run_keys`); the progress lines show
-    `progress_metrics` (e.g. those with a published number) first. `at_steps` = (steps, hook):
-    at the first logged step at or past each of `steps`, hook(step, state, record) is called
-    with the state of that very step (samples through training: the pending record is
-    processed first, so the state is not a chunk ahead)."""
-    if not isinstance(writer, RunWriter):
-        writer = RunWriter(writer)
-    if not writer.primary:
-        log = lambda message: None  # noqa: E731  (one progress stream, from the process that writes)
+    a function of the steps in an epoch (for schedules counted in epochs); `stream` names an
+    independent random stream of the same seeds (see `run_keys`); the progress lines show
+    `progress_metrics` first. `at_steps` = (steps, hook): at the first logged step at or past
+    each of `steps`, hook(step, state, record) is called with that very step's state and
+    metrics.jsonl line (samples through training)."""
+    writer = writer if isinstance(writer, RunWriter) else RunWriter(writer)
+    log = log if writer.primary else (lambda message: None)  # one progress stream, from the process that writes
     batches = default_batches(task, train.batch_size, train.get("shuffle", True))
     try:
         steps_per_epoch = batches.steps_per_epoch(train_data)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    if callable(optimizer):
-        optimizer = optimizer(steps_per_epoch)
+    optimizer = optimizer(steps_per_epoch) if callable(optimizer) else optimizer
     total, log_every, eval_every, ckpt_every = schedule(train, steps_per_epoch)
-    units_per_step = batches.units_per_step(train_data)
-    n_seeds = len(seeds)
-    mesh = sharding.make_mesh(n_seeds, train.batch_size, shard_batch=train.get("shard_batch", "auto"))
+    mesh = sharding.make_mesh(len(seeds), train.batch_size, shard_batch=train.get("shard_batch", "auto"))
     if mesh.shape["data"] > 1:
         log(f"each batch of {train.batch_size} is split over {mesh.shape['data']} devices "
             f"({train.batch_size // mesh.shape['data']} examples each)")
-    state_sharding = sharding.per_seed(mesh)
+    state, checkpointer, start = restore(task, optimizer, seeds, stream, mesh, writer,
+                                         {"train": train_data, "eval": eval_data}, total, log)
+    step = start
+    heartbeat = Heartbeat(log, total)
+    books = Books(seeds=seeds, train=train, total=total, steps_per_epoch=steps_per_epoch,
+                  units_per_step=batches.units_per_step(train_data), unit=batches.unit, log=log,
+                  metrics_log=writer.metrics_log(start or None, warn=log, tensorboard=train.get("tensorboard", True)),
+                  preferred=progress_metrics, heartbeat=heartbeat)
+    books.last_checkpoint = start or None
+    data = sharding.put_replicated(mesh, train_data)
+    evals = {name: sharding.put_replicated(mesh, d) for name, d in eval_data.items()}
+    chunk = functools.lru_cache(lambda n: sharded_chunk(task, optimizer, batches, mesh, n))  # a program per length
+    evaluate = jax.jit(over_seeds(make_evaluate(task, train.eval_batch_size)))
+    patience, watched = train.get("early_stop_patience", 0), train.get("early_stop_metric", "validation_loss")
+    stopped = early_stop(books.curves.get(watched), patience)
+    if stopped is not None:
+        log(f"early stop: {watched} had not improved for {patience} evaluations at step {stopped}")
+    hook_steps = sorted(s for s in at_steps[0] if s > start) if at_steps else []
+    last_save = time.time()
+    heartbeat.mark(start, None)
+    try:
+        with heartbeat:
+            while step < total and stopped is None:
+                n_steps = min(log_every, total - step)
+                state, metrics = chunk(n_steps)(state, data)
+                step += n_steps
+                due_eval = step % eval_every == 0 or step == total
+                books.defer(step, n_steps, metrics, {k: evaluate(state, d) for k, d in evals.items()} if due_eval else None)
+                if patience and due_eval:  # decide now, before another chunk trains
+                    books.flush()
+                    stopped = early_stop(books.curves.get(watched), patience)
+                    if stopped is not None:
+                        log(f"early stop at step {step}: {watched} has not improved for {patience} evaluations "
+                            f"(every seed)")
+                if hook_steps and step >= hook_steps[0]:
+                    books.flush()
+                    hook_steps = [s for s in hook_steps if s > step]
+                    at_steps[1](step, state, books.last_record)
+                if (step % ckpt_every == 0 or step == total or stopped is not None
+                        or time.time() - last_save > CHECKPOINT_SECONDS):  # also a config that saves only at its end
+                    books.flush()  # the loss must be known finite before this state is kept
+                    save(checkpointer, step, state, train)
+                    books.last_checkpoint, last_save = step, time.time()
+            books.flush()
+    except KeyboardInterrupt:
+        raise Interrupted(books.last_record.get("step", start), checkpointer.latest_step(), writer.workdir) from None
+    finally:
+        close(checkpointer, books.metrics_log)
+    if step == start:  # nothing left to train (a finished run rerun): evaluate what was restored
+        books.final_eval = {f"{name}_{k}": np.asarray(v) for name, d in evals.items()
+                            for k, v in sharding.to_host(evaluate(state, d)).items()}
+    clock = books.clock
+    return FitResult(state, books.curves, step, steps_per_epoch, time.time() - clock.start,
+                     clock.rate(batches.units_per_step(train_data) * len(seeds)), batches.unit, books.final_eval,
+                     books.diverged_at, books.logged_at)
 
+
+def restore(task: Task, optimizer, seeds: list[int], stream: str | None, mesh, writer: RunWriter, data: dict,
+            total: int, log: Callable[[str], None]) -> tuple[TrainState, Checkpointer, int]:
+    """The seeds' initial state, or the newest valid checkpoint of this run (saying which), and
+    the checkpointer that keeps the run's next ones. A checkpoint of other data is refused."""
+    state_sharding = sharding.per_seed(mesh)
     keys = run_keys(seeds, stream)
     state = jax.jit(jax.vmap(lambda k: init_state(task, optimizer, k)), out_shardings=state_sharding)(keys)
     checkpointer = Checkpointer(writer.checkpoint_dir, fingerprint=writer.fingerprint, warn=log,
-                                layout={k: int(v) for k, v in mesh.shape.items()},
-                                data_digest=leaves_digest({"train": train_data, "eval": eval_data})[0])
+                                layout={k: int(v) for k, v in mesh.shape.items()}, data_digest=leaves_digest(data)[0])
     restored_step, state = checkpointer.restore(state)
-    start = restored_step or 0
-    if start:
-        log(f"resuming {writer.workdir} from the checkpoint at step {start}/{total}")
+    if restored_step:
+        log(f"resuming {writer.workdir} from the checkpoint at step {restored_step}/{total}")
     elif checkpointer.latest_step() is not None:
         log(f"no valid checkpoint in {checkpointer.directory}: training starts over")
     elif len(read_sessions(writer.workdir)) > 1:  # reopened, yet nothing to resume: say so
         log(f"note: an earlier session of {writer.workdir} stopped before its first checkpoint; training starts "
             f"over from step 0 (train.checkpoint_every sets how often a run checkpoints)")
-    metrics_log = writer.metrics_log(start if start else None, warn=log, tensorboard=train.get("tensorboard", True))
-    history = list(metrics_log.records)
+    return state, checkpointer, restored_step or 0
 
-    data = sharding.put_replicated(mesh, train_data)
-    evals = {name: sharding.put_replicated(mesh, d) for name, d in eval_data.items()}
-    chunks: dict[int, Callable] = {}
 
-    def chunk_fn(num_steps: int) -> Callable:
-        if num_steps not in chunks:
-            chunks[num_steps] = sharded_chunk(task, optimizer, batches, mesh, num_steps)
-        return chunks[num_steps]
-
-    evaluate = jax.jit(over_seeds(make_evaluate(task, train.eval_batch_size)))
-    # A resumed run's clock continues from its last logged time, so times and wall_time_s
-    # count the training of all processes together.
-    already = history[-1]["time"] if history else 0.0
-    clock = {"start": time.time() - already, "first_done": None, "last": time.time(), "steps_after_first": 0}
-    last_good_ckpt = start or None
-    last_save_time = time.time()
-    final_eval: dict[str, np.ndarray] = {}  # per-seed eval of the newest evaluated state
-    final_train: dict[str, np.ndarray] = {}
-    diverged_at: dict[int, int] = {}
-    rate_key = f"{batches.unit}_per_s"
-
-    def process(pending) -> None:
-        step, n_steps, metrics, eval_metrics = pending
-        metrics = sharding.to_host(metrics)
-        now = time.time()
-        record, per_seed = _summarize(metrics, "train_")
-        final_train.update({f"train_{k}": np.asarray(v, np.float64).reshape(n_seeds, -1, *np.shape(v)[2:]).mean(axis=1)
-                            for k, v in metrics.items()})
-        bad = [seeds[i] for i in range(n_seeds) if not np.all(np.isfinite(metrics["loss"][i]))]
-        for seed in bad:
-            if seed not in diverged_at and not train.stop_on_nan:
-                log(f"seed {seed} diverged (a non-finite training loss) by step {step}; the other seeds train on "
-                    f"(stop_on_nan=false)")
-            diverged_at.setdefault(seed, step)
-        if eval_metrics is not None:
-            for name, values in sharding.to_host(eval_metrics).items():
-                r, p = _summarize(values, f"{name}_")
-                record.update(r)
-                per_seed.update(p)
-                final_eval.update({f"{name}_{k}": np.asarray(v) for k, v in values.items()})
-        if clock["first_done"] is None:
-            clock["first_done"] = now
-        else:
-            clock["steps_after_first"] += n_steps
-        rate = (n_steps * units_per_step * n_seeds) / max(now - clock["last"], 1e-9)
-        clock["last"] = now
-        record = {"step": step, "epoch": round(step / steps_per_epoch, 4), "time": round(now - clock["start"], 3),
-                  rate_key: round(rate, 1), **record}
-        if per_seed:
-            record["per_seed"] = per_seed
-        metrics_log.write(record)
-        history.append(record)
-        eta = (total - step) * (now - clock["first_done"]) / max(clock["steps_after_first"], 1) \
-            if clock["steps_after_first"] else float("nan")
-        values = {k: v for k, v in record.items()
-                  if k not in ("step", "epoch", "time", rate_key, "per_seed") and not k.endswith(BY_POSITION)}
-        log(progress_line(step, total, steps_per_epoch, values, rate, batches.unit, n_seeds, eta,
-                          preferred=progress_metrics))
-        heartbeat.mark(step, (now - clock["first_done"]) / clock["steps_after_first"]
-                       if clock["steps_after_first"] else None)
-        if bad and train.stop_on_nan:
-            kept = f"the last good checkpoint (step {last_good_ckpt}) is kept in {checkpointer.directory}" \
-                if last_good_ckpt else "no checkpoint had been written yet"
-            raise NonFiniteLoss(f"non-finite training loss in the {n_steps} steps up to step {step} "
-                                f"(seeds {bad}); the run is stopped and {kept}. Lower the learning rate "
-                                f"or set --config.train.stop_on_nan=false to let it continue.")
-
-    patience = train.get("early_stop_patience", 0)
-    watched = train.get("early_stop_metric", "validation_loss")
-    stopped_at = early_stop(history, watched, patience, n_seeds)
-    if stopped_at is not None:
-        log(f"early stop: {watched} had not improved for {patience} evaluations at step {stopped_at}")
-    pending = None
-    step = start
-    hook_steps, hook = (sorted(s for s in at_steps[0] if s > start), at_steps[1]) if at_steps else ([], None)
-    heartbeat = Heartbeat(log, total)
-    heartbeat.mark(start, None)
+def save(checkpointer: Checkpointer, step: int, state: TrainState, train: ml_collections.ConfigDict) -> None:
+    """Checkpoint `state`; with stop_on_nan=false a diverged seed's NaN parameters are kept with
+    the healthy seeds, otherwise a non-finite state is never saved."""
     try:
-        heartbeat.start()
-        while step < total and stopped_at is None:
-            n_steps = min(log_every, total - step)
-            state, metrics = chunk_fn(n_steps)(state, data)
-            step += n_steps
-            eval_metrics = None
-            if step % eval_every == 0 or step == total:
-                eval_metrics = {name: evaluate(state, d) for name, d in evals.items()}
-            if pending is not None:
-                process(pending)
-            pending = (step, n_steps, metrics, eval_metrics)
-            if patience and eval_metrics is not None:  # decide now, before another chunk trains
-                process(pending)
-                pending = None
-                stopped_at = early_stop(history, watched, patience, n_seeds)
-                if stopped_at is not None:
-                    log(f"early stop at step {step}: {watched} has not improved for {patience} evaluations "
-                        f"(every seed)")
-            overdue = time.time() - last_save_time > CHECKPOINT_SECONDS  # a config that saves only at its end
-            if hook_steps and step >= hook_steps[0]:
-                if pending is not None:
-                    process(pending)
-                    pending = None
-                while hook_steps and step >= hook_steps[0]:
-                    hook_steps.pop(0)
-                hook(step, state, history[-1])
-            if step % ckpt_every == 0 or step == total or stopped_at is not None or overdue:
-                if pending is not None:
-                    process(pending)  # the loss must be known finite before this state is kept
-                    pending = None
-                try:
-                    # stop_on_nan=false: a diverged seed's NaN parameters are kept with the healthy seeds
-                    checkpointer.save(step, state, nonfinite_ok=not train.stop_on_nan)
-                except NonFiniteState as err:
-                    raise NonFiniteLoss(f"{err}. Lower the learning rate or check the model (a finite loss "
-                                        f"with non-finite parameters: an unused NaN parameter, keep_prob 0).") from None
-                last_good_ckpt, last_save_time = step, time.time()
-        if pending is not None:
-            process(pending)
-    except KeyboardInterrupt:
-        raise Interrupted(history[-1]["step"] if history else start, checkpointer.latest_step(),
-                          writer.workdir) from None
+        checkpointer.save(step, state, nonfinite_ok=not train.stop_on_nan)
+    except NonFiniteState as err:
+        raise NonFiniteLoss(f"{err}. Lower the learning rate or check the model (a finite loss with non-finite "
+                            f"parameters: an unused NaN parameter, keep_prob 0).") from None
+
+
+def close(checkpointer: Checkpointer, metrics_log) -> None:
+    """Finish pending checkpoint writes and the metrics stream; an error while closing is raised
+    unless another is already on its way up (a failed save says it in one line)."""
+    failing = sys.exc_info()[0] is not None
+    try:
+        checkpointer.close()
+    except Exception:  # noqa: BLE001
+        if not failing:
+            raise
     finally:
-        heartbeat.stop()
-        failing = sys.exc_info()[0] is not None  # a failed save already on its way up says it in one line
-        try:
-            checkpointer.close()
-        except Exception:  # noqa: BLE001
-            if not failing:
-                raise
-        finally:
-            metrics_log.close()
-    if step == start:  # nothing left to train (a finished run rerun): evaluate what was restored
-        for name, d in evals.items():
-            values = sharding.to_host(evaluate(state, d))
-            final_eval.update({f"{name}_{k}": np.asarray(v) for k, v in values.items()})
-        last = history[-1] if history else {}
-        final_train.update({k: np.asarray(last.get("per_seed", {}).get(k, [v] * n_seeds), np.float64)
-                            for k, v in last.items() if k.startswith("train_")})
-    wall = time.time() - clock["start"]
-    after_first = clock["last"] - clock["first_done"] if clock["first_done"] else 0.0
-    rate = clock["steps_after_first"] * units_per_step * n_seeds / after_first if after_first > 0 else None
-    return FitResult(state, history, step, wall, rate, batches.unit, final_eval, final_train, diverged_at)
-
-
-def early_stop(history: list[dict], metric: str, patience: int, n_seeds: int) -> int | None:
-    """The step at which every seed has gone `patience` evaluations of `metric` (lower is better)
-    without a new minimum, or None (also when patience is 0: early stopping off). A function of
-    the history alone, so a resumed run decides exactly as an uninterrupted one."""
-    if patience <= 0:
-        return None
-    rows = [r for r in history if metric in r]
-    if len(rows) <= patience:
-        return None
-    values = np.asarray([r.get("per_seed", {}).get(metric, [r[metric]] * n_seeds) for r in rows], np.float64)
-    best_index = np.argmin(np.where(np.isnan(values), np.inf, values), axis=0)  # first minimum per seed
-    return rows[-1]["step"] if np.all(len(rows) - 1 - best_index >= patience) else None
+        metrics_log.close()
