@@ -29,7 +29,7 @@ import sys
 import time
 import traceback
 
-from jaxnets.rundir import fmt_time
+from jaxnets.train.progress import fmt_time
 from jaxnets.tables import Figure, Row
 
 
@@ -102,9 +102,9 @@ def _finished(workdir: pathlib.Path, config_json: dict) -> dict | None:
         summary = json.loads((workdir / "summary.json").read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    from jaxnets.rundir import result_relevant
+    from jaxnets.rundir import same_results
 
-    return summary if result_relevant(saved) == result_relevant(config_json) else None
+    return summary if same_results(saved, config_json) else None
 
 
 def _shown_metrics(module, summary: dict) -> set[str]:

@@ -4,7 +4,6 @@ lossFun (forward, then backprop through time) in float64."""
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from jaxnets.config import load
 from jaxnets.experiments.language_model import lm_task

@@ -1,0 +1,76 @@
+"""summary.json: a run's final metrics over its seeds (mean, std, per seed, diverged seeds left
+out of the means), its published numbers and how it was made."""
+
+from __future__ import annotations
+
+import platform
+
+import numpy as np
+
+
+def seed_stats(per_seed: dict[str, np.ndarray], keep: np.ndarray | None = None) -> tuple[dict, dict]:
+    """Mean and (sample, ddof=1) std over seeds of each final metric (over the seeds `keep`
+    marks, when given and the metric has one value per seed)."""
+    means, stds = {}, {}
+    for key, values in per_seed.items():
+        values = np.asarray(values, dtype=np.float64)
+        if keep is not None and values.shape == keep.shape and keep.any():
+            values = values[keep]
+        means[key] = float(values.mean())
+        if values.size > 1:
+            stds[key] = float(values.std(ddof=1))
+    return means, stds
+
+
+def diverged(seeds: list[int], per_seed: dict[str, np.ndarray]) -> list[int]:
+    """The seeds with a non-finite final metric (a sweep run with stop_on_nan=false)."""
+    bad = np.zeros(len(seeds), bool)
+    for values in per_seed.values():
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape == bad.shape:
+            bad |= ~np.isfinite(values)
+    return [seed for seed, b in zip(seeds, bad) if b]
+
+
+def make_summary(*, experiment: str, config_file: str, seeds: list[int], per_seed: dict[str, np.ndarray],
+                 reference: dict, steps: int, wall_time_s: float, throughput: float | None = None,
+                 unit: str = "examples", extra: dict | None = None, sessions: list[dict] | None = None) -> dict:
+    """The summary.json contract (DESIGN.md): final metrics as mean / std / per seed, the
+    published numbers, and how the run was made."""
+    import jax
+
+    lost = sorted(set(diverged(seeds, per_seed)) | set((extra or {}).get("diverged_seeds", []))
+                  | {int(seed) for seed in (extra or {}).get("diverged_at_step", {})})
+    keep = np.array([seed not in lost for seed in seeds])
+    means, stds = seed_stats(per_seed, keep if lost else None)  # the diverged seeds do not sink the others
+    rate = None if throughput is None else round(float(throughput), 1)
+    summary = {
+        "experiment": experiment,
+        "config_file": config_file,
+        "seeds": list(seeds),
+        "metrics": means,
+        "metrics_std": stds,
+        "metrics_per_seed": {k: np.asarray(v, dtype=np.float64).tolist() for k, v in per_seed.items()},
+        "reference": reference,
+        "steps": int(steps),
+        "wall_time_s": round(float(wall_time_s), 2),
+        "examples_per_s": rate if unit == "examples" else None,
+        **({f"{unit}_per_s": rate} if unit != "examples" else {}),
+        "backend": jax.default_backend(),
+        "devices": jax.device_count(),
+        "jax_version": jax.__version__,
+        "python": platform.python_version(),
+    }
+    if sessions:  # the versions are those of the session that trained (first); later ones are listed apart
+        first, last = sessions[0], sessions[-1]
+        summary.update({key: first[key] for key in ("backend", "devices", "jax_version", "python") if key in first})
+        summary.update({"git_commit": first.get("git_commit"), "started": first.get("time"),
+                        "command": first.get("command"), "sessions": len(sessions)})
+        versions = ("jax_version", "python", "git_commit", "backend")
+        if any(last.get(k) != first.get(k) for k in versions):
+            summary["last_session"] = {k: last.get(k) for k in ("time", "command", *versions)}
+    if extra:
+        summary.update(extra)
+    if lost:
+        summary["diverged_seeds"] = lost
+    return summary
