@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnets.config import load
-from jaxnets.models.classifier import classifier_task
+from jaxnets.experiments.classifier import classifier_task
 from jaxnets.train import Shuffled, init_state, make_chunk, make_optimizer, sharding
 from jaxnets.train.loop import sharded_chunk
 

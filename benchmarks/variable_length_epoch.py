@@ -24,7 +24,7 @@ def epoch_runner(bucketed: bool, seeds: int):
 
     from jaxnets.config import load
     from jaxnets.data.sentences import from_config
-    from jaxnets.models.sequence_classifier import sequence_classifier_task
+    from jaxnets.experiments.variable_length import sequence_classifier_task
     from jaxnets.train import init_state, make_optimizer, sharding
     from jaxnets.train.batches import VariableLength, bucket_lengths
     from jaxnets.train.loop import sharded_chunk

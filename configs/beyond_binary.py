@@ -76,6 +76,12 @@ FIGURES = {
 }
 
 
+def COST(config) -> float:
+    """The suite's estimate, for scheduling the longest rows first: steps × batch × MLP weights."""
+    sizes = [784, *config.model.hidden_sizes, 10]
+    return config.train.steps * config.train.batch_size * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
 def get_config(arg=None):
     c = base_config(__file__, "binary_neurons")  # its default variant anneals: undo what it set
     c.experiment = "binary_neurons"

@@ -201,7 +201,7 @@ def _main(argv: list[str] | None = None) -> int:
         init_multihost()
     from jaxnets.config import ConfigError
     from jaxnets.data import DataError
-    from jaxnets.records import RecordError
+    from jaxnets.tables.records import RecordError
     from jaxnets.rundir import RunDirError
     from jaxnets.train import Interrupted, NonFiniteLoss
     from jaxnets.train.checkpoint import CheckpointError
@@ -210,7 +210,7 @@ def _main(argv: list[str] | None = None) -> int:
         if args.command in ("train", "sweep"):
             return _train(args, rest)
         if args.command == "suite":
-            from jaxnets import suite
+            from jaxnets.tables import suite
 
             return suite.main(args.config, rest, args.seeds, args.jobs, args.variants, args.workdir, args.overwrite,
                               record=args.record)
@@ -246,7 +246,7 @@ def _main(argv: list[str] | None = None) -> int:
                 pathlib.Path(args.output).write_text(shown)
             return 0
         if args.command == "report":
-            from jaxnets import report
+            from jaxnets.tables import report
 
             if args.records:
                 differing = report.update_documents(".", check=args.check)
@@ -258,7 +258,7 @@ def _main(argv: list[str] | None = None) -> int:
             report.main(args.root, args.output)
             return 0
         if args.command == "record":
-            from jaxnets import records
+            from jaxnets.tables import records
 
             for folder in args.folders:
                 records.record_folder(folder, args.results, commit=args.commit)

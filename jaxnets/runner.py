@@ -111,6 +111,11 @@ def write_outcome(outcome: experiments.Outcome, config: ml_collections.ConfigDic
         writer.figure(name, draw)
     for relative, text in outcome.texts.items():
         writer.text(relative, text)
+    if outcome.records:
+        metrics_log = writer.metrics_log(resume_step=None)  # a rerun replaces them: resume_step None keeps none
+        for record in outcome.records:
+            metrics_log.write(record)
+        metrics_log.close()
     summary = rundir.make_summary(
         experiment=config.experiment, config_file=config_lib.split_spec(config_file)[0] if config_file else "",
         seeds=seeds, per_seed=outcome.per_seed, reference=reference,
@@ -127,30 +132,8 @@ def write_outcome(outcome: experiments.Outcome, config: ml_collections.ConfigDic
     if summary.get("diverged_seeds"):
         log(f"seeds {summary['diverged_seeds']} diverged (a non-finite final metric); the means are over the other "
             f"{len(seeds) - len(summary['diverged_seeds'])} seed(s), every seed's values in metrics_per_seed")
-    log(f"done: {done_line(summary)}; wrote {path}")
+    log(f"done: {rundir.done_line(summary)}; wrote {path}")
     return summary
-
-
-def fmt_number(value) -> str:
-    """A number for people: integers as integers, else 4 decimals (1 from 100 up)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if float(value).is_integer() and abs(value) < 1e15:
-        return f"{int(value):d}"
-    return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
-
-
-def done_line(summary: dict) -> str:
-    """'test_error 0.0183 ± 0.0005 (published 0.0193)' for every final metric, the published
-    number beside the metric it belongs to."""
-    reference, stds = summary.get("reference", {}), summary.get("metrics_std", {})
-    parts = []
-    for key, value in summary["metrics"].items():
-        text = f"{key} {fmt_number(value)}" + (f" ± {fmt_number(stds[key])}" if key in stds else "")
-        if isinstance(reference.get(key), (int, float)):
-            text += f" (published {fmt_number(reference[key])})"
-        parts.append(text)
-    return ", ".join(parts)
 
 
 def _print_now(message: str) -> None:
@@ -177,7 +160,7 @@ def run_spec(spec: str, overrides: list[str], n_seeds: int | None = None, workdi
     """Load `configs/x.py[:variant]` with `--config.k=v` overrides and run it (a sweep of
     n_seeds seeds, or one seed), in `workdir` or the default one. `spec` may be a config's short
     name (`mnist_mlp`), as everywhere in the CLI. `record`: a results folder to copy the
-    finished run into (`jaxnets.records`)."""
+    finished run into (`jaxnets.tables.records`)."""
     from jaxnets.catalog import resolve_spec
 
     spec = resolve_spec(spec)
@@ -189,7 +172,7 @@ def run_spec(spec: str, overrides: list[str], n_seeds: int | None = None, workdi
     workdir = workdir or default_workdir(spec, n_seeds, overrides)
     summary = run(config, workdir, seeds, config_file=config_lib.normalize_spec(spec), overwrite=overwrite, log=log)
     if record:  # the finished run's record, kept in git (results/)
-        from jaxnets.records import record_folder
+        from jaxnets.tables.records import record_folder
 
         record_folder(workdir, record, log=log)
     return summary

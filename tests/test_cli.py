@@ -168,7 +168,7 @@ def test_top_k_over_the_vocabulary_is_refused_before_training(tmp_path, capsys):
 def test_a_suite_shows_its_variants_progress_live(tmp_path, capsys, monkeypatch):
     """Issue 34.8: a suite printed one line per finished variant; its workers' progress went
     only to logs/*.log, also with --jobs 1. Now the progress lines reach the terminal, named."""
-    from jaxnets import suite
+    from jaxnets.tables import suite
 
     monkeypatch.setattr(suite.LogWatcher, "__init__", _fast_watcher(suite.LogWatcher.__init__))
     assert main(["suite", "--config", "configs/rnn_toy.py", "--seeds", "1", "--variants", "steps5,steps1",

@@ -18,7 +18,7 @@ SCRIPT = r"""
 import json, sys
 import jax, numpy as np
 from jaxnets.config import load
-from jaxnets.models.classifier import classifier_task
+from jaxnets.experiments.classifier import classifier_task
 from jaxnets.train import Shuffled, fit, make_optimizer, sharding
 from jaxnets.train.loop import sharded_chunk
 

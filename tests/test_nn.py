@@ -6,7 +6,7 @@ import optax
 from jax.test_util import check_grads
 
 from jaxnets.experiments.autoencoder import autoencoder_task, dead_units
-from jaxnets.models.classifier import classifier_task
+from jaxnets.experiments.classifier import classifier_task
 from jaxnets.config import load
 from jaxnets.models import init_mlp, mlp, mlp_activations
 from jaxnets.nn import dense, dense_softmax_cross_entropy, dropout, leaky_relu6

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from jaxnets import records, report
+from jaxnets.tables import records, report
 from jaxnets.__main__ import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -173,9 +173,9 @@ def test_a_metric_only_logged_is_read_from_the_records_curve(tmp_path):
     """An older record's summary lacks the final training loss its metrics.jsonl holds (the
     autoencoder post's number is a training loss): the table reads the last logged value."""
     run = _fake_run(tmp_path / "run", 0.5)
-    (run / "metrics.jsonl").write_text('{"step": 1, "train_loss": 0.9}\n'
+    (run / "metrics.jsonl").write_text('{"step": 1, "train_loss": 0.9, "per_seed": {"train_loss": [0.9, 0.9, 0.9]}}\n'
                                        '{"step": 2, "train_loss": 0.6, "per_seed": {"train_loss": [0.5, 0.6, 0.7]}}\n'
-                                       '{"step": 2, "test_loss": 0.8}\n')
+                                       '{"step": 2, "test_loss": 0.8, "per_seed": {"test_loss": [0.8, 0.8, 0.8]}}\n')
     dest, _ = records.write_record(run, tmp_path / "results")
     record = records.read_records(tmp_path / "results")[("rnn_toy", "steps5")]
     assert report.measured(record["summary"], "missing") is None

@@ -320,7 +320,7 @@ def test_resuming_on_another_mesh_says_it_is_not_bitwise(tmp_path):
 
 
 def test_a_dead_worker_costs_its_variant_a_restart_not_the_suite(tmp_path):
-    from jaxnets.suite import _in_workers
+    from jaxnets.tables.suite import _in_workers
     from tests.suite_helpers import flaky_variant
 
     args = [(f"x.py:{name}", str(tmp_path)) for name in ("dies_once", "fine", "dies_always", "also_fine")]

@@ -17,7 +17,8 @@ import optax
 import orbax.checkpoint as ocp
 import pytest
 
-from jaxnets import report, rundir
+from jaxnets import rundir
+from jaxnets.tables import report
 from jaxnets.__main__ import main
 from jaxnets.train import NonFiniteLoss, Task, fit, mean_of
 from jaxnets.train.curves import Curve, from_records
@@ -323,7 +324,7 @@ def test_suite_workers_die_with_the_suite(tmp_path):
     parent = tmp_path / "parent.py"
     parent.write_text(
         "import subprocess, sys\n"
-        "code = 'from jaxnets.suite import _die_with_parent; _die_with_parent(); import time; "
+        "code = 'from jaxnets.tables.suite import _die_with_parent; _die_with_parent(); import time; "
         "print(1, flush=True); time.sleep(120)'\n"
         "child = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE)\n"
         "child.stdout.readline()\n"
@@ -432,7 +433,7 @@ def test_a_sweep_with_some_diverged_seeds_keeps_the_others_results():
 def test_suite_table_rows_published_number_plot_only_or_not_comparable():
     import types
 
-    from jaxnets.suite import results_table
+    from jaxnets.tables.outputs import results_table
 
     module = types.SimpleNamespace(TABLE=[("e", "a number", "v", "acc", 0.5), ("e", "a plot", "v", "acc", None),
                                           ("e", "other data", "v", "acc", "0.36 (blogs)"),
@@ -451,7 +452,7 @@ def test_suite_draws_summary_vectors_per_position(tmp_path, monkeypatch):
     import importlib.util
 
     from jaxnets import plots
-    from jaxnets.suite import write_outputs
+    from jaxnets.tables.outputs import write_outputs
 
     spec = importlib.util.spec_from_file_location("initial_states", "configs/initial_states.py")
     module = importlib.util.module_from_spec(spec)

@@ -14,6 +14,7 @@ import pytest
 
 from jaxnets.data import DataError
 from jaxnets.data.sentences import UNK, prepare, read_tsv, read_wordnet, tokenize
+from jaxnets.experiments import variable_length as vl
 from jaxnets.models import sequence_classifier as sc
 from jaxnets.train.batches import VariableLength, bucket_lengths, by_length_class
 
@@ -141,7 +142,7 @@ def test_the_last_relevant_output_ignores_padding():
     per_step = sc.apply(params, tokens, length, readout="seq2seq")
     chex.assert_shape(per_step, (3, 30, 3))
     labels = jnp.asarray(data["label"])
-    metrics = sc.metrics_of(per_step, {"label": labels, "length": length}, "seq2seq")
+    metrics = vl.metrics_of(per_step, {"label": labels, "length": length}, "seq2seq")
     log_p = np.asarray(jax.nn.log_softmax(per_step))
     brute = [-log_p[i, t, labels[i]] for i in range(3) for t in range(int(length[i]))]
     np.testing.assert_allclose(metrics["loss"][0] / metrics["loss"][1], np.mean(brute), rtol=1e-5)
@@ -169,7 +170,7 @@ def test_training_compiles_once_per_length_class(tmp_path, monkeypatch):
     monkeypatch.setattr(sc, "apply", traced)
     model = ml_collections.ConfigDict({"cell": "gru", "n_embed": 8, "n_hidden": 16, "keep_prob": 1.0,
                                        "readout": "last_output"})  # (dropout's RNG doubles the compile time)
-    task = sc.sequence_classifier_task(model, 50, 2, VariableLength(32, lengths, bucketed=True))
+    task = vl.sequence_classifier_task(model, 50, 2, VariableLength(32, lengths, bucketed=True))
     train = ml_collections.ConfigDict({"batch_size": 32, "num_epochs": 1.0, "steps": 10, "log_every": 5,
                                        "eval_every": 5, "checkpoint_every": 0, "eval_batch_size": 256,
                                        "stop_on_nan": True, "tensorboard": False})
@@ -200,7 +201,7 @@ def test_a_sweep_runs_one_branch_per_step_not_all():
     batches = VariableLength(32, bucket_lengths(data["length"], 5), bucketed=True)
     model = ml_collections.ConfigDict({"cell": "gru", "n_embed": 8, "n_hidden": 16, "keep_prob": 0.6,
                                        "readout": "last_output"})
-    task = sc.sequence_classifier_task(model, 50, 2, batches)
+    task = vl.sequence_classifier_task(model, 50, 2, batches)
     optimizer = make_optimizer(ml_collections.ConfigDict({"name": "adam", "learning_rate": 1e-2}))
     states = jax.vmap(lambda k: init_state(task, optimizer, k))(jax.random.split(jax.random.key(0), 3))
     chunk = sharded_chunk(task, optimizer, batches, sharding.make_mesh(3, 32, shard_batch="never"), 2)

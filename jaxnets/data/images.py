@@ -21,7 +21,7 @@ from jaxnets.data.idx import DataError, read_idx
 from jaxnets.data.splits import parse_split, select
 
 __all__ = ["DATA_DIR_ENV", "IMAGE_DATASETS", "IMAGE_SHAPES", "FILES", "CIFAR_SOURCE", "CIFAR_FILES", "TFDS_HOST",
-           "how_to_get", "check_image_split", "load_images", "flat_pixels", "pixels", "standardizer",
+           "how_to_get", "check_image_section", "check_image_split", "load_images", "flat_pixels", "pixels", "standardizer",
            "image_classification"]
 
 DATA_DIR_ENV = "JAXNETS_DATA_DIR"
@@ -129,6 +129,20 @@ def check_image_split(name: str, split: str) -> set[str]:
     if needed - set(FILES):
         raise ValueError(f"split {split!r}: {IMAGE_DATASETS[name]} has the splits {sorted(FILES)}")
     return needed
+
+
+def check_image_section(data) -> None:
+    """An image-classification data section (name, train_split, eval_splits), before any work."""
+    from jaxnets.config import ConfigError
+
+    if data.name not in IMAGE_DATASETS:
+        raise ConfigError(f"data.name = {data.name!r} is not one of {sorted(IMAGE_DATASETS)}")
+    for key, split in [("data.train_split", data.train_split),
+                       *((f"data.eval_splits.{k}", v) for k, v in data.get("eval_splits", {}).items())]:
+        try:
+            check_image_split(data.name, split)
+        except ValueError as err:
+            raise ConfigError(f"{key}: {err}") from None
 
 
 def load_images(name: str, split: str) -> dict[str, np.ndarray]:

@@ -34,7 +34,11 @@ MODES = ("stochastic", "deterministic")
 BASELINES = ("variance_adjusted", "none")
 
 
-def check(model: ml_collections.ConfigDict) -> None:
+def check(config: ml_collections.ConfigDict) -> None:
+    check_model(config.model)
+
+
+def check_model(model: ml_collections.ConfigDict) -> None:
     for key, valid in (("neuron", stochastic_mlp.NEURONS), ("estimator", ESTIMATORS), ("baseline", BASELINES),
                        ("train_mode", MODES), ("eval_mode", MODES), ("loss_form", ("stable", "posts"))):
         if model[key] not in valid:
@@ -57,7 +61,7 @@ def slope_at(model: ml_collections.ConfigDict, step: jax.Array) -> jax.Array:
 
 def stochastic_task(model: ml_collections.ConfigDict, n_in: int = 784, n_classes: int = 10,
                     eval_mode: str | None = None) -> Task:
-    check(model)
+    check_model(model)
     spec = stochastic_mlp.NeuronSpec(model.neuron, model.estimator, model.one_hot_dim)
     sizes = (n_in, *model.hidden_sizes, n_classes)
     reduce = {"mean": jnp.mean, "sum": jnp.sum}[model.loss_reduction]

@@ -20,7 +20,7 @@ from jaxnets.config import ConfigError
 from jaxnets.data import image_classification
 from jaxnets.experiments import Context, Outcome
 from jaxnets.models import init_mlp, logistic, mlp_activations
-from jaxnets.models.classifier import classifier_task
+from jaxnets.experiments.classifier import classifier_task
 from jaxnets.plots import plt, save_figure
 from jaxnets.train.curves import Curve
 from jaxnets.train import Task
@@ -121,11 +121,15 @@ def plot_probes(accs: np.ndarray, names: list[str], published: list, path) -> No
     save_figure(fig, path)
 
 
+def check(config: ml_collections.ConfigDict) -> None:
+    if config.probe.multi_class not in logistic.MULTI_CLASS:
+        raise ConfigError(f"probe.multi_class = {config.probe.multi_class!r} is not one of "
+                          f"{list(logistic.MULTI_CLASS)}")
+
+
 def run(ctx: Context) -> Outcome:
     config = ctx.config
     model, probe = config.model, config.probe
-    if probe.multi_class not in logistic.MULTI_CLASS:
-        raise ConfigError(f"probe.multi_class = {probe.multi_class!r} is not one of {list(logistic.MULTI_CLASS)}")
     train_data, eval_data = image_classification(config.data.name, config.data.train_split,
                                                  config.data.eval_splits.to_dict())
     split = next(iter(eval_data))

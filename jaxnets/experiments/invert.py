@@ -24,7 +24,7 @@ from jaxnets.config import ConfigError
 from jaxnets.data import image_classification
 from jaxnets.experiments import Context, Outcome
 from jaxnets.models import mlp_activations
-from jaxnets.models.classifier import classifier_task
+from jaxnets.experiments.classifier import classifier_task
 from jaxnets.nn import initializer
 from jaxnets.plots import plt, save_figure
 from jaxnets.train.loop import run_keys

@@ -110,14 +110,11 @@ def by_position_at_best(curves: Curves) -> dict[str, list]:
 def run(ctx: Context) -> Outcome:
     config = ctx.config
     model, data = config.model, config.data
-    rnn_lm.check(model)
     corpus, splits = language_corpus(data.name, data.validation_fraction)
     if data.get("validation", "valid") == "valid+test":  # the initial-state post validated on both files
         splits = {"train": splits["train"], "validation": np.concatenate([splits["validation"], splits["test"]])}
-    elif data.get("validation", "valid") != "valid":
-        raise ConfigError(f"data.validation = {data.validation!r} is not 'valid' or 'valid+test'")
     check_sampling(config, corpus.vocabulary)  # before training, not after it
-    ctx.writer.text(VOCABULARY_FILE, corpus.vocabulary.to_json())  # `sample` reads it: no corpus needed
+    ctx.keep(VOCABULARY_FILE, corpus.vocabulary.to_json())  # `sample` reads it: no corpus needed
     rows = config.train.batch_size
     try:
         laid_out = {name: text_rows(ids, rows, model.num_steps) for name, ids in splits.items()}
@@ -151,6 +148,22 @@ def run(ctx: Context) -> Outcome:
         figures["perplexity_by_position.png"] = lambda path: plots.by_position(curves, path, title)
     return Outcome(per_seed, fit=result, extra=extra, figures=figures,
                    texts=samples(ctx, corpus.vocabulary, result.state.params))
+
+
+def check(config: ml_collections.ConfigDict) -> None:
+    """Config errors the model would otherwise meet deep inside tracing, and the data section's."""
+    model = config.model
+    if config.data.get("validation", "valid") not in ("valid", "valid+test"):
+        raise ConfigError(f"data.validation = {config.data.validation!r} is not 'valid' or 'valid+test'")
+    if model.cell not in rnn.CELLS:
+        raise ConfigError(f"model.cell = {model.cell!r} is not one of {sorted(rnn.CELLS)}")
+    truncation = model.get("truncation", "tf_style")
+    if truncation not in rnn_lm.TRUNCATIONS:
+        raise ConfigError(f"model.truncation = {truncation!r} is not one of {list(rnn_lm.TRUNCATIONS)}")
+    if truncation == "true" and (model.num_layers != 1 or model.bptt < 1):
+        raise ConfigError(f"model.truncation = 'true' needs one layer (model.num_layers = {model.num_layers}) and "
+                          f"model.bptt ≥ 1 (got {model.bptt}): across layers, per-layer truncation would let an "
+                          f"error travel further than bptt steps")
 
 
 def vanishing_gradients(ctx: Context, vocab: int, split: dict, params, distances: int) -> tuple[dict, dict]:
@@ -224,7 +237,7 @@ def samples_through_training(ctx: Context, vocabulary: Vocabulary):
         loss = record.get("train_token_loss", record.get("train_loss"))
         text += f"\n## step {step}\n\ntraining loss {loss:.4f} nats per token (the last logged interval)\n\n" \
                 f"```\n{sample}\n```\n"
-        ctx.writer.text(SAMPLES_FILE, text)
+        ctx.keep(SAMPLES_FILE, text)
         ctx.log(f"sample at step {step} -> {path}")
 
     return hook

@@ -37,7 +37,11 @@ from jaxnets.train import Task
 from jaxnets.train.step import make_evaluate, per_example
 
 
-def check(model: ml_collections.ConfigDict) -> None:
+def check(config: ml_collections.ConfigDict) -> None:
+    check_model(config.model)
+
+
+def check_model(model: ml_collections.ConfigDict) -> None:
     if model.method not in METHODS:
         raise ConfigError(f"model.method = {model.method!r} is not one of {list(METHODS)}")
     if model.arch not in ARCHS:
@@ -48,7 +52,7 @@ def check(model: ml_collections.ConfigDict) -> None:
 
 
 def sg_task(model: ml_collections.ConfigDict, input_shape: tuple, n_classes: int = 10) -> Task:
-    check(model)
+    check_model(model)
 
     def init(key):
         return init_net(key, model, input_shape, n_classes)
@@ -66,7 +70,6 @@ def sg_task(model: ml_collections.ConfigDict, input_shape: tuple, n_classes: int
 
 def run(ctx: Context) -> Outcome:
     config = ctx.config
-    check(config.model)
     train_data, eval_data = image_classification(config.data.name, config.data.train_split,
                                                  config.data.eval_splits.to_dict(), flatten=config.model.arch == "mlp")
     task = sg_task(config.model, train_data["x"].shape[1:])

@@ -5,14 +5,67 @@ and what the post measured besides accuracy — the padding per batch and the ep
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
+import ml_collections
 import numpy as np
+import optax
 
+from jaxnets.config import ConfigError
 from jaxnets.data.sentences import from_config
 from jaxnets.experiments import Context, Outcome
-from jaxnets.models.sequence_classifier import sequence_classifier_task
-from jaxnets.config import ConfigError
-from jaxnets.train.batches import VariableLength, bucket_lengths
+from jaxnets.models import sequence_classifier as model_lib
+from jaxnets.train.batches import VariableLength, bucket_lengths, by_length_class
 from jaxnets.train.curves import Curves
+from jaxnets.train.step import Task, mean_of
+
+
+def metrics_of(logits: jax.Array, batch: dict, readout: str) -> dict[str, tuple[jax.Array, jax.Array]]:
+    """(sum, count) loss and accuracy: per sequence (`last_output`), or per real step (`seq2seq`,
+    the post's masked mean), with `last_accuracy` (the prediction at the last real step) beside
+    it so that both readouts can be compared on the same footing."""
+    labels = batch["label"]
+    if readout == "last_output":
+        correct = jnp.argmax(logits, -1) == labels
+        return {"loss": mean_of(optax.softmax_cross_entropy_with_integer_labels(logits, labels)),
+                "accuracy": mean_of(correct)}
+    steps = logits.shape[1]
+    mask = jnp.arange(steps)[None, :] < batch["length"][:, None]  # [B, T]
+    per_step = jnp.broadcast_to(labels[:, None], mask.shape)
+    correct = jnp.argmax(logits, -1) == per_step
+    last_correct = jnp.take_along_axis(correct, (batch["length"] - 1)[:, None], axis=1)[:, 0]
+    return {"loss": mean_of(optax.softmax_cross_entropy_with_integer_labels(logits, per_step), mask),
+            "accuracy": mean_of(correct, mask), "last_accuracy": mean_of(last_correct)}
+
+
+def sequence_classifier_task(model: ml_collections.ConfigDict, vocab_size: int, n_classes: int,
+                             batches: VariableLength) -> Task:
+    """The trainer's task: training batches from `batches` (their length classes), evaluation on
+    whole splits padded to the longest length (masks make it exact)."""
+    if model.readout not in model_lib.READOUTS:
+        raise ValueError(f"model.readout = {model.readout!r} is not one of {model_lib.READOUTS}")
+
+    def init_fn(key):
+        return model_lib.init(key, vocab_size, model.n_embed, model.n_hidden, n_classes, model.cell), {}
+
+    def train_loss(params, batch, key):
+        logits = model_lib.apply(params, batch["tokens"], batch["length"], cell=model.cell, readout=model.readout,
+                       keep_prob=model.keep_prob, key=key)
+        return metrics_of(logits, batch, model.readout)
+
+    at_its_length = by_length_class(train_loss, batches.lengths)
+
+    def loss(params, model_state, batch, key, step):
+        sums = at_its_length(params, batch, key)
+        means = {name: s / c for name, (s, c) in sums.items()}
+        return means["loss"], (model_state, {**{k: v for k, v in means.items() if k != "loss"},
+                                             "padding": batch["padding"], "padding_computed": batch["padding_computed"]})
+
+    def evaluate(params, model_state, batch, key, step):
+        logits = model_lib.apply(params, batch["tokens"], batch["length"], cell=model.cell, readout=model.readout)
+        return metrics_of(logits, batch, model.readout), model_state
+
+    return Task(init_fn, loss, evaluate, batches=batches)
 
 
 def run(ctx: Context) -> Outcome:

@@ -24,7 +24,7 @@ from jaxnets.nn import dense, dense_softmax_cross_entropy, dropout, initializer,
 from jaxnets.nn.truncation import true_bptt_unroll
 
 __all__ = ["TRUNCATIONS", "embedding_size", "one_hot_inputs", "inputs", "init", "initial_state", "start_carries", "zero_carries", "reset_where",
-           "readout", "token_losses", "apply", "features", "check", "generate"]
+           "readout", "token_losses", "apply", "features", "generate"]
 
 TRUNCATIONS = ("tf_style", "true")
 
@@ -159,21 +159,6 @@ def _true_bptt(params, carries, emb, model, key):
     final, hs = true_bptt_unroll(cell.step, params["layers"][0], carries[0], _dropout(key, emb, 0, model.keep_prob),
                                  model.bptt, length / model.bptt)
     return (final,), _dropout(key, hs, 1, model.keep_prob)
-
-
-def check(model: ml_collections.ConfigDict) -> None:
-    """Config errors a model would otherwise meet deep inside tracing."""
-    from jaxnets.config import ConfigError
-
-    if model.cell not in rnn.CELLS:
-        raise ConfigError(f"model.cell = {model.cell!r} is not one of {sorted(rnn.CELLS)}")
-    truncation = model.get("truncation", "tf_style")
-    if truncation not in TRUNCATIONS:
-        raise ConfigError(f"model.truncation = {truncation!r} is not one of {list(TRUNCATIONS)}")
-    if truncation == "true" and (model.num_layers != 1 or model.bptt < 1):
-        raise ConfigError(f"model.truncation = 'true' needs one layer (model.num_layers = {model.num_layers}) and "
-                          f"model.bptt ≥ 1 (got {model.bptt}): across layers, per-layer truncation would let an "
-                          f"error travel further than bptt steps")
 
 
 def _dropout(key: jax.Array | None, v: jax.Array, i: int, keep_prob: float) -> jax.Array:

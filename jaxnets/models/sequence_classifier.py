@@ -4,24 +4,20 @@ read at the last real step of each sequence (`last_output`) or at every real ste
 the label predicted throughout; loss and accuracy over real steps only).
 
 Padded steps leave the state unchanged (`nn.rnn.masked`), so a sequence's last real output is
-also its final state's; the last output is gathered at index length − 1 (no Python loop). In
-training, batches come in a few padded lengths (`train.batches.VariableLength`) and the loss
-runs on the batch cut to its length class (`by_length_class`): one compilation per class.
+also its final state's; the last output is gathered at index length − 1 (no Python loop). The
+task that trains it (batches in a few padded lengths, one compilation per length class) is the
+variable_length experiment's.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import ml_collections
-import optax
 
 from jaxnets.nn.layers import dropout, glorot_uniform
 from jaxnets.nn.rnn import get_cell, initial_carries, initial_state_params, masked, unroll
-from jaxnets.train.batches import VariableLength, by_length_class
-from jaxnets.train.step import Task, mean_of
 
-__all__ = ["READOUTS", "init", "apply", "metrics_of", "sequence_classifier_task"]
+__all__ = ["READOUTS", "init", "apply"]
 
 READOUTS = ("last_output", "seq2seq")
 
@@ -54,51 +50,3 @@ def apply(params: dict, tokens: jax.Array, length: jax.Array, *, cell: str = "gr
         last = jnp.take_along_axis(outputs, (length - 1)[None, :, None], axis=0)[0]  # [B, H]
         return last @ params["w"] + params["b"]
     return jnp.swapaxes(outputs, 0, 1) @ params["w"] + params["b"]  # [B, T, classes]
-
-
-def metrics_of(logits: jax.Array, batch: dict, readout: str) -> dict[str, tuple[jax.Array, jax.Array]]:
-    """(sum, count) loss and accuracy: per sequence (`last_output`), or per real step (`seq2seq`,
-    the post's masked mean), with `last_accuracy` (the prediction at the last real step) beside
-    it so that both readouts can be compared on the same footing."""
-    labels = batch["label"]
-    if readout == "last_output":
-        correct = jnp.argmax(logits, -1) == labels
-        return {"loss": mean_of(optax.softmax_cross_entropy_with_integer_labels(logits, labels)),
-                "accuracy": mean_of(correct)}
-    steps = logits.shape[1]
-    mask = jnp.arange(steps)[None, :] < batch["length"][:, None]  # [B, T]
-    per_step = jnp.broadcast_to(labels[:, None], mask.shape)
-    correct = jnp.argmax(logits, -1) == per_step
-    last_correct = jnp.take_along_axis(correct, (batch["length"] - 1)[:, None], axis=1)[:, 0]
-    return {"loss": mean_of(optax.softmax_cross_entropy_with_integer_labels(logits, per_step), mask),
-            "accuracy": mean_of(correct, mask), "last_accuracy": mean_of(last_correct)}
-
-
-def sequence_classifier_task(model: ml_collections.ConfigDict, vocab_size: int, n_classes: int,
-                             batches: VariableLength) -> Task:
-    """The trainer's task: training batches from `batches` (their length classes), evaluation on
-    whole splits padded to the longest length (masks make it exact)."""
-    if model.readout not in READOUTS:
-        raise ValueError(f"model.readout = {model.readout!r} is not one of {READOUTS}")
-
-    def init_fn(key):
-        return init(key, vocab_size, model.n_embed, model.n_hidden, n_classes, model.cell), {}
-
-    def train_loss(params, batch, key):
-        logits = apply(params, batch["tokens"], batch["length"], cell=model.cell, readout=model.readout,
-                       keep_prob=model.keep_prob, key=key)
-        return metrics_of(logits, batch, model.readout)
-
-    at_its_length = by_length_class(train_loss, batches.lengths)
-
-    def loss(params, model_state, batch, key, step):
-        sums = at_its_length(params, batch, key)
-        means = {name: s / c for name, (s, c) in sums.items()}
-        return means["loss"], (model_state, {**{k: v for k, v in means.items() if k != "loss"},
-                                             "padding": batch["padding"], "padding_computed": batch["padding_computed"]})
-
-    def evaluate(params, model_state, batch, key, step):
-        logits = apply(params, batch["tokens"], batch["length"], cell=model.cell, readout=model.readout)
-        return metrics_of(logits, batch, model.readout), model_state
-
-    return Task(init_fn, loss, evaluate, batches=batches)

@@ -5,9 +5,8 @@ Each variant is an ordinary sweep (its own run directory under the suite's root,
 CPU cores: on a small CPU one seed-vmapped net per core beats two processes fighting over both
 cores, and one process's compilation overlaps another's training. Longest variants start first.
 
-Afterwards the suite writes `<root>/results.md` (every published number beside jaxnets' mean ±
-std over seeds, from the config file's TABLE) and one figure per experiment (its FIGURES) under
-`<root>/figures/`. A config file opts in with:
+Afterwards the suite writes `<root>/results.md` and `<root>/figures/` (`tables.outputs`). A
+config file opts in with:
 
     VARIANTS = {name: {"dotted.key": value, ...}}   # get_config(name) applies these
     SUITE = [name, ...]                              # optional: the default subset to run
@@ -24,20 +23,22 @@ import math
 import multiprocessing
 import os
 import pathlib
-import statistics
 import sys
 import time
 import traceback
 
 from jaxnets.train.progress import fmt_time
-from jaxnets.tables import Figure, Row
+from jaxnets.tables.outputs import shown_metrics, write_outputs
+from jaxnets.tables.watch import LogWatcher
 
 
-def _cost(config) -> float:
-    """A rough relative cost for scheduling longest-first: steps × batch × weights."""
-    steps = config.train.steps or config.train.get("num_epochs", 1) * 1000
-    sizes = [784, *config.model.get("hidden_sizes", (100,)), 10]
-    return float(steps * config.train.batch_size * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])))
+def _cost(module, config) -> float:
+    """A relative cost for scheduling longest-first: the config file's own `COST(config)` where it
+    has one (it knows its model), else steps (or epochs) × batch size, which orders the variants
+    of one file as well as their model sizes are alike."""
+    if hasattr(module, "COST"):
+        return float(module.COST(config))
+    return float((config.train.steps or config.train.get("num_epochs", 1) * 1000) * config.train.batch_size)
 
 
 def _compilation_cache(root: pathlib.Path) -> None:
@@ -105,182 +106,6 @@ def _finished(workdir: pathlib.Path, config_json: dict) -> dict | None:
     from jaxnets.rundir import same_results
 
     return summary if same_results(saved, config_json) else None
-
-
-def _shown_metrics(module, summary: dict) -> set[str]:
-    """The metrics a progress line shows: those of the config's TABLE, else those with a
-    published reference, else all."""
-    table = {Row(*r).metric for r in getattr(module, "TABLE", None) or []}
-    chosen = table & set(summary["metrics"]) or set(summary.get("reference", {})) & set(summary["metrics"])
-    return chosen or set(summary["metrics"])
-
-
-def _diverged_note(summary: dict, metric: str) -> str:
-    """'; 1 diverged, the other 4: m ± s' when some seeds ended with a non-finite loss."""
-    diverged = summary.get("diverged_seeds") or []
-    values = summary.get("metrics_per_seed", {}).get(metric)
-    if not diverged or not values:
-        return ""
-    finite = [v for seed, v in zip(summary["seeds"], values) if seed not in diverged]
-    if not finite:
-        return "; all diverged"
-    spread = f" ± {statistics.stdev(finite):.4f}" if len(finite) > 1 else ""
-    return f"; {len(diverged)} diverged, the other {len(finite)}: {statistics.mean(finite):.4f}{spread}"
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
-
-
-def results_table(module, summaries: dict[str, dict], root: pathlib.Path | None = None) -> str:
-    """Markdown: every published number beside the mean ± std over seeds and the gap in stds."""
-    lines = ["| exp | row | published | jaxnets mean ± std (seeds) | gap | gap / std | variant |",
-             "|---|---|---|---|---|---|---|"]
-    table = getattr(module, "TABLE", None) or [
-        Row("", name, name, metric, ref) for name, s in summaries.items()
-        for metric, ref in s.get("reference", {}).items() if isinstance(ref, (int, float))]
-    from jaxnets.report import shortened
-
-    for exp, row, variant, metric, published in map(lambda r: Row(*r), table):
-        if isinstance(published, float) and len(repr(published).partition(".")[2]) > 4:
-            published = f"{published:.4f}"  # an exact level (0.6615632381579821) shown for people
-        summary = summaries.get(variant)
-        if summary is None or metric not in summary.get("metrics", {}):
-            lines.append(f"| {exp} | {row} | {published} | (not run) | | | {variant} |")
-            continue
-        mean = summary["metrics"][metric]
-        std = summary.get("metrics_std", {}).get(metric)
-        shown = f"{mean:.4f} ± {std:.4f}" if std is not None else f"{mean:.4f}"
-        shown += f" ({len(summary['seeds'])}{_diverged_note(summary, metric)})"
-        cut = root and shortened(root / variant)
-        if cut:
-            shown += f" **{cut}**"
-        if published is None or isinstance(published, str) and not _is_number(published):  # a plot, or not comparable
-            lines.append(f"| {exp} | {row} | {published or '(plot only)'} | {shown} | | | {variant} |")
-            continue
-        gap = mean - float(published)
-        ratio = f"{gap / std:+.1f}" if std else "—"
-        lines.append(f"| {exp} | {row} | {published} | {shown} | {gap:+.4f} | {ratio} | {variant} |")
-    return "\n".join(lines) + "\n"
-
-
-def _curve(root: pathlib.Path, summaries: dict[str, dict], label: str, variant: str,
-           x: str) -> tuple[str, dict, list]:
-    """(label, the variant's curves against `x` (steps, or epochs), the indices of its diverged seeds)."""
-    from jaxnets.rundir import read_metrics
-    from jaxnets.train.curves import Curve, from_records
-
-    summary = summaries.get(variant, {})
-    drop = [summary["seeds"].index(s) for s in summary.get("diverged_seeds", []) if s in summary.get("seeds", [])]
-    records = read_metrics(root / variant / "metrics.jsonl")
-    curves = from_records(records)
-    if x == "epoch" and records and records[-1].get("epoch"):
-        steps_per_epoch = records[-1]["step"] / records[-1]["epoch"]
-        curves = {k: Curve(c.steps / steps_per_epoch, c.values) for k, c in curves.items()}
-    return label, curves, drop
-
-
-def _summary_vector(summary: dict, path: str) -> list | None:
-    """summary.json's value at a dotted path ("a.b"), or None where the run has none."""
-    value = summary
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value if isinstance(value, list) and value else None
-
-
-def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: float) -> pathlib.Path:
-    from jaxnets import plots
-
-    text = results_table(module, summaries, root)
-    train_s = sum(s.get("wall_time_s", 0.0) for s in summaries.values())
-    text += (f"\nSuite wall time {fmt_time(wall)} for {len(summaries)} variants "
-             f"(sum of the variants' training times {fmt_time(train_s)}).\n")
-    out = root / "results.md"
-    out.write_text(text)
-    for name, figure in getattr(module, "FIGURES", {}).items():
-        title, curves, keys, levels, x = Figure(*figure)
-        # {label: variant} is one panel; {panel: {label: variant}} is one panel each.
-        groups = curves if all(isinstance(v, dict) for v in curves.values()) else {"": curves}
-        if x not in ("step", "epoch"):
-            vectors = {key: {label: vector for members in groups.values() for label, variant in members.items()
-                             if (vector := _summary_vector(summaries.get(variant, {}), key)) is not None}
-                       for key in keys}
-            if any(vectors.values()):
-                plots.vectors(vectors, root / "figures" / f"{name}.png", xlabel=x, title=title)
-            continue
-        panels = {panel: [_curve(root, summaries, label, variant, x) for label, variant in members.items()
-                          if (root / variant / "metrics.jsonl").exists()]
-                  for panel, members in groups.items()}
-        if any(panels.values()):
-            plots.comparison(panels, keys, root / "figures" / f"{name}.png", title=title,
-                             levels=levels, x=x)
-    return out
-
-
-PROGRESS_PREFIXES = ("epoch ", "step ", "  … ", "resuming", "early stop")
-
-
-class LogWatcher:
-    """Live progress of the variants being trained: their log files are followed and each new
-    progress line is shown, prefixed by the variant's name, at most one line per variant every
-    `every` seconds (the newest one). Workers' output goes only to their logs; this is what the
-    terminal sees of it while they run, in process (--jobs 1) or not."""
-
-    def __init__(self, folder: pathlib.Path, out, every: float = 10.0):
-        import threading
-
-        self.folder, self.out, self.every = folder, out, every
-        self.offsets: dict[pathlib.Path, int] = {}
-        self.shown: dict[str, float] = {}
-        self.waiting: dict[str, str] = {}
-        self.done = threading.Event()
-        self.lock = threading.Lock()  # polled by its thread and, as a variant ends, by the suite
-        self.thread = threading.Thread(target=self._follow, daemon=True, name="jaxnets-suite-logs")
-
-    def poll(self, force: bool = False) -> None:
-        """Show the newest progress line of each variant (force: also those shown < every ago)."""
-        with self.lock:
-            self._poll(force)
-
-    def _poll(self, force: bool) -> None:
-        now = time.time()
-        for path in sorted(self.folder.glob("*.log")):
-            try:
-                with open(path, encoding="utf-8", errors="replace") as f:
-                    f.seek(self.offsets.get(path, 0))
-                    text = f.read()
-                    self.offsets[path] = f.tell()
-            except OSError:
-                continue
-            for line in text.splitlines():
-                if line.startswith(PROGRESS_PREFIXES):
-                    self.waiting[path.stem] = line
-        for name, line in list(self.waiting.items()):
-            if force or now - self.shown.get(name, 0.0) >= self.every:
-                print(f"  [{name}] {line.strip()}", file=self.out, flush=True)
-                self.shown[name] = now
-                del self.waiting[name]
-
-    def _follow(self) -> None:
-        while not self.done.wait(1.0):
-            self.poll()
-
-    def start(self) -> "LogWatcher":
-        for path in self.folder.glob("*.log"):  # earlier sessions' lines are not news
-            self.offsets[path] = path.stat().st_size
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.done.set()
-        self.thread.join(timeout=2.0)
-        self.poll(force=True)
 
 
 def _in_workers(args: list[tuple], jobs: int, log, run=None):
@@ -367,7 +192,7 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
         if done is not None:
             summaries[name] = done
     todo = [name for name in names if name not in summaries]
-    todo.sort(key=lambda n: -_cost(configs[n]))
+    todo.sort(key=lambda n: -_cost(module, configs[n]))
     log(f"suite {config_path}: {len(names)} variants × {n_seeds} seeds in {root}; {len(names) - len(todo)} already done, "
         f"{len(todo)} to run, {jobs} at a time; logs in {root / 'logs'}")
 
@@ -404,7 +229,7 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
             summaries[name] = summary
             stds = summary["metrics_std"]
             shown = ", ".join(f"{k} {v:.4f}" + (f" ± {stds[k]:.4f}" if k in stds else "")
-                              for k, v in summary["metrics"].items() if k in _shown_metrics(module, summary))
+                              for k, v in summary["metrics"].items() if k in shown_metrics(module, summary))
         log(f"[{i}/{len(todo)}] {name}: {shown} ({fmt_time(seconds)}) | elapsed {fmt_time(elapsed)}, "
             f"ETA {fmt_time(eta) if math.isfinite(eta) else '?'}")
 
@@ -422,7 +247,7 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
     log(out.read_text())
     log(f"wrote {out} and {root / 'figures'}")
     if record and summaries:  # every finished variant and the figures, to be committed
-        from jaxnets.records import record_folder
+        from jaxnets.tables.records import record_folder
 
         record_folder(root, record, log=log)
     if failures:

@@ -291,7 +291,7 @@ def update_documents(root: str | pathlib.Path = ".", results: str | pathlib.Path
                      check: bool = False, log=print) -> list[str]:
     """Rewrite (or, with check, compare) the generated blocks of RESULTS.md and README.md; the
     names of the documents that differed."""
-    from jaxnets.records import read_records
+    from jaxnets.tables.records import read_records
 
     root = pathlib.Path(root)
     records = read_records(pathlib.Path(results) if results else root / "results")
