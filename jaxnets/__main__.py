@@ -1,4 +1,4 @@
-"""Command line: `python -m jaxnets {train,sweep,suite,sample,report,record,list,show}` (also installed as `jaxnets`).
+"""Command line: `python -m jaxnets {train,sweep,suite,sample,visualize,report,record,list,show}` (also `jaxnets`).
 
 examples:
     python -m jaxnets list                                   # the experiments, their configs and variants
@@ -7,6 +7,7 @@ examples:
     python -m jaxnets sweep --config configs/mnist_mlp.py --seeds 8
     python -m jaxnets suite --config configs/binary_neurons.py --seeds 5 --jobs 2
     python -m jaxnets sample runs/char_rnn --temperature 0.5 --length 300
+    python -m jaxnets visualize runs/char_rnn                # runs/char_rnn/visualize.html: cells, guesses
     python -m jaxnets report [runs/]
     python -m jaxnets record runs/truncated_bptt_seeds1        # commit-able record in results/
     python -m jaxnets report --records [--check]             # RESULTS.md/README.md tables from results/
@@ -78,6 +79,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="sampling key (default 0)")
     p.add_argument("--seed-index", type=int, default=0, help="which seed of a sweep to sample (default 0)")
     p.add_argument("--output", help="also write the text to this file")
+    p = sub.add_parser("visualize", help="an HTML page of a char model over validation text: cell activations, "
+                       "the cells that track quotes, brackets, line position, and the top-5 next-character guesses",
+                       description="Writes one self-contained HTML file (no network): each character of a stretch of "
+                                   "the run's validation text coloured by a cell's activation, the cells whose "
+                                   "activation correlates most with simple features of the text listed first (with "
+                                   "their correlations, also printed), and the five likeliest next characters on hover.")
+    p.add_argument("workdir", help="a character language-model run directory")
+    p.add_argument("--output", help="where to write the page (default <workdir>/visualize.html)")
+    p.add_argument("--length", type=int, default=2000, help="characters of validation text (default 2000)")
+    p.add_argument("--start", type=int, default=0, help="where in the validation text to start (default 0)")
+    p.add_argument("--cells", help="more cells to offer, layer:cell pairs (layers from 1), e.g. 2:317,1:5")
+    p.add_argument("--seed-index", type=int, default=0, help="which seed of a sweep (default 0)")
     p = sub.add_parser("report", help="collect summary.json files into a Markdown table; with --records, "
                        "rebuild the tables of RESULTS.md and README.md from results/")
     p.add_argument("root", nargs="?", default="runs")
@@ -227,7 +240,7 @@ def _main(argv: list[str] | None = None) -> int:
             print(catalog.list_configs())
             return 0
         if args.command == "sample":
-            from jaxnets.sample import describe_loop, run_vocabulary_of, samples_from_run
+            from jaxnets.views.sample import describe_loop, run_vocabulary_of, samples_from_run
 
             try:
                 temperatures = [float(t) for t in str(args.temperature).split(",")]
@@ -244,6 +257,13 @@ def _main(argv: list[str] | None = None) -> int:
             print(shown)
             if args.output:
                 pathlib.Path(args.output).write_text(shown)
+            return 0
+        if args.command == "visualize":
+            from jaxnets.views.page import describe, parse_cells, visualize
+
+            path, found = visualize(args.workdir, args.output, args.length, args.start, args.seed_index,
+                                    parse_cells(args.cells))
+            print(f"cells that track features of the text (|r| largest first):\n{describe(found)}\nwrote {path}")
             return 0
         if args.command == "report":
             from jaxnets.tables import report

@@ -201,7 +201,7 @@ def test_sample_verifies_the_checkpoint_as_training_does(toy_corpus, tmp_path, c
 
 
 def test_a_loop_is_found_where_it_starts_with_its_period():
-    from jaxnets.sample import describe_loop, find_loop
+    from jaxnets.views.sample import describe_loop, find_loop
 
     text = "he said:" + "is that they were all the same thing that was a startup " * 4
     start, period = find_loop(list(text))

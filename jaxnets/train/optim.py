@@ -46,7 +46,8 @@ OPTIMIZERS = {
     "adagrad": lambda c: optax.inject_hyperparams(optax.adagrad)(
         learning_rate=c.learning_rate, initial_accumulator_value=c.get("initial_accumulator_value", 0.1),
         eps=c.get("eps", 1e-7)),
-    "rmsprop": lambda c: optax.inject_hyperparams(optax.rmsprop)(learning_rate=c.learning_rate),
+    "rmsprop": lambda c: optax.inject_hyperparams(optax.rmsprop)(
+        learning_rate=c.learning_rate, decay=c.get("rms_decay", 0.9), eps=c.get("eps", 1e-8)),
 }
 
 

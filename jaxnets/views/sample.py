@@ -30,6 +30,19 @@ def restore_params(workdir: pathlib.Path, seed_index: int, n_seeds: int, warn=pr
     return jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[seed_index]), state["params"])
 
 
+def read_run(workdir: pathlib.Path) -> tuple[dict, ml_collections.ConfigDict]:
+    """(config.json, its config) of a language-model run folder; one line where it is not one."""
+    try:
+        saved = json.loads((workdir / "config.json").read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{workdir} holds no jaxnets run (no config.json)") from None
+    config = ml_collections.ConfigDict(saved["config"])
+    if config.experiment not in LANGUAGE_MODELS:
+        raise ConfigError(f"{workdir} is a {config.experiment!r} run; it needs a language-model run "
+                          f"({', '.join(LANGUAGE_MODELS)})")
+    return saved, config
+
+
 def sample_from_run(workdir, prompt: str | None = None, length: int | None = None, temperature: float = 1.0,
                     top_k: int | None = None, seed: int = 0, seed_index: int = 0) -> str:
     """`prompt` followed by `length` sampled tokens (characters or words). Unset options fall back to the run's
@@ -43,14 +56,7 @@ def samples_from_run(workdir, prompt: str | None = None, length: int | None = No
     from jaxnets.models import rnn_lm
 
     workdir = pathlib.Path(workdir)
-    try:
-        saved = json.loads((workdir / "config.json").read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{workdir} holds no jaxnets run (no config.json)") from None
-    config = ml_collections.ConfigDict(saved["config"])
-    if config.experiment not in LANGUAGE_MODELS:
-        raise ConfigError(f"{workdir} is a {config.experiment!r} run; sampling needs a language-model run "
-                          f"({', '.join(LANGUAGE_MODELS)})")
+    saved, config = read_run(workdir)
     length = config.sample.length if length is None else length
     top_k = config.sample.top_k if top_k is None else top_k
     bad = [t for t in temperatures if not 0 <= t < float("inf")]
@@ -120,5 +126,4 @@ def describe_loop(tokens, separator: str = "") -> str:
 def run_vocabulary_of(workdir) -> "Vocabulary":  # noqa: F821  (jaxnets.data.text.Vocabulary)
     """The vocabulary of a language-model run folder (to split its samples into tokens)."""
     workdir = pathlib.Path(workdir)
-    saved = json.loads((workdir / "config.json").read_text())
-    return run_vocabulary(workdir, ml_collections.ConfigDict(saved["config"]))
+    return run_vocabulary(workdir, read_run(workdir)[1])
