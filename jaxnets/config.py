@@ -223,6 +223,8 @@ TRAIN_KEYS = {  # key: (default, meaning); the README's config-key table says mo
     "stop_on_nan": (True, "stop at a non-finite training loss"),
     "shard_batch": ("auto", "split each batch over devices: always / never / auto (= not on CPU)"),
     "tensorboard": (True, "also write the metrics as TensorBoard events in <workdir>/tensorboard/"),
+    "run_axis": ("auto", "how a device executes a sweep's runs: vmap / map (one after another in one program) / "
+                         "auto (= map on CPU)"),
 }
 OPTIONAL_TRAIN_KEYS = {  # present only in configs that set them
     "early_stop_patience": (0, "stop after this many evaluations without a new minimum of early_stop_metric "

@@ -116,6 +116,12 @@ def write_outcome(outcome: experiments.Outcome, config: ml_collections.ConfigDic
         for record in outcome.records:
             metrics_log.write(record)
         metrics_log.close()
+    if outcome.state is not None and writer.primary:
+        from jaxnets.train.checkpoint import Checkpointer
+
+        checkpointer = Checkpointer(writer.checkpoint_dir)
+        checkpointer.save(outcome.steps or 0, outcome.state)
+        checkpointer.close()
     summary = rundir.make_summary(
         experiment=config.experiment, config_file=config_lib.split_spec(config_file)[0] if config_file else "",
         seeds=seeds, per_seed=outcome.per_seed, reference=reference,

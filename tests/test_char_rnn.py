@@ -212,6 +212,9 @@ def test_a_loop_is_found_where_it_starts_with_its_period():
     assert find_loop(list("the quick brown fox")) is None
     words = "a b c d e f e f e f".split()
     assert describe_loop(words, " ") == "loops from token 4 with period 2: 'e f'"
+    near = "And then the state of the common\nThe state of the world and the state of the king\nthe state of the end"
+    assert describe_loop(list(near)) == "no exact loop; the phrase 'the state of the' comes 3 times"
+    assert describe_loop(list("the quick brown fox")) == "no loop (no cycle repeats 3 times to the end)"
 
 
 def test_sample_at_several_temperatures_reports_the_loop(toy_corpus, tmp_path, capsys):

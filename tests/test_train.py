@@ -190,3 +190,58 @@ def test_a_quiet_chunk_gets_heartbeat_lines_with_an_estimate():
     count = len(lines)
     time.sleep(0.3)
     assert len(lines) == count  # stopped with its block
+
+
+def _classifier_fit(tmp_path, name, seeds, learning_rate=1e-3, hyperparams=None, run_axis="map"):
+    """A small MLP classifier trained through `fit` on fixed random data."""
+    import ml_collections
+
+    from jaxnets.config import load, train_section
+    from jaxnets.experiments.classifier import classifier_task
+    from jaxnets.train import fit, make_optimizer
+
+    model = load("configs/mnist_mlp.py", ["--config.model.hidden_sizes=(32,)"]).model
+    rng = np.random.default_rng(0)
+    data = {"x": rng.standard_normal((256, 20)).astype(np.float32), "y": rng.integers(0, 4, 256).astype(np.int32)}
+    train = train_section(batch_size=32, steps=24, log_every=8, run_axis=run_axis, tensorboard=False)
+    optimizer = make_optimizer(ml_collections.ConfigDict({"name": "adam", "learning_rate": learning_rate}))
+    return fit(classifier_task(model, n_in=20, n_classes=4), optimizer, data, {"test": data}, train,
+               tmp_path / name, seeds, log=lambda message: None, hyperparams=hyperparams)
+
+
+def test_mapped_runs_are_bitwise_the_runs_alone(tmp_path):
+    """run_axis=map (the CPU's choice): each run of a sweep is the very program of a run alone,
+    so a sweep's seed 1 equals `train` of seed 1 bit for bit (vmap's batched matmuls round
+    differently)."""
+    sweep = _classifier_fit(tmp_path, "sweep", [0, 1, 2])
+    alone = _classifier_fit(tmp_path, "alone", [1])
+    chex.assert_trees_all_equal(jax.tree.map(lambda a: a[1], sweep.state.params),
+                                jax.tree.map(lambda a: a[0], alone.state.params))
+    np.testing.assert_array_equal(sweep.curves["train_loss"].values[:, 1], alone.curves["train_loss"].values[:, 0])
+
+
+def test_learning_rates_times_seeds_are_one_program_equal_to_separate_runs(tmp_path):
+    """Issue 30.2: runs that differ only in the learning rate share one program (the rate is
+    optimizer state, set per run) and each equals the run trained alone at its rate."""
+    rates = [1e-3, 3e-3, 1e-2]
+    column = _classifier_fit(tmp_path, "column", [0, 0, 0], hyperparams={"learning_rate": rates})
+    chex.assert_shape(column.curves["train_loss"].values, (3, 3))
+    for i, rate in enumerate(rates):
+        alone = _classifier_fit(tmp_path, f"lr{rate}", [0], learning_rate=rate)
+        chex.assert_trees_all_equal(jax.tree.map(lambda a: a[i], column.state.params),
+                                    jax.tree.map(lambda a: a[0], alone.state.params))
+    assert column.final_eval["test_loss"][2] < column.final_eval["test_loss"][0]  # they did differ
+
+
+def test_a_hyperparameter_the_optimizer_lacks_is_refused():
+    import pytest
+
+    from jaxnets.train.optim import set_hyperparams
+
+    opt_state = jax.vmap(optax.inject_hyperparams(optax.adam)(learning_rate=1e-3).init)({"w": jnp.zeros((2, 3))})
+    with pytest.raises(ValueError, match=r"no hyperparameter \['momentum'\]"):
+        set_hyperparams(opt_state, {"momentum": [0.9, 0.9]}, 2)
+    with pytest.raises(ValueError, match="3 values for 2 runs"):
+        set_hyperparams(opt_state, {"learning_rate": [1e-3, 1e-2, 1e-1]}, 2)
+    new = set_hyperparams(opt_state, {"learning_rate": [1e-3, 1e-2]}, 2)
+    np.testing.assert_allclose(new.hyperparams["learning_rate"], [1e-3, 1e-2])

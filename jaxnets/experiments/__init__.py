@@ -35,6 +35,7 @@ class Outcome:
     figures: dict[str, Callable[[pathlib.Path], object]] = dataclasses.field(default_factory=dict)  # plots/<name>
     texts: dict[str, str] = dataclasses.field(default_factory=dict)  # <relative path>: text (samples)
     records: list[dict] = dataclasses.field(default_factory=list)  # metrics.jsonl lines of training done without fit
+    state: object | None = None  # the trained state of training done without fit: checkpointed by the runner
     steps: int | None = None  # when there is no single main fit (several fits, no training)
     wall_time_s: float | None = None
 

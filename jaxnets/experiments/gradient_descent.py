@@ -54,17 +54,17 @@ def metric_name(curve: dict) -> str:
     return f"final_loss_batch{curve['batch_size']}{momentum}"
 
 
-def compare_batch_sizes(ctx: Context) -> list[dict]:
+def compare_batch_sizes(ctx: Context) -> tuple[list[dict], dict]:
     """Train the same one-hidden-layer sigmoid net with each (label, batch, lr, momentum) for the
     same number of examples; record training loss (on a fixed subset) vs examples and wall time.
-    (The nets train in seconds: their states are not kept.)"""
+    Returns the curves and each method's final train state."""
     config = ctx.config
     train_data, _ = image_classification(config.data.name, config.data.train_split, {})
     probe = {k: v[: config.train.eval_examples] for k, v in train_data.items()}
     task = classifier_task(config.model)
     evaluate = jax.jit(make_evaluate(task, min(config.train.eval_examples, 10000)))
     data = jax.device_put(train_data)
-    curves = []
+    curves, final_states = [], {}
     for label, batch, lr, momentum in zip(config.train.labels, config.train.batch_sizes,
                                           config.train.learning_rates, config.train.momenta):
         optimizer = dampened_momentum(lr, momentum)
@@ -90,7 +90,8 @@ def compare_batch_sizes(ctx: Context) -> list[dict]:
                 f"{wall:.2f} s -> training loss {losses[-1]:.4f}")
         curves.append({"label": label, "batch_size": batch, "learning_rate": lr, "momentum": momentum,
                        "examples": xs, "wall_s": walls, "loss": losses})
-    return curves
+        final_states[f"method_{len(curves) - 1}"] = state
+    return curves, final_states
 
 
 def plot_function(path, traces: dict[str, np.ndarray]) -> None:
@@ -140,7 +141,7 @@ def run(ctx: Context) -> Outcome:
         fc.learning_rate, " → ".join(f"{x:.4f}" for x in slow[:4]), slow[_steps(slow)], _steps(slow)))
     ctx.log("η = %g: → %.7f after %d updates; with momentum: → %.6f after %d updates" % (
         fc.fast_learning_rate, fast[_steps(fast)], _steps(fast), momentum[_steps(momentum)], _steps(momentum)))
-    curves = compare_batch_sizes(ctx)
+    curves, final_states = compare_batch_sizes(ctx)
     records = [{"step": step, "time": round(wall, 4), "method": c["label"], "batch_size": c["batch_size"],
                 "examples_seen": examples, "train_loss": loss}  # one line per evaluation point of each method
                for c in curves for step, (examples, wall, loss) in enumerate(zip(c["examples"], c["wall_s"], c["loss"]))]
@@ -157,4 +158,5 @@ def run(ctx: Context) -> Outcome:
                                          for c in curves]},
                    figures={"descent_path.png": lambda path: plot_function(path, traces),
                             "batch_size_comparison.png": lambda path: plot_comparison(path, curves)},
-                   records=records, steps=sum(len(c["loss"]) for c in curves), wall_time_s=time.time() - start)
+                   records=records, state=final_states, steps=sum(len(c["loss"]) for c in curves),
+                   wall_time_s=time.time() - start)

@@ -23,7 +23,8 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
 # computed (a key, or a whole section: the published numbers, sampling and the analyses of the
 # trained net). train.steps / train.num_epochs only when they grow (extending a finished run).
 RESUMABLE_KEYS = ("config.train.stop_on_nan", "config.train.eval_batch_size", "config.train.checkpoint_every",
-                  "config.train.tensorboard", "config.reference", "config.sample", "config.analysis")
+                  "config.train.tensorboard", "config.train.run_axis", "config.reference", "config.sample",
+                  "config.analysis")
 # (not log_every / eval_every: they change what metrics.jsonl records, hence minima over evaluations)
 EXTENDABLE_KEYS = ("config.train.steps", "config.train.num_epochs")
 

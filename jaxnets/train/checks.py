@@ -60,6 +60,8 @@ def check_train_sections(config: ml_collections.ConfigDict) -> None:
                           f"train.steps)")
     if train.get("shard_batch", "auto") not in ("auto", "always", "never"):
         raise ConfigError(f"train.shard_batch = {train.shard_batch!r} is not one of ['always', 'auto', 'never']")
+    if train.get("run_axis", "auto") not in ("auto", "vmap", "map"):
+        raise ConfigError(f"train.run_axis = {train.run_axis!r} is not one of ['auto', 'map', 'vmap']")
     name = config.get("optimizer", {}).get("name")
     if name is not None and name not in OPTIMIZERS:
         raise ConfigError(f"optimizer.name = {name!r} is not one of {sorted(OPTIMIZERS)}")

@@ -28,6 +28,7 @@ from jaxnets.train import sharding
 from jaxnets.train.batches import Batches
 from jaxnets.train.checkpoint import leaves_digest, Checkpointer, NonFiniteState
 from jaxnets.train.curves import Curve, Curves, append, final, from_records, to_record
+from jaxnets.train.optim import set_hyperparams
 from jaxnets.train.progress import Heartbeat, progress_line
 from jaxnets.train.step import Task, TrainState, default_batches, init_state, make_chunk, make_evaluate
 
@@ -124,33 +125,58 @@ def schedule(train: ml_collections.ConfigDict, steps_per_epoch: int) -> tuple[in
 
 
 def sharded_chunk(task: Task, optimizer: optax.GradientTransformation, batches: Batches,
-                  mesh: jax.sharding.Mesh, num_steps: int) -> Callable:
-    """chunk(states, data) for a stack of seeds, jitted over `mesh`: seeds vmapped along the
-    'seed' axis, each batch split along 'data', the input state donated. jit caches one
+                  mesh: jax.sharding.Mesh, num_steps: int, runs: str = "vmap") -> Callable:
+    """chunk(states, data) for a stack of runs (seeds, or seeds × learning rates), jitted over
+    `mesh`: runs spread along the 'seed' axis and executed as `runs` says on each device
+    (`over_runs`), each batch split along 'data', the input state donated. jit caches one
     compiled program per shape of (states, data): buckets of different shapes compile once each."""
     per_seed_chunk = make_chunk(task, optimizer, batches, num_steps, mesh)
     if batches.shared_order:  # one plan for every seed, made outside their vmap: it stays unbatched
         def chunk(states, data):
             plan = batches.plan(data, None, states.step[0], num_steps)
-            return over_seeds(lambda state, d: per_seed_chunk(state, d, plan), spmd_axis_name="seed")(states, data)
+            return over_runs(lambda state, d: per_seed_chunk(state, d, plan), runs, spmd_axis_name="seed")(
+                states, data)
     else:
-        chunk = over_seeds(per_seed_chunk, spmd_axis_name="seed")
+        chunk = over_runs(per_seed_chunk, runs, spmd_axis_name="seed")
     state_sharding = sharding.per_seed(mesh)
     return jax.jit(chunk, donate_argnums=0, out_shardings=(state_sharding, state_sharding))
 
 
-def over_seeds(fn: Callable, **vmap_kwargs) -> Callable:
-    """fn(state, data) mapped over the leading seed axis of `state` (vmap), except that a stack
-    of one seed runs unbatched: vmap's batch axis of 1 turns every matmul into a batched one,
-    which XLA:CPU ran 2× slower on the PTB model's 10,000-way readout (benchmarks/README.md)."""
+RUN_AXES = ("auto", "vmap", "map")
+
+
+def run_axis(choice: str, mesh: jax.sharding.Mesh) -> str:
+    """How the runs that share a device execute: 'vmap' (one batched program: what a GPU or TPU
+    wants) or 'map' (`lax.map`: one compiled program that runs them one after another, each at
+    its unbatched shapes). 'auto': map on CPU, where batching the runs made every matmul a
+    batched one (a [3, 640, 101] × [3, 101, 10,000] ran 2.4× slower per run than 3 plain ones:
+    benchmarks/sweep_cost.py), vmap elsewhere. Runs spread over several devices ('seed' axis
+    > 1) are vmapped: the split is the vmap's."""
+    if choice not in RUN_AXES:
+        raise ConfigError(f"train.run_axis = {choice!r} is not one of {list(RUN_AXES)}")
+    if mesh.shape["seed"] > 1:
+        return "vmap"
+    if choice == "auto":
+        return "map" if mesh.devices.flat[0].platform == "cpu" else "vmap"
+    return choice
+
+
+def over_runs(fn: Callable, runs: str = "vmap", **vmap_kwargs) -> Callable:
+    """fn(state, data) over the leading run axis of `state`: vmapped, or `lax.map`ped (`run_axis`);
+    a stack of one run runs unbatched either way (a vmap over 1 still batches every matmul)."""
     batched = jax.vmap(fn, in_axes=(0, None), **vmap_kwargs)
 
     def apply(states, data):
-        if jax.tree.leaves(states)[0].shape[0] > 1:
-            return batched(states, data)
-        return jax.tree.map(lambda a: a[None], fn(jax.tree.map(lambda a: a[0], states), data))
+        if jax.tree.leaves(states)[0].shape[0] == 1:
+            return jax.tree.map(lambda a: a[None], fn(jax.tree.map(lambda a: a[0], states), data))
+        if runs == "map":
+            return jax.lax.map(lambda state: fn(state, data), states)
+        return batched(states, data)
 
     return apply
+
+
+over_seeds = over_runs  # the name the benchmarks and tests know
 
 
 class Clock:
@@ -265,13 +291,16 @@ def early_stop(curve: Curve | None, patience: int) -> int | None:
 def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], optax.GradientTransformation],
         train_data: dict[str, np.ndarray], eval_data: dict[str, dict[str, np.ndarray]],
         train: ml_collections.ConfigDict, writer: RunWriter, seeds: list[int], log: Callable[[str], None] = print,
-        stream: str | None = None, progress_metrics: tuple[str, ...] = (), at_steps: tuple | None = None) -> FitResult:
+        stream: str | None = None, progress_metrics: tuple[str, ...] = (), at_steps: tuple | None = None,
+        hyperparams: dict[str, list[float]] | None = None) -> FitResult:
     """Train len(seeds) independent runs of `task` as one vmapped computation; `optimizer` may be
     a function of the steps in an epoch (for schedules counted in epochs); `stream` names an
     independent random stream of the same seeds (see `run_keys`); the progress lines show
     `progress_metrics` first. `at_steps` = (steps, hook): at the first logged step at or past
     each of `steps`, hook(step, state, record) is called with that very step's state and
-    metrics.jsonl line (samples through training)."""
+    metrics.jsonl line (samples through training). `hyperparams` ({"learning_rate": [one value
+    per run]}) gives each run its own value of the optimizer's (injected) hyperparameters: a
+    column of learning rates × seeds is then one program (`seeds` repeats a seed per value)."""
     writer = writer if isinstance(writer, RunWriter) else RunWriter(writer)
     log = log if writer.primary else (lambda message: None)  # one progress stream, from the process that writes
     batches = default_batches(task, train.batch_size, train.get("shuffle", True))
@@ -286,7 +315,8 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
         log(f"each batch of {train.batch_size} is split over {mesh.shape['data']} devices "
             f"({train.batch_size // mesh.shape['data']} examples each)")
     state, checkpointer, start = restore(task, optimizer, seeds, stream, mesh, writer,
-                                         {"train": train_data, "eval": eval_data}, total, log)
+                                         {"train": train_data, "eval": eval_data}, total, log, hyperparams)
+    runs = run_axis(train.get("run_axis", "auto"), mesh)
     step = start
     heartbeat = Heartbeat(log, total)
     books = Books(seeds=seeds, train=train, total=total, steps_per_epoch=steps_per_epoch,
@@ -296,8 +326,8 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
     books.last_checkpoint = start or None
     data = sharding.put_replicated(mesh, train_data)
     evals = {name: sharding.put_replicated(mesh, d) for name, d in eval_data.items()}
-    chunk = functools.lru_cache(lambda n: sharded_chunk(task, optimizer, batches, mesh, n))  # a program per length
-    evaluate = jax.jit(over_seeds(make_evaluate(task, train.eval_batch_size)))
+    chunk = functools.lru_cache(lambda n: sharded_chunk(task, optimizer, batches, mesh, n, runs))  # one per length
+    evaluate = jax.jit(over_runs(make_evaluate(task, train.eval_batch_size), runs))
     patience, watched = train.get("early_stop_patience", 0), train.get("early_stop_metric", "validation_loss")
     stopped = early_stop(books.curves.get(watched), patience)
     if stopped is not None:
@@ -343,12 +373,17 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
 
 
 def restore(task: Task, optimizer, seeds: list[int], stream: str | None, mesh, writer: RunWriter, data: dict,
-            total: int, log: Callable[[str], None]) -> tuple[TrainState, Checkpointer, int]:
-    """The seeds' initial state, or the newest valid checkpoint of this run (saying which), and
-    the checkpointer that keeps the run's next ones. A checkpoint of other data is refused."""
+            total: int, log: Callable[[str], None], hyperparams: dict | None = None
+            ) -> tuple[TrainState, Checkpointer, int]:
+    """The runs' initial state (each with its `hyperparams`), or the newest valid checkpoint of
+    this run (saying which), and the checkpointer that keeps the run's next ones. A checkpoint of
+    other data is refused."""
     state_sharding = sharding.per_seed(mesh)
     keys = run_keys(seeds, stream)
     state = jax.jit(jax.vmap(lambda k: init_state(task, optimizer, k)), out_shardings=state_sharding)(keys)
+    if hyperparams:
+        state = state._replace(opt_state=jax.device_put(set_hyperparams(state.opt_state, hyperparams, len(seeds)),
+                                                        state_sharding))
     checkpointer = Checkpointer(writer.checkpoint_dir, fingerprint=writer.fingerprint, warn=log,
                                 layout={k: int(v) for k, v in mesh.shape.items()}, data_digest=leaves_digest(data)[0])
     restored_step, state = checkpointer.restore(state)

@@ -51,6 +51,38 @@ OPTIMIZERS = {
 }
 
 
+def set_hyperparams(opt_state, values: dict[str, list[float]], n_runs: int):
+    """`opt_state` (a stack of runs) with each run's own value of the injected hyperparameters
+    `values` ({"learning_rate": [one per run]}). Every optimizer of OPTIMIZERS injects its
+    hyperparameters (`optax.inject_hyperparams`), so they are state, not constants of the
+    program: runs that differ only in them are one program. A hyperparameter given as a
+    schedule (epoch_decay) is recomputed every step and cannot be set this way."""
+    found = set()
+
+    def is_injected(node):  # optax's InjectHyperparamsState and InjectStatefulHyperparamsState
+        return hasattr(node, "hyperparams") and hasattr(node, "inner_state") and hasattr(node, "_replace")
+
+    def replace(node):
+        if not is_injected(node):
+            return node
+        hyper = dict(node.hyperparams)
+        for name, per_run in values.items():
+            if name in hyper:
+                if len(per_run) != n_runs:
+                    raise ValueError(f"{name}: {len(per_run)} values for {n_runs} runs")
+                hyper[name] = jnp.asarray(per_run, dtype=jnp.asarray(hyper[name]).dtype).reshape(
+                    jnp.shape(hyper[name]))
+                found.add(name)
+        return node._replace(hyperparams=hyper)
+
+    new = jax.tree.map(replace, opt_state, is_leaf=is_injected)
+    missing = set(values) - found
+    if missing:
+        raise ValueError(f"the optimizer injects no hyperparameter {sorted(missing)} (a schedule, or not its own: "
+                         f"those runs cannot share one program)")
+    return new
+
+
 def epoch_decay(learning_rate: float, steps_per_epoch: int, after_epochs: int, factor: float):
     """Zaremba et al.'s schedule (TF's PTB tutorial): `learning_rate` for the first `after_epochs`
     epochs, then × `factor` at the start of every later epoch (epoch e, from 0: lr·factor^max(0,

@@ -113,10 +113,25 @@ def find_loop(tokens, min_repeats: int = 3) -> tuple[int, int] | None:
     return best
 
 
+def most_repeated_phrase(text: str, words: int = 4) -> tuple[str, int] | None:
+    """(the `words`-word phrase a text repeats most, how often), where one comes 3 times or more:
+    what a loop that has not closed yet looks like ("of the state of the ...")."""
+    from collections import Counter
+
+    tokens = text.split()
+    counts = Counter(" ".join(tokens[i:i + words]) for i in range(len(tokens) - words + 1))
+    phrase, count = max(counts.items(), key=lambda item: item[1], default=("", 0))
+    return (phrase, count) if count >= 3 else None
+
+
 def describe_loop(tokens, separator: str = "") -> str:
-    """'loops from token 41 with period 12: "the same thing"' or 'no loop'."""
+    """'loops from token 41 with period 12: "the same thing"', or, with no exact loop, the phrase
+    it repeats most, or 'no loop'."""
     loop = find_loop(tokens)
     if loop is None:
+        repeated = most_repeated_phrase(separator.join(tokens))
+        if repeated:
+            return f"no exact loop; the phrase {repeated[0]!r} comes {repeated[1]} times"
         return "no loop (no cycle repeats 3 times to the end)"
     start, period = loop
     cycle = separator.join(tokens[start:start + period]).replace("\n", "\\n")

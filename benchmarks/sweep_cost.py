@@ -1,0 +1,96 @@
+"""What a sweep costs per run: one run, 3 seeds, and 3 learning rates × 3 seeds as one program,
+with the runs vmapped (one batched program) or mapped (`lax.map`: one program, the runs one
+after another at their unbatched shapes), for the MNIST MLP and the PTB word LM.
+
+    python benchmarks/sweep_cost.py [--models mnist_mlp,ptb] [--steps 20]
+
+Prints seconds per step per run and the ratio to one run (target on CPU: ≤ 1.0×). Every sweep
+trains through the trainer's own chunk (`sharded_chunk`) with the learning rates set per run
+(`set_hyperparams`), on random data of the real shapes. Not a test: timings, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def _setup(model: str):
+    """(task, optimizer config, batches, data, batch size) of one of the benchmarked models."""
+    from jaxnets.config import load
+
+    rng = np.random.default_rng(0)
+    if model == "mnist_mlp":
+        from jaxnets.experiments.classifier import classifier_task
+        from jaxnets.train.batches import Shuffled
+
+        config = load("configs/mnist_mlp.py")
+        data = {"x": rng.random((60_000, 784), np.float32), "y": rng.integers(0, 10, 60_000).astype(np.int32)}
+        return classifier_task(config.model), config, Shuffled(config.train.batch_size), data
+    from jaxnets.experiments.language_model import lm_task
+
+    config = load("configs/truncated_bptt.py:tf20_lr0.003")
+    rows, vocab = config.train.batch_size, 10_000
+    length = 40 * config.model.num_steps
+    data = {"x": rng.integers(0, vocab, (rows, length)).astype(np.int32),
+            "y": rng.integers(0, vocab, (rows, length)).astype(np.int32)}
+    task = lm_task(config.model, vocab, rows)
+    return task, config, task.batches, data
+
+
+def seconds_per_step(model: str, seeds: list[int], lrs: list[float] | None, runs: str, steps: int) -> float:
+    import jax
+
+    from jaxnets.train import init_state, make_optimizer, sharding
+    from jaxnets.train.loop import run_keys, sharded_chunk
+    from jaxnets.train.optim import set_hyperparams
+
+    task, config, batches, data = _setup(model)
+    optimizer = make_optimizer(config.optimizer)
+    mesh = sharding.make_mesh(len(seeds), config.train.batch_size, shard_batch="never")
+    state = jax.jit(jax.vmap(lambda k: init_state(task, optimizer, k)),
+                    out_shardings=sharding.per_seed(mesh))(run_keys(seeds))
+    if lrs:
+        state = state._replace(opt_state=jax.device_put(set_hyperparams(state.opt_state, {"learning_rate": lrs},
+                                                                        len(seeds)), sharding.per_seed(mesh)))
+    chunk = sharded_chunk(task, optimizer, batches, mesh, steps, runs)
+    data = sharding.put_replicated(mesh, data)
+    state, metrics = chunk(state, data)  # compiles
+    jax.block_until_ready(metrics)
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        state, metrics = chunk(state, data)
+        jax.block_until_ready(metrics)
+        best = min(best, time.perf_counter() - start)
+    return best / steps
+
+
+def main() -> None:
+    import jax
+
+    from jaxnets.train.sharding import cpu_devices_per_core
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="mnist_mlp,ptb")
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args()
+    cpu_devices_per_core()
+    print(f"jax {jax.__version__}, {jax.device_count()} {jax.default_backend()} device(s)")
+    print("| model | sweep | runs | executed as | s/step per run | per run vs one run |")
+    print("|---|---|---|---|---|---|")
+    for model in args.models.split(","):
+        one = seconds_per_step(model, [0], None, "vmap", args.steps)
+        print(f"| {model} | one run | 1 | plain | {one:.4f} | 1.00× |")
+        for label, seeds, lrs in (("3 seeds", [0, 1, 2], None),
+                                  ("3 lr × 3 seeds", [0, 1, 2] * 3, [lr for lr in (3e-4, 1e-3, 3e-3) for _ in range(3)])):
+            for runs in ("vmap", "map"):
+                per_run = seconds_per_step(model, seeds, lrs, runs, args.steps) / len(seeds)
+                print(f"| {model} | {label} | {len(seeds)} | {runs} | {per_run:.4f} | {per_run / one:.2f}× |",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
