@@ -13,6 +13,9 @@ Variants (`configs/batchnorm.py:<name>`):
                  BN net's softmax without bias ("Final accuracy: 0.9721"; one at a time with
                  batch statistics "ACCURACY: 0.02", with population statistics "ACCURACY: 0.99")
   original_2016  the March 2016 version: 3 hidden layers, 10,000 steps
+  compare_lr<r>  the comparison at learning rate 0.1, 0.5 or 1.0 (the post's claim that BN
+                 "allows much higher learning rates"; a net that diverges trains on, its seeds
+                 counted: train.stop_on_nan = false)
 
     python -m jaxnets sweep --config configs/batchnorm.py --seeds 5
     python -m jaxnets suite --config configs/batchnorm.py --seeds 5 --jobs 2
@@ -29,6 +32,7 @@ VARIANTS = {
                   "reference.single_example_batch_stats_accuracy": 0.02,
                   "reference.single_example_population_accuracy": 0.99},
     "original_2016": {"train.steps": 10_000, "model.hidden_sizes": (100, 100, 100)},
+    **{f"compare_lr{lr}": {"optimizer.learning_rate": lr, "train.stop_on_nan": False} for lr in (0.1, 0.5, 1.0)},
 }
 SUITE = tuple(VARIANTS)
 TABLE = [("inference demo", "BN net, 10k steps: test accuracy", "inference", "test_bn_accuracy", 0.9721),
@@ -38,10 +42,15 @@ TABLE = [("inference demo", "BN net, 10k steps: test accuracy", "inference", "te
          ("40k steps", "without BN (plot only)", "compare", "test_plain_accuracy", None),
          ("40k steps", "with BN (plot only)", "compare", "test_bn_accuracy", None),
          ("original 2016", "without BN, 3 layers (plot only)", "original_2016", "test_plain_accuracy", None),
-         ("original 2016", "with BN, 3 layers (plot only)", "original_2016", "test_bn_accuracy", None)]
+         ("original 2016", "with BN, 3 layers (plot only)", "original_2016", "test_bn_accuracy", None),
+         *[("learning rate (the post's claim)", f"{net}, lr {lr}", f"compare_lr{lr}", f"test_{key}_accuracy", None)
+           for lr in (0.1, 0.5, 1.0) for net, key in (("without BN", "plain"), ("with BN", "bn"))]]
 FIGURES = {"accuracy": ("Batch normalization: test accuracy",
                         {"40k steps": "compare", "10k steps (inference net)": "inference"},
-                        ["test_plain_accuracy", "test_bn_accuracy"])}
+                        ["test_plain_accuracy", "test_bn_accuracy"]),
+           "learning_rates": ("Does BN allow higher learning rates? Test accuracy without (left) and with BN (right)",
+                              {"lr 0.01": "compare", **{f"lr {lr}": f"compare_lr{lr}" for lr in (0.1, 0.5, 1.0)}},
+                              ["test_plain_accuracy", "test_bn_accuracy"])}
 
 
 def get_config(arg=None):
