@@ -14,6 +14,12 @@ unparsable `_CHECKPOINT_METADATA` is found without tensorstore (whose failed rea
 tracebacks from its threads). A damaged step is moved aside to `<workdir>/checkpoints_damaged/`
 (never deleted) with one line saying why, and the next older one is tried; when checkpoints
 exist but none reads, the run stops with a message naming the folder.
+
+Orbax already guarantees, and this module relies on: a step is written under a temporary name
+and renamed when complete (an interrupted save never lists as a step), old steps are pruned
+(max_to_keep), saving runs in the background. It does not: verify what it reads (no checksum),
+tie a checkpoint to the config that wrote it, or find a damaged step without tracebacks from
+tensorstore's threads. Those three are what the code below adds.
 """
 
 from __future__ import annotations
