@@ -23,7 +23,9 @@ __all__ = ["RESULTS", "RecordError", "record_place", "write_record", "record_fol
 
 RESULTS = pathlib.Path("results")
 RUN_FILES = ("config.json", "summary.json", "metrics.jsonl")
-FIGURES = (("plots/curves.png", "curves.png"),)  # (in the run folder, in the record)
+FIGURES = (("plots/curves.png", "curves.png"),  # (in the run folder, in the record), where the run has them:
+           ("samples.md", "samples.md"),  # samples through training
+           ("visualize.png", "visualize.png"))  # a screenshot of `jaxnets visualize`'s page
 MAX_FILE_BYTES = 1 << 20  # the results/ folder stays small enough to clone with the code
 
 
