@@ -21,26 +21,26 @@ from jaxnets.config import apply_variant, base_config
 SOURCE = "R2RT 2017, Beyond Binary: Ternary and One-hot Neurons"
 
 
-def _row(published, **model):
-    return {"reference.validation_accuracy": published, **{f"model.{k}": v for k, v in model.items()}}
+def _row(**model):
+    return {f"model.{k}": v for k, v in model.items()}
 
 
 VARIANTS = {
-    "tanh": _row(0.9772, neuron="tanh"),
-    "binary": _row(0.9732, neuron="binary", slope_rate=1.1),
-    "binary_posts_code": _row(0.9732, neuron="binary", slope_rate=1.1, anneal_in_training=False),
-    "ternary": _row(0.9764, neuron="ternary"),
-    "one_hot_dim5": _row(0.9794, neuron="one_hot", one_hot_dim=5, hidden_sizes=(500,)),
-    "one_hot_dim5_anneal1.2": _row(0.9796, neuron="one_hot", one_hot_dim=5, hidden_sizes=(500,), slope_rate=1.2),
-    "one_hot_dim5_anneal1.5": _row(0.9798, neuron="one_hot", one_hot_dim=5, hidden_sizes=(500,), slope_rate=1.5),
-    **{f"one_hot_dim{d}": _row(p, neuron="one_hot", one_hot_dim=d, hidden_sizes=(100 * d,))
-       for d, p in ((3, 0.9772), (7, 0.981), (10, 0.9754))},
+    "tanh": _row(neuron="tanh"),
+    "binary": _row(neuron="binary", slope_rate=1.1),
+    "binary_posts_code": _row(neuron="binary", slope_rate=1.1, anneal_in_training=False),
+    "ternary": _row(neuron="ternary"),
+    "one_hot_dim5": _row(neuron="one_hot", one_hot_dim=5, hidden_sizes=(500,)),
+    "one_hot_dim5_anneal1.2": _row(neuron="one_hot", one_hot_dim=5, hidden_sizes=(500,), slope_rate=1.2),
+    "one_hot_dim5_anneal1.5": _row(neuron="one_hot", one_hot_dim=5, hidden_sizes=(500,), slope_rate=1.5),
+    **{f"one_hot_dim{d}": _row(neuron="one_hot", one_hot_dim=d, hidden_sizes=(100 * d,)) for d in (3, 7, 10)},
     # For comparison, TF 1.0's default initializer (Glorot-uniform, biases ±sqrt(3/n)) instead
     # of TF 0.12's (uniform unit scaling, biases ±1.73). TF 1.0 came out a week after the post.
-    "one_hot_dim5_glorot": _row(0.9794, neuron="one_hot", one_hot_dim=5, hidden_sizes=(500,),
+    "one_hot_dim5_glorot": _row(neuron="one_hot", one_hot_dim=5, hidden_sizes=(500,),
                                 w_init="glorot_uniform", b_init="glorot_uniform"),
 }
 
+# Every printed number of the post, once; a variant's `reference` is its first row's.
 ACC = "validation_accuracy"
 TABLE = [
     ("BB", "tanh baseline, [100]", "tanh", ACC, 0.9772),
@@ -61,6 +61,9 @@ TABLE = [
     ("BB dims", "one-hot 100 × 7-dim [700]", "one_hot_dim7", ACC, 0.981),
     ("BB dims", "one-hot 100 × 10-dim [1000]", "one_hot_dim10", ACC, 0.9754),
 ]
+
+for _, _, variant, metric, published in TABLE:
+    VARIANTS[variant].setdefault(f"reference.{metric}", published)
 
 TRAIN = ["train_accuracy", "validation_accuracy"]
 FIGURES = {

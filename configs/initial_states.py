@@ -124,7 +124,6 @@ def get_config(arg=None):
     )
 
     c.reference = ml_collections.ConfigDict()
-    c.reference.min_validation_perplexity = 162.423
-    c.reference.train_perplexity = 73.1628
+    c.reference.min_validation_perplexity, c.reference.train_perplexity = PUBLISHED["zero"]
     c.reference.source = SOURCE
     return apply_variant(c, VARIANTS, arg, default="zero")
