@@ -158,13 +158,14 @@ def run(ctx: Context) -> Outcome:
     figures = {"pca.png": lambda path: plot_pca(reps, labels, tuple(config.pca_digits), path),
                "probes.png": lambda path: plot_probes(accs, names, published, path)}
 
-    if model.aux_components > 0:  # the "failed experiment", on the first seed's net
+    if model.aux_components > 0:  # the "failed experiment": targets from the first seed's net
         top = representations(seed0, jnp.asarray(train_data["x"]), model.activation)[-1]
         directions, mean = pca(np.asarray(top), model.aux_components)
         aux_data = {**train_data, "pc": ((np.asarray(top) - mean) @ directions).astype(np.float32)}
-        ctx.log(f"failed experiment: a fresh net with {model.aux_components} auxiliary PCA targets (of seed "
-                f"{ctx.seeds[0]}'s last hidden layer) regressed from hidden layer 1")
-        aux = ctx.fit(aux_task(model), aux_data, eval_data, subdir="aux_pca", seeds=ctx.seeds[:1], stream="aux_pca")
+        ctx.log(f"failed experiment: fresh nets (one per seed) with {model.aux_components} auxiliary PCA targets "
+                f"(of seed {ctx.seeds[0]}'s last hidden layer) regressed from hidden layer 1")
+        aux = ctx.fit(aux_task(model), aux_data, eval_data, subdir="aux_pca", stream="aux_pca")
         per_seed[f"aux_pca_{split}_accuracy"] = np.asarray(aux.final_eval[f"{split}_accuracy"])
-        figures["aux_pca.png"] = lambda path: plot_aux(result.curves[f"{split}_accuracy"], aux.curves[f"{split}_accuracy"], f"{split}_accuracy", path)
+        key = f"{split}_accuracy"
+        figures["aux_pca.png"] = lambda path: plot_aux(result.curves[key], aux.curves[key], key, path)
     return Outcome(per_seed, fit=result, extra=extra, figures=figures)
