@@ -176,8 +176,6 @@ def over_runs(fn: Callable, runs: str = "vmap", **vmap_kwargs) -> Callable:
     return apply
 
 
-over_seeds = over_runs  # the name the benchmarks and tests know
-
 
 class Clock:
     """Training time and throughput. The first chunk compiles, so the rate and the ETA count
