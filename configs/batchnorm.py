@@ -13,6 +13,9 @@ Variants (`configs/batchnorm.py:<name>`):
                  BN net's softmax without bias ("Final accuracy: 0.9721"; one at a time with
                  batch statistics "ACCURACY: 0.02", with population statistics "ACCURACY: 0.99")
   original_2016  the March 2016 version: 3 hidden layers, 10,000 steps
+  inference_uniform_output, inference_lr0.1
+                 the inference net with the softmax weights drawn U[0, 1) (as some copies of the
+                 post's code), or at 10× the printed learning rate: the A/B of its gap
   compare_lr<r>  the comparison at learning rate 0.1, 0.5 or 1.0 (the post's claim that BN
                  "allows much higher learning rates"; a net that diverges trains on, its seeds
                  counted: train.stop_on_nan = false)
@@ -34,6 +37,9 @@ VARIANTS = {
     "original_2016": {"train.steps": 10_000, "model.hidden_sizes": (100, 100, 100)},
     **{f"compare_lr{lr}": {"optimizer.learning_rate": lr, "train.stop_on_nan": False} for lr in (0.1, 0.5, 1.0)},
 }
+# The inference demonstration's gap (issue 32), one change each, the same seeds:
+VARIANTS["inference_uniform_output"] = {**VARIANTS["inference"], "model.bn_output_init": "uniform"}
+VARIANTS["inference_lr0.1"] = {**VARIANTS["inference"], "optimizer.learning_rate": 0.1}
 SUITE = tuple(VARIANTS)
 TABLE = [("inference demo", "BN net, 10k steps: test accuracy", "inference", "test_bn_accuracy", 0.9721),
          ("inference demo", "one at a time, batch statistics", "inference", "single_example_batch_stats_accuracy", 0.02),
@@ -43,6 +49,10 @@ TABLE = [("inference demo", "BN net, 10k steps: test accuracy", "inference", "te
          ("40k steps", "with BN (plot only)", "compare", "test_bn_accuracy", None),
          ("original 2016", "without BN, 3 layers (plot only)", "original_2016", "test_plain_accuracy", None),
          ("original 2016", "with BN, 3 layers (plot only)", "original_2016", "test_bn_accuracy", None),
+         ("inference demo, A/B", "BN net, 10k steps, softmax weights U[0, 1)", "inference_uniform_output",
+          "test_bn_accuracy", 0.9721),
+         ("inference demo, A/B", "BN net, 10k steps, lr 0.1 (10× the printed 0.01)", "inference_lr0.1",
+          "test_bn_accuracy", 0.9721),
          *[("learning rate (the post's claim)", f"{net}, lr {lr}", f"compare_lr{lr}", f"test_{key}_accuracy", None)
            for lr in (0.1, 0.5, 1.0) for net, key in (("without BN", "plain"), ("with BN", "bn"))]]
 FIGURES = {"accuracy": ("Batch normalization: test accuracy",
