@@ -239,3 +239,23 @@ def test_samples_through_training_are_written_with_step_and_loss(toy_corpus, tmp
     assert text.count("training loss ") == 2 and text.count("```\nth") == 2
     first, second = [block.split("```\n")[1] for block in text.split("## step ")[1:]]
     assert first != second  # the same key, other parameters
+
+
+def test_samples_through_training_can_start_from_the_carried_state(toy_corpus, tmp_path, capsys):
+    """min-char-rnn samples from hprev, the state its training carried: generate(start=...)
+    reads the prompt from that state; from the model's start state it is the default."""
+    from jaxnets.config import load
+    from jaxnets.models import rnn_lm
+
+    model = load("configs/char_rnn.py", ["--config.model.state_size=8", "--config.model.num_layers=1"]).model
+    params = rnn_lm.init(jax.random.PRNGKey(0), model, 11)
+    prompt, key = jnp.asarray([1, 2, 3]), jax.random.PRNGKey(1)
+    default = rnn_lm.generate(params, model, prompt, 20, key, 0.0)
+    np.testing.assert_array_equal(default, rnn_lm.generate(params, model, prompt, 20, key, 0.0,
+                                                           start=rnn_lm.start_carries(params, model, 1)))
+    other = jax.tree.map(lambda a: a + 3.0, rnn_lm.start_carries(params, model, 1))
+    assert not np.array_equal(default, rnn_lm.generate(params, model, prompt, 20, key, 0.0, start=other))
+    workdir = tmp_path / "run"
+    _train(workdir, "gru", "never", capsys, extra=["--config.sample.at_steps=(4,)", "--config.train.log_every=2",
+                                                     "--config.train.steps=6", "--config.sample.from_carried_state=true"])
+    assert "from the state its training carried" in (workdir / "samples.md").read_text()

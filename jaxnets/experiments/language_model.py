@@ -220,19 +220,22 @@ def samples_through_training(ctx: Context, vocabulary: Vocabulary):
     temperature = (config.sample.temperatures or (1.0,))[0]
     prompt = jnp.asarray(vocabulary.encode(config.sample.prompt))
     key = named_key(jax.random.PRNGKey(config.seed), "samples_through_training")
-    generate = jax.jit(lambda p, ids, k: rnn_lm.generate(p, config.model, ids, config.sample.length, k,
-                                                          temperature, config.sample.top_k))
+    carried = config.sample.get("from_carried_state", False)
+    generate = jax.jit(lambda p, ids, k, start: rnn_lm.generate(p, config.model, ids, config.sample.length, k,
+                                                                 temperature, config.sample.top_k, start))
     unit = "words" if vocabulary.words else "characters"
     header = (f"# Samples through training\n\n{config.sample.length} {unit} after the prompt "
               f"{config.sample.prompt!r}, temperature {temperature:g}, top-k {config.sample.top_k or 'all'}, "
-              f"seed {ctx.seeds[0]}'s parameters at each step.\n")
+              f"seed {ctx.seeds[0]}'s parameters at each step"
+              + (", from the state its training carried (row 0)" if carried else "") + ".\n")
 
     def hook(step: int, state, record: dict) -> None:
         text = path.read_text() if path.exists() else header
         if f"\n## step {step}\n" in text:
             return
         params0 = jax.tree.map(lambda a: a[0], state.params)
-        ids = jax.device_get(generate(params0, prompt, key))
+        start = jax.tree.map(lambda a: a[0, :1], state.model_state) if carried else None
+        ids = jax.device_get(generate(params0, prompt, key, start))
         sample = vocabulary.continuation(config.sample.prompt, ids)
         loss = record.get("train_token_loss", record.get("train_loss"))
         text += f"\n## step {step}\n\ntraining loss {loss:.4f} nats per token (the last logged interval)\n\n" \

@@ -166,15 +166,17 @@ def _dropout(key: jax.Array | None, v: jax.Array, i: int, keep_prob: float) -> j
 
 
 def generate(params: dict, model: ml_collections.ConfigDict, prompt_ids: jax.Array, length: int, key: jax.Array,
-             temperature: float = 1.0, top_k: int = 0) -> jax.Array:
+             temperature: float = 1.0, top_k: int = 0, start: tuple | None = None) -> jax.Array:
     """ids [length] drawn after reading `prompt_ids` (batch 1, one step at a time inside a
-    `lax.scan`; jit it whole). temperature 0 takes the argmax."""
+    `lax.scan`; jit it whole) from the model's start state, or from `start` (a state of one
+    row: min-char-rnn samples from the state its training carried). temperature 0: argmax."""
     step = rnn.stacked_step(rnn.get_cell(model.cell))
 
     def one(p, c, token):
         return step(p["layers"], c, (inputs(p, token), None))
 
-    carries, _ = jax.lax.scan(lambda c, token: one(params, c, token[None]), start_carries(params, model, 1), prompt_ids[:-1])
+    begin = start_carries(params, model, 1) if start is None else start
+    carries, _ = jax.lax.scan(lambda c, token: one(params, c, token[None]), begin, prompt_ids[:-1])
     if temperature == 0:
         def greedy(state, _):
             c, token = state
