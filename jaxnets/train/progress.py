@@ -28,26 +28,29 @@ class Heartbeat:
 
         self.log, self.total, self.every = log, total, every
         self.step, self.at, self.seconds_per_step = 0, time.time(), None
+        self.beaten = self.at  # the last heartbeat line; the estimate counts from the last progress line
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._beat, daemon=True, name="jaxnets-heartbeat")
 
     def mark(self, step: int, seconds_per_step: float | None) -> None:
         self.step, self.at, self.seconds_per_step = step, time.time(), seconds_per_step
+        self.beaten = self.at
 
     def _beat(self) -> None:
         while not self.done.wait(self.every / 3):
-            quiet = time.time() - self.at
-            if quiet < self.every:
+            now = time.time()
+            if now - self.beaten < self.every:
                 continue
+            quiet = now - self.at
             if self.seconds_per_step:
                 guess = min(self.total - 1, self.step + int(quiet / self.seconds_per_step))
                 left = (self.total - guess) * self.seconds_per_step
-                self.log(f"  … {fmt_time(quiet)} since the last line: about step {guess}/{self.total} "
+                self.log(f"  … {fmt_time(quiet)} since the last progress line: about step {guess}/{self.total} "
                          f"({100 * guess / self.total:.0f}%), ETA {fmt_time(left)}")
             else:
-                self.log(f"  … {fmt_time(quiet)} since the last line: the first chunk (compiling, then "
+                self.log(f"  … {fmt_time(quiet)} since the last progress line: the first chunk (compiling, then "
                          f"training) is still running")
-            self.at = time.time()
+            self.beaten = now
 
     def start(self) -> "Heartbeat":
         self.thread.start()
