@@ -92,7 +92,8 @@ def test_a_record_refuses_what_it_cannot_vouch_for(tmp_path):
     meta = json.loads((dest / "record.json").read_text())
     assert meta["trained_at_commit"] == "def456" and "record --commit" in meta["commit_stated"]
     big = _fake_run(tmp_path / "big", 0.5)
-    (big / "metrics.jsonl").write_text("x" * (records.MAX_FILE_BYTES + 1))
+    (big / "plots").mkdir()
+    (big / "plots" / "curves.png").write_bytes(b"x" * (records.MAX_FILE_BYTES + 1))
     with pytest.raises(records.RecordError, match="over the 1 MiB"):
         records.write_record(big, tmp_path / "results2")
     assert not (tmp_path / "results2" / "rnn_toy" / "steps5").exists()
@@ -182,3 +183,17 @@ def test_a_metric_only_logged_is_read_from_the_records_curve(tmp_path):
     m = report.last_logged(record, "train_loss")
     assert m["n"] == 3 and m["mean"] == pytest.approx(0.6) and m["std"] == pytest.approx(0.1)
     assert report.last_logged(record, "nowhere") is None
+
+
+def test_a_long_metrics_log_is_kept_compressed_and_reads_back_the_same(tmp_path):
+    from jaxnets.rundir import read_metrics
+
+    run = _fake_run(tmp_path / "run", 0.5)
+    lines = [{"step": i, "train_loss": 1.0 / i, "per_seed": {"train_loss": [1.0 / i] * 3}} for i in range(1, 3000)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert (run / "metrics.jsonl").stat().st_size > records.PACK_BYTES
+    dest, _ = records.write_record(run, tmp_path / "results")
+    assert not (dest / "metrics.jsonl").exists() and (dest / "metrics.jsonl.gz").stat().st_size < records.PACK_BYTES
+    assert read_metrics(dest / "metrics.jsonl") == lines
+    record = records.read_records(tmp_path / "results")[("rnn_toy", "steps5")]
+    assert report.last_logged(record, "train_loss")["n"] == 3

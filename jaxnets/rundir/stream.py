@@ -84,10 +84,17 @@ def read_metrics_checked(path: str | pathlib.Path) -> tuple[list[dict], list[int
     """(every readable record, the numbers of the damaged lines): a line cut by a kill or garbled
     on disk costs that line only, never the lines after it."""
     path = pathlib.Path(path)
-    if not path.exists():
+    packed = path.with_name(path.name + ".gz")  # a committed record keeps a long one compressed
+    if not path.exists() and not packed.exists():
         return [], []
+    if path.exists():
+        text = path.read_text(errors="replace")
+    else:
+        import gzip
+
+        text = gzip.decompress(packed.read_bytes()).decode(errors="replace")
     records, damaged = [], []
-    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:

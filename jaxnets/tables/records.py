@@ -27,6 +27,7 @@ FIGURES = (("plots/curves.png", "curves.png"),  # (in the run folder, in the rec
            ("samples.md", "samples.md"),  # samples through training
            ("visualize.png", "visualize.png"))  # a screenshot of `jaxnets visualize`'s page
 MAX_FILE_BYTES = 1 << 20  # the results/ folder stays small enough to clone with the code
+PACK_BYTES = 128 << 10  # a longer metrics.jsonl is kept as metrics.jsonl.gz (read back by rundir.read_metrics)
 
 
 class RecordError(RuntimeError):
@@ -75,9 +76,10 @@ def write_record(run_dir: str | pathlib.Path, results: str | pathlib.Path = RESU
     for src, _ in copies:
         if not src.is_file():
             raise RecordError(f"{run_dir} is not a whole run: it has no {src.name}")
-        if src.stat().st_size > MAX_FILE_BYTES:
-            raise RecordError(f"{src} weighs {src.stat().st_size / 2**20:.1f} MiB, over the 1 MiB a recorded file "
-                              f"may weigh (log less often: train.log_every)")
+        limit = 8 * MAX_FILE_BYTES if src.name == "metrics.jsonl" else MAX_FILE_BYTES  # (kept compressed)
+        if src.stat().st_size > limit:
+            raise RecordError(f"{src} weighs {src.stat().st_size / 2**20:.1f} MiB, over the {limit >> 20} MiB such a "
+                              f"recorded file may weigh (log less often: train.log_every)")
     sessions = saved.get("sessions") or [{}]
     meta = {"trained_at_commit": sessions[0].get("git_commit"),
             "last_session_commit": sessions[-1].get("git_commit"),
@@ -95,7 +97,12 @@ def write_record(run_dir: str | pathlib.Path, results: str | pathlib.Path = RESU
     try:
         tmp.mkdir()
         for src, name in copies:
-            shutil.copyfile(src, tmp / name)
+            if name == "metrics.jsonl" and src.stat().st_size > PACK_BYTES:
+                import gzip
+
+                (tmp / "metrics.jsonl.gz").write_bytes(gzip.compress(src.read_bytes(), mtime=0))
+            else:
+                shutil.copyfile(src, tmp / name)
         (tmp / "record.json").write_text(json.dumps(meta, indent=2) + "\n")
         os.rename(tmp, dest)  # fails if dest appeared meanwhile: nothing is replaced
     finally:
