@@ -62,7 +62,7 @@ def get_config(arg=None):
     c.sample.top_k = 0
     c.sample.temperatures = (1.0, 0.5, 0.1)
     c.sample.at_steps = (100, 300, 500, 700, 1200, 2000)
-    c.sample.from_carried_state = False  # samples.md from the model's start state
+    c.sample.carried_state = False  # samples.md from the model's start state
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "rmsprop"

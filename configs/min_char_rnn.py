@@ -53,7 +53,7 @@ def get_config(arg=None):
     c.sample.top_k = 0
     c.sample.temperatures = (1.0,)
     c.sample.at_steps = (100, 300, 500, 700, 1200, 2000, 10_000, 40_000)  # samples.md, as the post shows them
-    c.sample.from_carried_state = True  # samples.md from hprev, the state training carried, as the gist
+    c.sample.carried_state = True  # samples.md from hprev, the state training carried, as the gist
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adagrad"

@@ -257,5 +257,5 @@ def test_samples_through_training_can_start_from_the_carried_state(toy_corpus, t
     assert not np.array_equal(default, rnn_lm.generate(params, model, prompt, 20, key, 0.0, start=other))
     workdir = tmp_path / "run"
     _train(workdir, "gru", "never", capsys, extra=["--config.sample.at_steps=(4,)", "--config.train.log_every=2",
-                                                     "--config.train.steps=6", "--config.sample.from_carried_state=true"])
+                                                     "--config.train.steps=6", "--config.sample.carried_state=true"])
     assert "from the state its training carried" in (workdir / "samples.md").read_text()

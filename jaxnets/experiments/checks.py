@@ -24,7 +24,7 @@ RULES = {
                             "must be a tuple of finite temperatures >= 0 (0 = argmax)"),
     "sample.at_steps": (lambda v: isinstance(v, (tuple, list)) and all(integer(1, 10**12)(t) for t in v),
                         "must be a tuple of steps >= 1 (samples.md during training)"),
-    "sample.from_carried_state": (lambda v: isinstance(v, bool), "must be true or false"),
+    "sample.carried_state": (lambda v: isinstance(v, bool), "must be true or false"),
     "analysis.gradient_distances": (integer(0, 1_000), "must be an integer in [0, 1000] (0 = off)"),
 }
 

@@ -220,7 +220,7 @@ def samples_through_training(ctx: Context, vocabulary: Vocabulary):
     temperature = (config.sample.temperatures or (1.0,))[0]
     prompt = jnp.asarray(vocabulary.encode(config.sample.prompt))
     key = named_key(jax.random.PRNGKey(config.seed), "samples_through_training")
-    carried = config.sample.get("from_carried_state", False)
+    carried = config.sample.get("carried_state", False)
     generate = jax.jit(lambda p, ids, k, start: rnn_lm.generate(p, config.model, ids, config.sample.length, k,
                                                                  temperature, config.sample.top_k, start))
     unit = "words" if vocabulary.words else "characters"
