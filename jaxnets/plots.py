@@ -64,11 +64,7 @@ def training_curves(curves: Curves, path: str | pathlib.Path, title: str = "",
         ax.legend()
         ax.grid(alpha=0.3)
     fig.suptitle(title)
-    fig.tight_layout()
-    path = pathlib.Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def ternary_figure(grid: np.ndarray, f: np.ndarray, f_prime: np.ndarray, fractions: np.ndarray,

@@ -211,11 +211,11 @@ class Books:
     only a state whose loss is known finite)."""
 
     def __init__(self, *, seeds, train, total, steps_per_epoch, units_per_step, unit, metrics_log, log,
-                 preferred, heartbeat):
+                 preferred, heartbeat, checkpoint_dir):
         self.seeds, self.train, self.total, self.steps_per_epoch = seeds, train, total, steps_per_epoch
         self.units_per_step, self.unit, self.metrics_log, self.log = units_per_step, unit, metrics_log, log
         self.preferred, self.heartbeat = preferred, heartbeat
-        self.checkpoint_dir = metrics_log.path.parent / "checkpoints"
+        self.checkpoint_dir = checkpoint_dir  # named when a NaN stops the run
         records = metrics_log.records
         self.curves = from_records(records, len(seeds))
         self.last_record = records[-1] if records else {}
@@ -320,7 +320,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
     books = Books(seeds=seeds, train=train, total=total, steps_per_epoch=steps_per_epoch,
                   units_per_step=batches.units_per_step(train_data), unit=batches.unit, log=log,
                   metrics_log=writer.metrics_log(start or None, warn=log, tensorboard=train.get("tensorboard", True)),
-                  preferred=progress_metrics, heartbeat=heartbeat)
+                  preferred=progress_metrics, heartbeat=heartbeat, checkpoint_dir=writer.checkpoint_dir)
     books.last_checkpoint = start or None
     data = sharding.put_replicated(mesh, train_data)
     evals = {name: sharding.put_replicated(mesh, d) for name, d in eval_data.items()}
