@@ -86,6 +86,15 @@ def test_each_step_trains_the_next_window_with_the_state_carried(toy_corpus):
     chex.assert_shape(jax.tree.leaves(carries), (4, 12))
 
 
+def test_validation_fraction_zero_trains_on_the_whole_text_as_the_post(toy_corpus, tmp_path, capsys):
+    all_text = _train(tmp_path / "all", "gru", "never", capsys, ["--config.data.validation_fraction=0.0"])
+    assert set(all_text["metrics"]) == {"train_loss", "train_perplexity"}  # nothing held out, nothing evaluated
+    held_out = _train(tmp_path / "held", "gru", "never", capsys)
+    assert "validation_loss" in held_out["metrics"]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "all" / "metrics.jsonl").read_text().splitlines()]
+    assert steps[-1] == 2 * ((len(TEXT) // 4 - 1) // 8)  # 2 epochs of every row's windows, the tail included
+
+
 def test_windows_are_read_in_order_so_shuffling_is_not_a_key(toy_corpus, tmp_path, capsys):
     argv = ["train", "--config", "configs/char_rnn.py:gru", "--workdir", str(tmp_path / "w"),
             "--config.data.name=toy", "--config.train.shuffle=true", *SMALL]

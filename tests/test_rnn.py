@@ -81,6 +81,18 @@ def test_gate_biases_are_tensorflows():
     assert np.all(np.asarray(rnn.lstm_init(jax.random.PRNGKey(0), N_IN, H)["b"]) == 0.0)  # forget bias is added
 
 
+@pytest.mark.parametrize("w_init, limit", [("uniform_unit_scaling", np.sqrt(3 / (5 * 40))),
+                                            ("glorot_uniform", np.sqrt(6 / (5 * 40 + 5 * 30)))])
+def test_custom_gru_input_matrices_start_as_one_tf_variable(w_init, limit):
+    """The post's Ws is one [K, n_in, n] variable: TF counts its fan-in as K·n_in, so each W_k
+    starts sqrt(K) smaller than a matrix of its own would (U(±0.077) vs U(±0.173) in the post)."""
+    ws = rnn.custom_gru_init(jax.random.PRNGKey(0), 40, 30, w_init=w_init, num_weights=5)["ws"]
+    chex.assert_shape(ws, (5, 40, 30))
+    assert float(jnp.max(jnp.abs(ws))) <= limit
+    assert float(jnp.max(jnp.abs(ws))) > 0.98 * limit  # 6,000 draws fill the range
+    np.testing.assert_allclose(float(jnp.std(ws)), limit / np.sqrt(3), rtol=0.05)
+
+
 @pytest.mark.parametrize("name", ["gru", "lstm"])
 def test_scan_unroll_equals_a_python_loop(name):
     cell = rnn.get_cell(name)

@@ -116,6 +116,8 @@ def run(ctx: Context) -> Outcome:
     check_sampling(config, corpus.vocabulary)  # before training, not after it
     ctx.keep(VOCABULARY_FILE, corpus.vocabulary.to_json())  # `sample` reads it: no corpus needed
     rows = config.train.batch_size
+    # validation_fraction 0 trains on the whole text, as the RNN posts did: nothing is evaluated
+    splits = {name: ids for name, ids in splits.items() if name == "train" or len(ids)}
     try:
         laid_out = {name: text_rows(ids, rows, model.num_steps) for name, ids in splits.items()}
     except ValueError as err:

@@ -129,8 +129,12 @@ def ln_lstm_step(params: dict, carry: Carry, x: jax.Array, forget_bias: float = 
 
 def custom_gru_init(key, n_in: int, n: int, w_init: str = "glorot_uniform", w_scale: float = 1.0,
                     num_weights: int = 5, gate_bias: float = 1.0) -> dict:
+    """The K input matrices are one variable [K, n_in, n], as the post's `tf.get_variable("Ws",
+    [num_weights, n_in, n])`: TF's initializers count a 3-D variable's fan-in as K·n_in (uniform
+    unit scaling: all dimensions but the last; Glorot: n_in times the leading K), so each W_k
+    starts sqrt(K) smaller than a matrix drawn alone."""
     k1, k2, k3, k4 = jax.random.split(key, 4)
-    ws = jax.vmap(lambda k: _w(k, n_in, n, w_init, w_scale))(jax.random.split(k3, num_weights))
+    ws = initializer(w_init, w_scale)(k3, (num_weights, n_in, n), jnp.float32)
     return {"w_gates": _w(k1, n_in + n, 2 * n, w_init, w_scale), "b_gates": jnp.full((2 * n,), gate_bias, jnp.float32),
             "w_lambda": _w(k2, n_in + n, num_weights, w_init, w_scale), "b_lambda": jnp.zeros((num_weights,), jnp.float32),
             "ws": ws, "w_state": _w(k4, n, n, w_init, w_scale), "b_state": jnp.zeros((n,), jnp.float32)}
