@@ -185,13 +185,14 @@ class Clock:
     def __init__(self, already: float = 0.0):
         now = time.time()
         self.start, self.last, self.first_done, self.steps_after_first = now - already, now, None, 0
+        self.first_seconds_per_step = None
 
     def tick(self, n_steps: int) -> float:
         """A chunk's metrics have arrived: the seconds since the previous chunk's."""
         now = time.time()
         took, self.last = max(now - self.last, 1e-9), now
         if self.first_done is None:
-            self.first_done = now
+            self.first_done, self.first_seconds_per_step = now, took / n_steps
         else:
             self.steps_after_first += n_steps
         return took
@@ -199,6 +200,12 @@ class Clock:
     @property
     def seconds_per_step(self) -> float | None:
         return (self.last - self.first_done) / self.steps_after_first if self.steps_after_first else None
+
+    @property
+    def estimate(self) -> float | None:
+        """Seconds per step for an ETA: the steady rate, else the first chunk's (compiling
+        included, so an upper bound) rather than none until a second chunk has finished."""
+        return self.seconds_per_step or (self.first_seconds_per_step if self.first_done is not None else None)
 
     def rate(self, units_per_step: float) -> float | None:
         return units_per_step / self.seconds_per_step if self.seconds_per_step else None
@@ -237,9 +244,13 @@ class Books:
             self._process(*pending)
 
     def _process(self, step: int, n_steps: int, metrics, evaluated) -> None:
+        # Read the values first: dispatch is asynchronous, so the chunk is done only once they
+        # have arrived, and the clock must tick then (before, the first chunk's rate counted
+        # its dispatch alone, and every later line the chunk before it)
+        metrics, evaluated = sharding.to_host(metrics), sharding.to_host(evaluated or {})
         seconds = self.clock.tick(n_steps)
-        values = {f"train_{k}": np.asarray(v, np.float64).mean(axis=1) for k, v in sharding.to_host(metrics).items()}
-        for name, split in sharding.to_host(evaluated or {}).items():
+        values = {f"train_{k}": np.asarray(v, np.float64).mean(axis=1) for k, v in metrics.items()}
+        for name, split in evaluated.items():
             evals = {f"{name}_{k}": np.asarray(v) for k, v in split.items()}
             self.final_eval.update(evals)
             values.update(evals)
@@ -254,7 +265,7 @@ class Books:
         self._check_finite(step, n_steps, values["train_loss"])
 
     def _say(self, step: int, values: dict, rate: float) -> None:
-        per_step = self.clock.seconds_per_step
+        per_step = self.clock.estimate
         eta = (self.total - step) * per_step if per_step else float("nan")
         scalars = {k: float(v.mean()) for k, v in values.items() if v.ndim == 1}
         self.log(progress_line(step, self.total, self.steps_per_epoch, scalars, rate, self.unit, len(self.seeds), eta,
