@@ -307,5 +307,17 @@ def _main(argv: list[str] | None = None) -> int:
     return 1
 
 
+def cli() -> None:
+    """The command's entry point. A run stopped by a signal exits at once: its files are closed
+    and its checkpoint kept by then, and the chunk still computing on the device (an epoch, for
+    the language models: minutes) is abandoned — a normal exit would wait for it."""
+    code = main()
+    if _received:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

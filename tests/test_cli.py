@@ -1,6 +1,7 @@
 """Finding one's way from the command line: list, show, --help."""
 
 import json
+import os
 import re
 
 import pytest
@@ -230,3 +231,40 @@ def test_wrong_image_shapes_and_too_few_sentences_are_one_line(tmp_path, monkeyp
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot fill 5 buckets" in err and "lower data.n_buckets" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_signal_stops_the_command_at_once_not_after_the_chunk_in_flight(tmp_path):
+    """A chunk is one compiled program (an epoch of PTB: minutes on a CPU). SIGTERM reached the
+    run, which said "interrupted" — then the process lived on until the device finished the
+    chunk nobody would keep (`kill` looked ignored)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    (tmp_path / "toy").mkdir()
+    (tmp_path / "toy" / "input.txt").write_text("the quick brown fox jumps over the lazy dog. " * 40)
+    env = {**os.environ, "JAXNETS_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    # one chunk of 10^6 GRU steps: far longer than the test waits
+    argv = [sys.executable, "-m", "jaxnets", "train", "--config", "configs/char_rnn.py:gru", "--workdir",
+            str(tmp_path / "run"), "--config.data.name=toy", "--config.model.num_layers=1",
+            "--config.model.state_size=64", "--config.model.num_steps=8", "--config.train.batch_size=4",
+            "--config.train.steps=1000000", "--config.train.log_every=1000000", "--config.sample.prompt=th"]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in proc.stdout:  # training starts after the data line
+            lines.append(line)
+            if "windows of 4 × 8" in line:
+                break
+        else:
+            raise AssertionError("the run ended before training: " + "".join(lines))
+        time.sleep(5.0)  # compiled and into the chunk
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, "".join(lines) + out
+    assert "interrupted at step 0" in out
