@@ -77,6 +77,28 @@ def test_early_stop_decides_from_the_history_alone():
     assert early_stop(curve([[3.0, 3.0], [2.0, 2.9], [2.5, 3.1], [2.6, 3.2]]), 2) == 40
 
 
+def test_each_seed_of_a_sweep_ends_its_trial_at_its_own_early_stop():
+    """The post's 5 trials stopped one by one; a sweep trains until the last seed stops, and a
+    seed that had stopped may find a new minimum later: its numbers must not use it."""
+    from jaxnets.experiments.language_model import best_validation
+    from jaxnets.train.curves import Curve
+
+    validation = np.array([[3.0, 3.0], [2.0, 2.9], [2.5, 2.8], [2.6, 2.7], [1.0, 2.6]])  # [evaluations, seeds]
+    steps = 10 * np.arange(1, 6)
+    curves = {"validation_loss": Curve(steps, validation), "test_loss": Curve(steps, validation + 0.5)}
+    np.testing.assert_array_equal(curves["validation_loss"].own_stops(2), [3, -1])  # seed 1 never stops
+    np.testing.assert_array_equal(curves["validation_loss"].own_stops(0), [-1, -1])
+    per_seed = best_validation(curves, patience=2)
+    np.testing.assert_array_equal(per_seed["min_validation_loss"], [2.0, 2.6])  # not seed 0's 1.0 after its stop
+    np.testing.assert_array_equal(per_seed["best_validation_step"], [20, 50])
+    np.testing.assert_array_equal(per_seed["test_loss_at_min_validation"], [2.5, 3.1])
+    np.testing.assert_array_equal(best_validation(curves)["min_validation_loss"], [1.0, 2.6])  # no early stopping
+    assert early_stop(Curve(steps, validation), 2) is None  # seed 1 still improves
+    both = np.array([[3.0, 3.0], [2.0, 2.9], [2.5, 2.0], [2.6, 2.5], [1.0, 2.6]])  # seed 0 stops at 40, seed 1 at 50
+    assert early_stop(Curve(steps[:4], both[:4]), 2) is None
+    assert early_stop(Curve(steps, both), 2) == 50  # though seed 0 improved at 50: its trial ended at 40
+
+
 def test_early_stopping_stops_the_run_and_a_rerun_stays_stopped(toy_ptb, capsys):
     workdir = toy_ptb / "early"
     argv = ["train", "--config", "configs/truncated_bptt.py:tf5_lr0.001", "--workdir", str(workdir), *SMALL,

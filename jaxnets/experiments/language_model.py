@@ -77,12 +77,18 @@ def lm_task(model: ml_collections.ConfigDict, vocab: int, rows: int, by_position
     return Task(init, loss, evaluate, batches=windows, eval_batches=windows, row_parallel=True)
 
 
-def best_validation(curves: Curves) -> dict[str, np.ndarray]:
-    """Per seed: the minimum validation loss over the evaluations, and the test loss at it."""
+def best_validation(curves: Curves, patience: int = 0) -> dict[str, np.ndarray]:
+    """Per seed: the minimum validation loss over the evaluations, and the test loss at it. With
+    early stopping, each seed's minimum is over the evaluations up to its own stop, as the
+    post's trials stopped one by one (a sweep goes on until the last seed stops)."""
     validation = curves.get("validation_loss")
     if validation is None:
         return {}
-    best, seeds = np.argmin(validation.values, axis=0), np.arange(validation.values.shape[1])
+    seeds = np.arange(validation.values.shape[1])
+    stops = validation.own_stops(patience)
+    stops = np.where(stops < 0, len(validation.steps) - 1, stops)
+    upto = np.where(np.arange(len(validation.steps))[:, None] <= stops[None, :], validation.values, np.inf)
+    best = np.argmin(upto, axis=0)
     out = {"min_validation_loss": validation.values[best, seeds],
            "best_validation_step": validation.steps[best].astype(np.float64)}
     if "test_loss" in curves:  # evaluated at the same steps
@@ -133,7 +139,8 @@ def run(ctx: Context) -> Outcome:
                      at_steps=(at_steps, samples_through_training(ctx, corpus.vocabulary)) if at_steps else None)
     train_loss = result.final_train.get("train_token_loss", result.final_train["train_loss"])  # nats per token
     per_seed = {**{k: v for k, v in result.final_eval.items() if np.ndim(v) == 1},  # not the vectors by position
-                "train_loss": train_loss, **best_validation(result.curves)}
+                "train_loss": train_loss,
+                **best_validation(result.curves, config.train.get("early_stop_patience", 0))}
     for name in [k for k in per_seed if k.endswith("_loss")]:  # train: the last epoch's running mean
         per_seed[name.replace("_loss", "_perplexity")] = np.exp(np.asarray(per_seed[name], np.float64))
     extra, figures = {}, {}

@@ -39,6 +39,35 @@ class Curve(NamedTuple):
         """[S] per seed, the index of the first minimum (NaN never counts as one)."""
         return np.argmin(np.where(np.isnan(self.values), np.inf, self.values), axis=0)
 
+    def own_stops(self, patience: int) -> np.ndarray:
+        """[S] per seed (a scalar metric, lower is better), the index of the evaluation at which
+        that seed trained alone would have stopped early — the first that is `patience`
+        evaluations past its minimum so far — or -1 where it has not (or patience is 0). A
+        sweep trains until every seed has stopped, and a seed may find a new minimum after its
+        own stop: its trial ends there all the same."""
+        values = np.where(np.isnan(self.values), np.inf, self.values)
+        n, stops = len(values), np.full(values.shape[1], -1)
+        if patience <= 0:
+            return stops
+        for seed in range(values.shape[1]):
+            best = 0
+            for e in range(1, n):
+                if values[e, seed] < values[best, seed]:
+                    best = e
+                if e - best >= patience:
+                    stops[seed] = e
+                    break
+        return stops
+        running_best = np.zeros(values.shape[1:], dtype=int)
+        stopped = np.zeros(values.shape[1:], dtype=bool)
+        for e in range(1, n):
+            improved = values[e] < values[running_best[np.arange(values.shape[1])], np.arange(values.shape[1])]
+            running_best = np.where(improved & ~stopped, e, running_best)
+            newly = ~stopped & (e - running_best >= patience)
+            stops = np.where(newly, e, stops)
+            stopped |= newly
+        return stops
+
 
 Curves = dict  # {metric: Curve}
 

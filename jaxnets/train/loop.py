@@ -289,12 +289,13 @@ class Books:
 
 
 def early_stop(curve: Curve | None, patience: int) -> int | None:
-    """The step at which every seed has gone `patience` evaluations of `curve` (lower is better)
-    without a new minimum, or None (also when patience is 0: early stopping off). A function of
-    the logged values alone, so a resumed run decides exactly as an uninterrupted one."""
+    """The step by which every seed has reached its own early stop (`Curve.own_stops`: `patience`
+    evaluations of `curve` without a new minimum, lower is better), or None (also when patience
+    is 0: early stopping off). A function of the logged values alone, so a resumed run decides
+    exactly as an uninterrupted one; one seed stops exactly where it would alone."""
     if patience <= 0 or curve is None or len(curve.steps) <= patience:
         return None
-    return int(curve.steps[-1]) if np.all(len(curve.steps) - 1 - curve.best() >= patience) else None
+    return int(curve.steps[-1]) if np.all(curve.own_stops(patience) >= 0) else None
 
 
 def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], optax.GradientTransformation],
