@@ -14,7 +14,8 @@ from jaxnets.__main__ import main
 TEXT = ("the quick brown fox jumps over the lazy dog. " * 40)[:1600]
 SMALL = ["--config.model.state_size=12", "--config.model.num_layers=2", "--config.model.num_steps=8",
          "--config.train.batch_size=4", "--config.train.num_epochs=2", "--config.optimizer.learning_rate=0.02",
-         "--config.sample.length=40", "--config.sample.temperatures=(1.0,0.5)", "--config.sample.prompt=th"]
+         "--config.sample.length=40", "--config.sample.temperatures=(1.0,0.5)", "--config.sample.prompt=th",
+         "--config.data.validation_fraction=0.1"]
 
 
 @pytest.fixture
@@ -89,7 +90,7 @@ def test_each_step_trains_the_next_window_with_the_state_carried(toy_corpus):
 def test_validation_fraction_zero_trains_on_the_whole_text_as_the_post(toy_corpus, tmp_path, capsys):
     all_text = _train(tmp_path / "all", "gru", "never", capsys, ["--config.data.validation_fraction=0.0"])
     assert set(all_text["metrics"]) == {"train_loss", "train_perplexity"}  # nothing held out, nothing evaluated
-    held_out = _train(tmp_path / "held", "gru", "never", capsys)
+    held_out = _train(tmp_path / "held", "gru", "never", capsys)  # SMALL holds out 10%
     assert "validation_loss" in held_out["metrics"]
     steps = [json.loads(line)["step"] for line in (tmp_path / "all" / "metrics.jsonl").read_text().splitlines()]
     assert steps[-1] == 2 * ((len(TEXT) // 4 - 1) // 8)  # 2 epochs of every row's windows, the tail included

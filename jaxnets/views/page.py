@@ -115,7 +115,8 @@ window.onerror = function (message) {{ document.body.dataset.error = String(mess
 def visualize(workdir, output: str | None = None, length: int = 2000, start: int = 0, seed_index: int = 0,
               cells: tuple[tuple[int, int], ...] = (), per_feature: int = 3, log=print) -> tuple[pathlib.Path, list]:
     """Write the page for a character-model run over `length` characters of its validation text
-    from `start`; returns (its path, the interpretable cells found)."""
+    (its training text when it held none out) from `start`; returns (its path, the interpretable
+    cells found)."""
     from jaxnets.data.text import language_corpus
     from jaxnets.views.sample import read_run, restore_params, run_vocabulary
 
@@ -127,9 +128,10 @@ def visualize(workdir, output: str | None = None, length: int = 2000, start: int
     corpus, splits = language_corpus(config.data.name, config.data.get("validation_fraction", 0.1))
     if list(corpus.vocabulary.tokens) != list(vocabulary.tokens):
         raise ConfigError(f"{config.data.name}'s characters are not those {workdir} was trained on: its data changed")
-    ids = np.asarray(splits["validation"][start:start + length])
+    split = "validation" if len(splits["validation"]) else "train"  # a run that held nothing out: its own text
+    ids = np.asarray(splits[split][start:start + length])
     if length < 2 or len(ids) < 2:
-        raise ConfigError(f"--length {length} from --start {start}: the validation text has {len(splits['validation'])} "
+        raise ConfigError(f"--length {length} from --start {start}: the {split} text has {len(splits[split])} "
                           f"characters; give at least 2")
     params = restore_params(workdir, seed_index, len(saved["seeds"]))
     layers, units = config.model.num_layers, config.model.state_size
@@ -140,7 +142,7 @@ def visualize(workdir, output: str | None = None, length: int = 2000, start: int
     probs, activations = trace(params, config.model, ids)
     found = interpretable_cells(activations, text, per_feature)
     title = (f"{workdir.name}: {config.model.num_layers}-layer {config.model.cell} {config.model.state_size}, "
-             f"{len(text):,} validation characters")
+             f"{len(text):,} {split} characters")
     path = pathlib.Path(output) if output else workdir / PAGE_FILE
     path.write_text(render(text, probs, activations, list(vocabulary.tokens), found, list(cells), title),
                     encoding="utf-8")
