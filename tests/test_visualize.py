@@ -104,3 +104,14 @@ def test_the_page_opens_in_chromium_without_script_errors(toy_corpus, tmp_path, 
     subprocess.run([*browser, f"--screenshot={shot}", "--window-size=1200,900", path.as_uri()], capture_output=True,
                    timeout=120)
     assert shot.stat().st_size > 10_000  # a rendered page, not an empty one
+
+
+def test_a_run_that_held_nothing_out_is_shown_over_its_training_text(toy_corpus, tmp_path, capsys):  # noqa: F811
+    workdir = tmp_path / "all_text"
+    argv = ["train", "--config", "configs/char_rnn.py:gru", "--workdir", str(workdir), "--config.data.name=toy",
+            "--config.model.num_layers=1", "--config.train.shard_batch=never", *SMALL,
+            "--config.data.validation_fraction=0.0"]  # after SMALL's 0.1: the post's whole-text training
+    assert main(argv) == 0
+    assert main(["visualize", str(workdir), "--length", "300"]) == 0
+    page = (workdir / "visualize.html").read_text(encoding="utf-8")
+    assert "300 training characters" in page

@@ -142,7 +142,7 @@ def visualize(workdir, output: str | None = None, length: int = 2000, start: int
     probs, activations = trace(params, config.model, ids)
     found = interpretable_cells(activations, text, per_feature)
     title = (f"{workdir.name}: {config.model.num_layers}-layer {config.model.cell} {config.model.state_size}, "
-             f"{len(text):,} {split} characters")
+             f"{len(text):,} {'training' if split == 'train' else split} characters")
     path = pathlib.Path(output) if output else workdir / PAGE_FILE
     path.write_text(render(text, probs, activations, list(vocabulary.tokens), found, list(cells), title),
                     encoding="utf-8")
