@@ -111,6 +111,18 @@ def test_diverged_seeds_are_counted_and_left_out_of_the_spread():
     assert gap == "-0.0003" and sigma == "-0.2"
 
 
+def test_a_published_spread_over_seeds_is_compared_with_ours():
+    """First convergence bias printed its 400 seeds' std: a `std:` row is our std over the
+    seeds that did not diverge, a single number (no σ of its own)."""
+    summary = {"seeds": [0, 1, 2, 3], "diverged_seeds": [3],
+               "metrics_per_seed": {"accuracy": [0.87, 0.88, 0.89, float("nan")]}}
+    m = report.measured(summary, "std:accuracy")
+    assert m["mean"] == pytest.approx(0.01) and m["std"] is None and m["n"] == 3
+    shown, gap, sigma = report._measured_cell(m, 0.0125)
+    assert shown.startswith("0.0100 (3 of 4 seeds; 1 diverged") and gap == "-0.0025" and sigma == "—"
+    assert report.measured({"seeds": [0], "metrics_per_seed": {"accuracy": [0.9]}}, "std:accuracy") is None
+
+
 def test_the_records_stay_small():
     files = [p for p in (ROOT / "results").rglob("*") if p.is_file()]
     assert files, "results/ holds no record"

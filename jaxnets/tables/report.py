@@ -179,8 +179,15 @@ def _trained(record: dict, name: str, variant: str) -> str:
 
 
 def measured(summary: dict, metric: str, published=None) -> dict | None:
-    """mean, std (ddof 1), n over the seeds that did not diverge, and over all seeds, of one metric."""
+    """mean, std (ddof 1), n over the seeds that did not diverge, and over all seeds, of one metric.
+    `std:<metric>` is the spread over seeds itself, for a post that published its seeds' std."""
     import numpy as np
+
+    if metric.startswith(SPREAD):
+        m = measured(summary, metric[len(SPREAD):])
+        if m is None or m["std"] is None:
+            return None
+        return {**m, "mean": m["std"], "std": None, "all": {**m["all"], "mean": m["all"]["std"], "std": None}}
 
     per_seed = summary.get("metrics_per_seed", {}).get(metric)
     if per_seed is None:
@@ -198,6 +205,9 @@ def measured(summary: dict, metric: str, published=None) -> dict | None:
                 "std": float(v.std(ddof=1)) if v.size > 1 else None, "n": int(v.size)}
 
     return {**stats(values[keep]), "all": stats(values), "diverged": len(lost), "seeds": len(values)}
+
+
+SPREAD = "std:"  # a TABLE metric "std:test_accuracy": the std over seeds of test_accuracy
 
 
 def last_logged(record: dict, metric: str) -> dict | None:
