@@ -8,7 +8,7 @@ import pathlib
 import statistics
 
 from jaxnets.tables import Figure, Row
-from jaxnets.tables.report import SPREAD
+from jaxnets.tables.report import SPREAD, measured
 from jaxnets.train.progress import fmt_time
 
 
@@ -54,10 +54,10 @@ def results_table(module, summaries: dict[str, dict], root: pathlib.Path | None 
         if isinstance(published, float) and len(repr(published).partition(".")[2]) > 4:
             published = f"{published:.4f}"  # an exact level (0.6615632381579821) shown for people
         summary = summaries.get(variant)
-        if summary is not None and metric.startswith(SPREAD):  # the spread over seeds, as a value
-            spread = summary.get("metrics_std", {}).get(metric[len(SPREAD):])
-            summary = None if spread is None else {**summary, "metrics": {metric: spread}, "metrics_std": {},
-                                                   "metrics_per_seed": {}}
+        if summary is not None and metric.startswith(SPREAD):  # the spread over seeds, as one value
+            m = measured(summary, metric)
+            summary = None if m is None else {**summary, "metrics": {metric: m["mean"]}, "metrics_std": {},
+                                              "metrics_per_seed": {}}
         if summary is None or metric not in summary.get("metrics", {}):
             lines.append(f"| {exp} | {row} | {published} | (not run) | | | {variant} |")
             continue

@@ -178,6 +178,9 @@ def _trained(record: dict, name: str, variant: str) -> str:
     return shown
 
 
+SPREAD = "std:"  # a TABLE metric "std:test_accuracy": the std over seeds of test_accuracy
+
+
 def measured(summary: dict, metric: str, published=None) -> dict | None:
     """mean, std (ddof 1), n over the seeds that did not diverge, and over all seeds, of one metric.
     `std:<metric>` is the spread over seeds itself, for a post that published its seeds' std."""
@@ -205,9 +208,6 @@ def measured(summary: dict, metric: str, published=None) -> dict | None:
                 "std": float(v.std(ddof=1)) if v.size > 1 else None, "n": int(v.size)}
 
     return {**stats(values[keep]), "all": stats(values), "diverged": len(lost), "seeds": len(values)}
-
-
-SPREAD = "std:"  # a TABLE metric "std:test_accuracy": the std over seeds of test_accuracy
 
 
 def last_logged(record: dict, metric: str) -> dict | None:
