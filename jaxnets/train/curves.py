@@ -58,15 +58,6 @@ class Curve(NamedTuple):
                     stops[seed] = e
                     break
         return stops
-        running_best = np.zeros(values.shape[1:], dtype=int)
-        stopped = np.zeros(values.shape[1:], dtype=bool)
-        for e in range(1, n):
-            improved = values[e] < values[running_best[np.arange(values.shape[1])], np.arange(values.shape[1])]
-            running_best = np.where(improved & ~stopped, e, running_best)
-            newly = ~stopped & (e - running_best >= patience)
-            stops = np.where(newly, e, stops)
-            stopped |= newly
-        return stops
 
 
 Curves = dict  # {metric: Curve}
