@@ -16,13 +16,15 @@ __all__ = ["run", "load_run", "__version__"]
 
 
 def run(config, overrides: dict | None = None, workdir=None, seeds: int = 1, *, overwrite: bool = False,
-        log=print) -> dict:
+        log=print, learning_rates=None) -> dict:
     """Train `config` — a path `configs/x.py[:variant]` or an `ml_collections.ConfigDict` — with
     `overrides` ({"train.steps": 200, "model.cell": "gru"}, checked like `--config.k=v`) for
     `seeds` seeds (config.seed, config.seed + 1, ...; more than one is a vmapped sweep) in
     `workdir` (default: the CLI's, `runs/<name>[_<overrides>][_seeds<N>]`; for a ConfigDict,
     `runs/<experiment>_<hash of the config>[_seeds<N>]`, so two different configs never share a
-    folder), and return the summary that `summary.json` holds. Like the CLI it gives JAX one CPU device per core when
+    folder), and return the summary that `summary.json` holds. `learning_rates` ([0.01, 0.1]):
+    every seed at each rate, one program, each metric per rate as `<metric>@lr<rate>` (as
+    `sweep --learning-rates`). Like the CLI it gives JAX one CPU device per core when
     called before JAX has started, and a rerun resumes."""
     import pathlib
 
@@ -42,14 +44,16 @@ def run(config, overrides: dict | None = None, workdir=None, seeds: int = 1, *, 
 
     try:
         if isinstance(config, (str, pathlib.Path)):
-            return runner.run_spec(str(config), texts, n_seeds, workdir, overwrite, log)
+            return runner.run_spec(str(config), texts, n_seeds, workdir, overwrite, log, learning_rates=learning_rates)
         if not isinstance(config, ml_collections.ConfigDict):
             raise config_lib.ConfigError(f"config must be a path or a ConfigDict, not {type(config).__name__}")
         config = config_lib.apply_overrides(config.copy_and_resolve_references(), texts)
         if workdir is None:
             digest = config_fingerprint({"config": config_lib.to_jsonable(config)})[:8]
-            workdir = pathlib.Path("runs") / (f"{config.experiment}_{digest}" + (f"_seeds{n_seeds}" if n_seeds else ""))
-        return runner.run(config, workdir, [config.seed + i for i in range(seeds)], overwrite=overwrite, log=log)
+            grid = "_lrs" + "-".join(f"{rate:g}" for rate in learning_rates) if learning_rates else ""
+            workdir = pathlib.Path("runs") / (f"{config.experiment}_{digest}{grid}" + (f"_seeds{n_seeds}" if n_seeds else ""))
+        return runner.run(config, workdir, [config.seed + i for i in range(seeds)], overwrite=overwrite, log=log,
+                          learning_rates=learning_rates)
     except RunDirError as err:  # the CLI's words in the API's: overwrite=True, workdir=
         text = str(err).replace("pass --overwrite", "pass overwrite=True").replace("--overwrite", "overwrite=True")
         raise RunDirError(text.replace("another --workdir", "another workdir=").replace("--workdir", "workdir=")) from None

@@ -5,6 +5,7 @@ examples:
     python -m jaxnets show configs/char_rnn.py:gru           # every key and value of one config
     python -m jaxnets train --config configs/mnist_mlp.py [--config.train.steps=200] [--workdir runs/x]
     python -m jaxnets sweep --config configs/mnist_mlp.py --seeds 8
+    python -m jaxnets sweep --config configs/batchnorm.py --seeds 5 --learning-rates 0.01,0.1,0.5
     python -m jaxnets suite --config configs/binary_neurons.py --seeds 5 --jobs 2
     python -m jaxnets sample runs/char_rnn --temperature 0.5 --length 300
     python -m jaxnets visualize runs/char_rnn                # runs/char_rnn/visualize.html: cells, guesses
@@ -48,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
                        "results folder (default results/), to be committed: config, summary, metrics, curves")
         if name == "sweep":
             p.add_argument("--seeds", type=int, required=True, help="number of seeds: config.seed, config.seed+1, ...")
+            p.add_argument("--learning-rates", help="comma-separated rates: every seed at each rate, all of them one "
+                           "program (e.g. 0.01,0.1,0.5); summary.json gives each metric per rate as <metric>@lr<rate>")
     p = sub.add_parser("suite", help="run every variant of a config file (a post's whole table) and tabulate it",
                        description="Runs each variant of a config file as a sweep (in --jobs worker processes), "
                                    "then writes <workdir>/results.md (published vs measured) and one figure per "
@@ -116,9 +119,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args, overrides) -> int:
+    from jaxnets.config import ConfigError
     from jaxnets.runner import run_spec
 
-    run_spec(args.config, overrides, getattr(args, "seeds", None), args.workdir, args.overwrite, record=args.record)
+    rates = None
+    if getattr(args, "learning_rates", None):
+        try:
+            rates = [float(rate) for rate in args.learning_rates.split(",")]
+        except ValueError:
+            raise ConfigError(f"--learning-rates {args.learning_rates!r}: give numbers separated by commas, "
+                              f"e.g. 0.01,0.1,0.5") from None
+    run_spec(args.config, overrides, getattr(args, "seeds", None), args.workdir, args.overwrite, record=args.record,
+             learning_rates=rates)
     return 0
 
 

@@ -67,6 +67,45 @@ def training_curves(curves: Curves, path: str | pathlib.Path, title: str = "",
     return save_figure(fig, path)
 
 
+def grid_curves(curves: Curves, rates, n_seeds: int, path: str | pathlib.Path, title: str = "",
+                diverged: set[int] = frozenset()) -> pathlib.Path:
+    """A learning-rate grid (runs rate-major, `n_seeds` per rate): one panel per metric name,
+    a colour per rate (mean over its seeds, a band of ±1 std), the training split dashed and
+    the evaluated ones solid, so the rates compare at a glance (the BN post's higher-rate
+    claim). Runs in `diverged` (run indices) are left out; a rate with none left says so."""
+    keys = sorted(k for k, c in curves.items() if c.values.ndim == 2)
+    names = sorted({k.split("_", 1)[1] for k in keys if "_" in k})
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.5 * max(len(names), 1), 3.5), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        shown = [k for k in keys if k.split("_", 1)[1] == name]
+        for i, rate in enumerate(rates):
+            color = colors[i % len(colors)]
+            runs = [r for r in range(i * n_seeds, (i + 1) * n_seeds) if r not in diverged]
+            if not runs:
+                ax.plot([], [], color=color, label=f"lr {rate:g}: diverged")
+                continue
+            for key in shown:
+                curve = curves[key]
+                values = curve.values[:, runs]
+                mean = values.mean(axis=1)
+                split = key.split("_", 1)[0]
+                ax.plot(curve.steps, mean, color=color, linestyle="--" if split == "train" else "-",
+                        label=f"lr {rate:g} {split}", marker="o" if len(curve.steps) <= 3 else None)
+                if values.shape[1] > 1:
+                    std = values.std(axis=1, ddof=1)
+                    ax.fill_between(curve.steps, mean - std, mean + std, alpha=0.15, color=color)
+        if name in ("loss", "reconstruction_loss") and all(
+                np.all(curves[k].values[np.isfinite(curves[k].values)] > 0) for k in shown):
+            ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_title(name)
+        ax.legend(fontsize="small")
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    return save_figure(fig, path)
+
+
 def ternary_figure(grid: np.ndarray, f: np.ndarray, f_prime: np.ndarray, fractions: np.ndarray,
                    path: str | pathlib.Path) -> pathlib.Path:
     """The ternary neuron: its activation f, its derivative f' (the straight-through backward)

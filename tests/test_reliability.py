@@ -495,7 +495,7 @@ def test_stop_on_nan_false_keeps_training_and_saving_the_healthy_seeds(tmp_path,
     assert result.diverged_at, "no seed diverged: the test's task is wrong"
     assert len(result.diverged_at) < len(seeds)
     assert "diverged" in out and "train on" in out
-    finite = [i for i, s in enumerate(seeds) if s not in result.diverged_at]
+    finite = [i for i in range(len(seeds)) if i not in result.diverged_at]  # keyed by run index
     assert np.all(np.isfinite(result.final_eval["test_w2"][finite]))
     assert (tmp_path / "run" / "checkpoints" / "200").is_dir()  # the last state is saved, NaN seeds and all
 

@@ -471,3 +471,51 @@ def test_suite_draws_summary_vectors_per_position(tmp_path, monkeypatch):
     assert [line.get_label() for line in train.lines] == ["zero"]  # the variant without a curve is left out
     np.testing.assert_array_equal(validation.lines[0].get_ydata(), [200.0, 150.0, 140.0])
     assert train.get_xlabel() == "position in the window"
+
+
+def test_a_learning_rate_grid_is_one_program_and_each_rate_is_its_own_run(tiny_mnist, tmp_path, capsys):
+    """Issue 30.2 from the command line: `sweep --learning-rates` trains every seed at each rate
+    as one program (4 runs in one stacked state); each rate's numbers equal that rate's sweep
+    trained alone, and a rate whose seeds all diverge is NaN without touching the others."""
+    common = ["--config", "configs/mnist_mlp.py", *TINY, "--config.train.steps=20", "--config.train.log_every=10",
+              "--config.optimizer.name=sgd", "--config.train.stop_on_nan=false"]
+    grid_dir, alone_dir = tmp_path / "grid", tmp_path / "alone"
+    assert main(["sweep", *common, "--seeds", "2", "--learning-rates", "0.5,1e38", "--workdir", str(grid_dir)]) == 0
+    assert "seed 1 at learning_rate 1e+38 diverged" in capsys.readouterr().out
+    grid = json.loads((grid_dir / "summary.json").read_text())
+    assert grid["learning_rates"] == [0.5, 1e38] and grid["seeds"] == [0, 1]
+    assert grid["diverged_seeds_by_learning_rate"] == {"1e+38": [0, 1]} and "diverged_seeds" not in grid
+    assert np.isnan(grid["metrics"]["test_accuracy@lr1e+38"])  # no mean of diverged runs passes for a result
+    chex.assert_shape(final_params(grid_dir)["params"]["dense_0"]["w"], (4, 784, 32))  # one program, 4 runs
+    assert (grid_dir / "plots" / "curves.png").is_file()
+    assert main(["sweep", *common, "--seeds", "2", "--config.optimizer.learning_rate=0.5",
+                 "--workdir", str(alone_dir)]) == 0
+    alone = json.loads((alone_dir / "summary.json").read_text())
+    np.testing.assert_allclose(grid["metrics_per_seed"]["test_loss@lr0.5"], alone["metrics_per_seed"]["test_loss"],
+                               rtol=1e-6)
+    assert grid["metrics"]["test_loss@lr0.5"] == pytest.approx(alone["metrics"]["test_loss"], rel=1e-6)
+    assert alone["metrics"]["test_loss"] < 2.25  # the rate did train (chance: ln 10 = 2.30)
+
+
+def test_a_learning_rate_grid_is_refused_before_any_work(tiny_mnist, tmp_path, capsys):
+    cases = [(["--config", "configs/gradient_descent.py", "--learning-rates", "0.1,0.2"], "own loops"),
+             (["--config", "configs/char_rnn_karpathy.py", "--learning-rates", "0.1,0.2"], "constant rate"),
+             (["--config", "configs/mnist_mlp.py", "--learning-rates", "0.1,-1"], "distinct positive"),
+             (["--config", "configs/mnist_mlp.py", "--learning-rates", "0.1,fast"], "numbers separated by commas"),
+             (["--config", "configs/mnist_mlp.py", "--learning-rates", "0.1,0.2", "--record"], "one table row")]
+    for i, (args, words) in enumerate(cases):
+        assert main(["sweep", "--seeds", "2", *args, "--workdir", str(tmp_path / str(i))]) == 2, args
+        assert words in capsys.readouterr().err, args
+        assert not (tmp_path / str(i)).exists(), args  # refused before a folder was made
+
+
+def test_a_grid_summary_leaves_a_diverged_seed_out_of_its_own_rate_only():
+    per_seed = {"test_loss": np.array([1.0, 3.0, 2.0, np.nan, 5.0, 7.0])}  # rates a, b, c × seeds 0, 1
+    summary = rundir.make_grid_summary(rates=[0.1, 0.2, 0.3], seeds=[0, 1], per_seed=per_seed, diverged_at={3: 40},
+                                       reference={}, experiment="x", config_file="", steps=1, wall_time_s=0.0)
+    assert summary["metrics"] == {"test_loss@lr0.1": 2.0, "test_loss@lr0.2": 2.0, "test_loss@lr0.3": 6.0}
+    assert summary["metrics_std"]["test_loss@lr0.3"] == pytest.approx(np.sqrt(2.0))
+    assert "test_loss@lr0.2" not in summary["metrics_std"]  # one seed left at that rate
+    assert summary["diverged_seeds_by_learning_rate"] == {"0.2": [1]}
+    assert summary["diverged_at_step_by_learning_rate"] == {"0.2": {"1": 40}}
+    assert summary["metrics_per_seed"]["test_loss@lr0.3"] == [5.0, 7.0]

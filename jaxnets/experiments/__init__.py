@@ -6,6 +6,10 @@ An experiment holds only what is special about it (its task, what it measures af
 its figures). It trains through `ctx.fit` (the common trainer, writing into the run directory),
 and returns its per-seed results, extra summary fields, figures and text files in an `Outcome`;
 `jaxnets.runner` writes them, once, on the primary process.
+
+A learning-rate grid (`sweep --learning-rates`) trains every seed at each rate as one program,
+through `ctx.fit`; a module whose training does not go through `ctx.fit` with the config's
+optimizer says why in `NO_LEARNING_RATE_GRID`, and a grid is refused before any work.
 """
 
 from __future__ import annotations
@@ -47,9 +51,10 @@ class Context:
     else it produces goes back in its `Outcome`."""
 
     config: ml_collections.ConfigDict
-    seeds: list[int]
+    seeds: list[int]  # one per run: a learning-rate grid repeats the seeds for each rate
     _writer: RunWriter
     log: Callable[[str], None] = print
+    hyperparams: dict[str, list[float]] | None = None  # a grid: each run's own value ({"learning_rate": [...]})
 
     @property
     def workdir(self) -> pathlib.Path:
@@ -71,14 +76,23 @@ class Context:
         `subdir` keeps a second fit's metrics and checkpoints apart; `stream` makes it an
         independent random stream of the same seeds; the progress lines show the metrics of
         `show` first, then those with a published number; `at_steps` = (steps, hook): the
-        trainer calls hook(step, state, record) once the first logged step at or past each."""
+        trainer calls hook(step, state, record) once the first logged step at or past each. In a
+        learning-rate grid a fit of the run's seeds with the config's optimizer trains each run
+        at its rate; a fit with its own optimizer or seeds cannot, and is refused."""
+        from jaxnets.config import ConfigError
         from jaxnets.train import fit, make_optimizer
+
+        if self.hyperparams and (optimizer is not None or seeds is not None):
+            raise ConfigError(f"a learning-rate grid reaches only fits of the run's seeds with the config's optimizer; "
+                              f"this experiment's {subdir or 'main'} fit brings its own "
+                              f"{'optimizer' if optimizer is not None else 'seeds'}")
 
         optimizer = optimizer or (lambda steps_per_epoch: make_optimizer(self.config.optimizer, steps_per_epoch))
         return fit(task, optimizer, train_data, eval_data,
                    train or self.config.train, self._writer.child(subdir) if subdir else self._writer,
                    seeds or self.seeds, self.log if log is None else log, stream=stream,
-                   progress_metrics=(*show, *(k for k in self.reference if k != "source")), at_steps=at_steps)
+                   progress_metrics=(*show, *(k for k in self.reference if k != "source")), at_steps=at_steps,
+                   hyperparams=self.hyperparams)
 
 
 def reference_of(config: ml_collections.ConfigDict) -> dict:

@@ -30,6 +30,8 @@ from jaxnets.plots import plt, save_figure
 from jaxnets.train import Task
 from jaxnets.train.step import per_example
 
+NO_LEARNING_RATE_GRID = "its learning rate is a schedule over the strategies' phases (it drops in the last one)"
+
 
 def phase_table(phases) -> tuple[jax.Array, jax.Array]:
     """((head, steps), ...) -> (0-based head per phase, cumulative end step per phase)."""

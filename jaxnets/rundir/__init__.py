@@ -21,11 +21,11 @@ from jaxnets.rundir.identity import (RESUMABLE_KEYS, config_fingerprint, differe
                                      same_results)
 from jaxnets.rundir.provenance import git_commit, provenance, read_sessions
 from jaxnets.rundir.stream import MetricsLog, TensorBoardLog, read_metrics, read_metrics_checked
-from jaxnets.rundir.summary import diverged, done_line, make_summary, seed_stats
+from jaxnets.rundir.summary import diverged, done_line, grid_key, make_grid_summary, make_summary, seed_stats
 from jaxnets.rundir.writer import RunWriter
 
 __all__ = ["LOCK_FILE", "MARKER", "RESUMABLE_KEYS", "RUN_FILES", "MetricsLog", "RunDirError", "RunWriter",
-           "TensorBoardLog", "config_fingerprint", "differences", "diverged", "done_line", "exclusive", "git_commit", "make_summary",
-           "never_trained", "open_run", "provenance", "read_metrics", "read_metrics_checked", "read_sessions",
-           "remove_if_untrained", "result_neutral", "result_relevant", "same_results", "seed_stats", "write_atomic",
-           "write_json_atomic"]
+           "TensorBoardLog", "config_fingerprint", "differences", "diverged", "done_line", "exclusive", "git_commit",
+           "grid_key", "make_grid_summary", "make_summary", "never_trained", "open_run", "provenance", "read_metrics",
+           "read_metrics_checked", "read_sessions", "remove_if_untrained", "result_neutral", "result_relevant",
+           "same_results", "seed_stats", "write_atomic", "write_json_atomic"]

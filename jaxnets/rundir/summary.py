@@ -10,13 +10,14 @@ import numpy as np
 
 def seed_stats(per_seed: dict[str, np.ndarray], keep: np.ndarray | None = None) -> tuple[dict, dict]:
     """Mean and (sample, ddof=1) std over seeds of each final metric (over the seeds `keep`
-    marks, when given and the metric has one value per seed)."""
+    marks, when given and the metric has one value per seed; NaN when it marks none: no mean
+    of diverged runs passes for a result)."""
     means, stds = {}, {}
     for key, values in per_seed.items():
         values = np.asarray(values, dtype=np.float64)
-        if keep is not None and values.shape == keep.shape and keep.any():
+        if keep is not None and values.shape == keep.shape:
             values = values[keep]
-        means[key] = float(values.mean())
+        means[key] = float(values.mean()) if values.size else float("nan")
         if values.size > 1:
             stds[key] = float(values.std(ddof=1))
     return means, stds
@@ -73,6 +74,42 @@ def make_summary(*, experiment: str, config_file: str, seeds: list[int], per_see
         summary.update(extra)
     if lost:
         summary["diverged_seeds"] = lost
+    return summary
+
+
+def grid_key(metric: str, rate: float) -> str:
+    """A grid's name for a metric at one learning rate: 'test_error@lr0.1'."""
+    return f"{metric}@lr{rate:g}"
+
+
+def make_grid_summary(*, rates: list[float], seeds: list[int], per_seed: dict[str, np.ndarray],
+                      diverged_at: dict[int, int], reference: dict, extra: dict | None = None, **common) -> dict:
+    """A learning-rate grid's summary.json: the runs are rate-major (every seed at rates[0],
+    then at rates[1], ...); each final metric per rate as `<metric>@lr<rate>` — mean, std and
+    per seed over that rate's seeds, a seed that diverged at one rate left out of that rate's
+    mean alone — and the rates as `learning_rates`. `diverged_at` is {run index: step}."""
+    n = len(seeds)
+    summary = make_summary(seeds=seeds, per_seed={}, reference=reference, extra=extra, **common)
+    lost, steps = {}, {}
+    for i, rate in enumerate(rates):
+        part = {key: np.asarray(values)[i * n:(i + 1) * n] for key, values in per_seed.items()}
+        at = {str(seeds[j - i * n]): step for j, step in diverged_at.items() if i * n <= j < (i + 1) * n}
+        dropped = sorted(set(diverged(seeds, part)) | {int(seed) for seed in at})
+        keep = np.array([seed not in dropped for seed in seeds])
+        means, stds = seed_stats(part, keep if dropped else None)
+        summary["metrics"].update({grid_key(k, rate): v for k, v in means.items()})
+        summary["metrics_std"].update({grid_key(k, rate): v for k, v in stds.items()})
+        summary["metrics_per_seed"].update({grid_key(k, rate): np.asarray(v, np.float64).tolist()
+                                            for k, v in part.items()})
+        if dropped:
+            lost[f"{rate:g}"] = dropped
+        if at:
+            steps[f"{rate:g}"] = at
+    summary["learning_rates"] = list(rates)
+    if lost:
+        summary["diverged_seeds_by_learning_rate"] = lost
+    if steps:
+        summary["diverged_at_step_by_learning_rate"] = steps
     return summary
 
 

@@ -64,6 +64,9 @@ def write_record(run_dir: str | pathlib.Path, results: str | pathlib.Path = RESU
     run_dir = pathlib.Path(run_dir)
     summary = _read_json(run_dir / "summary.json")
     saved = _read_json(run_dir / "config.json")
+    if saved.get("learning_rates"):
+        raise RecordError(f"{run_dir} is a learning-rate grid ({len(saved['learning_rates'])} rates): a record is one "
+                          f"table row, a run of one setup; train each rate's row as its own run (suite variants)")
     dest = record_place(saved.get("config_file") or summary.get("config_file", ""), pathlib.Path(results))
     if dest.exists():
         if _same(run_dir / "summary.json", dest / "summary.json"):

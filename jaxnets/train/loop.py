@@ -80,7 +80,7 @@ class FitResult:
     throughput: float | None  # units (examples, tokens) per second after the first chunk (which compiles)
     unit: str  # what `throughput` counts
     final_eval: dict[str, np.ndarray]  # {"<split>_<metric>": [S, ...]} of the final state
-    diverged_at: dict[int, int] = dataclasses.field(default_factory=dict)  # {seed: first step with a NaN loss}
+    diverged_at: dict[int, int] = dataclasses.field(default_factory=dict)  # {run index: first step with a NaN loss}
     logged_at: dict[int, float] = dataclasses.field(default_factory=dict)  # {logged step: seconds of training}
 
     def times(self, steps) -> list[float]:
@@ -218,7 +218,8 @@ class Books:
     only a state whose loss is known finite)."""
 
     def __init__(self, *, seeds, train, total, steps_per_epoch, units_per_step, unit, metrics_log, log,
-                 preferred, heartbeat, checkpoint_dir):
+                 preferred, heartbeat, checkpoint_dir, labels=None):
+        self.labels = labels or [f"seed {seed}" for seed in seeds]  # how a message names each run
         self.seeds, self.train, self.total, self.steps_per_epoch = seeds, train, total, steps_per_epoch
         self.units_per_step, self.unit, self.metrics_log, self.log = units_per_step, unit, metrics_log, log
         self.preferred, self.heartbeat = preferred, heartbeat
@@ -229,7 +230,7 @@ class Books:
         self.logged_at = {int(r["step"]): r["time"] for r in records if "time" in r}
         self.clock = Clock(records[-1]["time"] if records else 0.0)
         self.final_eval: dict[str, np.ndarray] = {}
-        self.diverged_at: dict[int, int] = {}
+        self.diverged_at: dict[int, int] = {}  # {run index: step}: a grid repeats its seeds
         self.pending = None
         self.last_checkpoint = None
 
@@ -273,17 +274,17 @@ class Books:
         self.heartbeat.mark(step, per_step)
 
     def _check_finite(self, step: int, n_steps: int, loss: np.ndarray) -> None:
-        bad = [seed for seed, value in zip(self.seeds, loss) if not np.isfinite(value)]
-        for seed in bad:
-            if seed not in self.diverged_at and not self.train.stop_on_nan:
-                self.log(f"seed {seed} diverged (a non-finite training loss) by step {step}; the other seeds train "
-                         f"on (stop_on_nan=false)")
-            self.diverged_at.setdefault(seed, step)
+        bad = [i for i, value in enumerate(loss) if not np.isfinite(value)]
+        for i in bad:
+            if i not in self.diverged_at and not self.train.stop_on_nan:
+                self.log(f"{self.labels[i]} diverged (a non-finite training loss) by step {step}; the other runs "
+                         f"train on (stop_on_nan=false)")
+            self.diverged_at.setdefault(i, step)
         if bad and self.train.stop_on_nan:
             kept = f"the last good checkpoint (step {self.last_checkpoint}) is kept in {self.checkpoint_dir}" \
                 if self.last_checkpoint \
                 else "no checkpoint had been written yet"
-            raise NonFiniteLoss(f"non-finite training loss in the {n_steps} steps up to step {step} (seeds {bad}); "
+            raise NonFiniteLoss(f"non-finite training loss in the {n_steps} steps up to step {step} ({', '.join(self.labels[i] for i in bad)}); "
                                 f"the run is stopped and {kept}. Lower the learning rate or set "
                                 f"--config.train.stop_on_nan=false to let it continue.")
 
@@ -332,7 +333,8 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
     books = Books(seeds=seeds, train=train, total=total, steps_per_epoch=steps_per_epoch,
                   units_per_step=batches.units_per_step(train_data), unit=batches.unit, log=log,
                   metrics_log=writer.metrics_log(start or None, warn=log, tensorboard=train.get("tensorboard", True)),
-                  preferred=progress_metrics, heartbeat=heartbeat, checkpoint_dir=writer.checkpoint_dir)
+                  preferred=progress_metrics, heartbeat=heartbeat, checkpoint_dir=writer.checkpoint_dir,
+                  labels=run_labels(seeds, hyperparams))
     books.last_checkpoint = start or None
     data = sharding.put_replicated(mesh, train_data)
     evals = {name: sharding.put_replicated(mesh, d) for name, d in eval_data.items()}
@@ -380,6 +382,12 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
     return FitResult(state, books.curves, step, steps_per_epoch, time.time() - clock.start,
                      clock.rate(batches.units_per_step(train_data) * len(seeds)), batches.unit, books.final_eval,
                      books.diverged_at, books.logged_at)
+
+
+def run_labels(seeds: list[int], hyperparams: dict[str, list[float]] | None = None) -> list[str]:
+    """How messages name each run: 'seed 3', or 'seed 3 at learning_rate 0.1' in a grid."""
+    return [f"seed {seed}" + "".join(f" at {name} {values[i]:g}" for name, values in (hyperparams or {}).items())
+            for i, seed in enumerate(seeds)]
 
 
 def restore(task: Task, optimizer, seeds: list[int], stream: str | None, mesh, writer: RunWriter, data: dict,
