@@ -9,6 +9,7 @@ writes what the experiment returns — training curves, its figures and text fil
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import pathlib
 import time
 from typing import Callable, Sequence
@@ -150,10 +151,13 @@ def write_outcome(outcome: experiments.Outcome, config: ml_collections.ConfigDic
         else:
             writer.figure("curves.png", lambda path: plots.training_curves(fit.curves, path, title=title,
                                                                            reference=reference))
-    if rates and outcome.figures:  # they pool every run: a grid's would mix its rates
-        log(f"note: a learning-rate grid draws curves.png per rate; the experiment's own figures "
-            f"({', '.join(outcome.figures)}) pool all runs and are left out (train a rate alone for them)")
-    for name, draw in ({} if rates else outcome.figures).items():
+    if rates:  # what an experiment makes after training pools the runs or reads the first: not per rate
+        left_out = [*outcome.figures, *outcome.texts, *(k for k in outcome.extra or {} if k != "diverged_seeds")]
+        if left_out:
+            log(f"note: a learning-rate grid keeps what is per rate (metrics, curves.png); the experiment's own "
+                f"{', '.join(left_out)} pool its runs or read the first and are left out (train a rate alone for them)")
+        outcome = dataclasses.replace(outcome, figures={}, texts={}, extra={})
+    for name, draw in outcome.figures.items():
         writer.figure(name, draw)
     for relative, text in outcome.texts.items():
         writer.text(relative, text)
@@ -175,10 +179,9 @@ def write_outcome(outcome: experiments.Outcome, config: ml_collections.ConfigDic
         throughput=fit.throughput if fit else None, unit=fit.unit if fit else "examples",
         sessions=rundir.read_sessions(writer.workdir))
     diverged_at = fit.diverged_at if fit is not None else {}  # {run index: step}
-    if rates:  # the experiment's own seed lists name repeated seeds: each rate's are recomputed from its values
-        extra = {k: v for k, v in (outcome.extra or {}).items() if k != "diverged_seeds"}
+    if rates:  # each rate's diverged seeds are recomputed from its own values
         summary = rundir.make_grid_summary(rates=rates, per_seed=outcome.per_seed, diverged_at=diverged_at,
-                                           reference=grid_reference(reference, config, rates), extra=extra, **common)
+                                           reference=grid_reference(reference, config, rates), **common)
     else:
         summary = rundir.make_summary(
             per_seed=outcome.per_seed, reference=reference, **common,

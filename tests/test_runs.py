@@ -519,3 +519,16 @@ def test_a_grid_summary_leaves_a_diverged_seed_out_of_its_own_rate_only():
     assert summary["diverged_seeds_by_learning_rate"] == {"0.2": [1]}
     assert summary["diverged_at_step_by_learning_rate"] == {"0.2": {"1": 40}}
     assert summary["metrics_per_seed"]["test_loss@lr0.3"] == [5.0, 7.0]
+
+
+def test_a_grid_leaves_out_what_is_not_per_rate(tmp_path, capsys):
+    """An experiment's own figures and summary fields pool its runs or read the first one: in a
+    grid they would pass one rate's picture off as all rates', so they are left out, saying so."""
+    workdir = tmp_path / "grid"
+    assert main(["sweep", "--config", "configs/rnn_toy.py", "--seeds", "1", "--learning-rates", "0.1,0.3",
+                 "--config.train.steps=20", "--config.train.log_every=10", "--workdir", str(workdir)]) == 0
+    assert "loss.png, expected_cross_entropies pool its runs" in capsys.readouterr().out
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert "expected_cross_entropies" not in summary and set(summary["metrics"]) == {"train_loss@lr0.1",
+                                                                                   "train_loss@lr0.3"}
+    assert sorted(p.name for p in (workdir / "plots").iterdir()) == ["curves.png"]
