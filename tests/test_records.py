@@ -197,6 +197,18 @@ def test_a_metric_only_logged_is_read_from_the_records_curve(tmp_path):
     assert report.last_logged(record, "nowhere") is None
 
 
+def test_the_readme_row_shows_what_its_configs_table_shows():
+    """The README's line per config repeats the first row of that config's table; it read the
+    summary alone and said "no record" for the autoencoder's logged training loss."""
+    recs = records.read_records(ROOT / "results")
+    lines = report.readme_table(recs).splitlines()[2:]
+    assert lines
+    for line in lines:
+        name = line.split("`")[1]
+        cell = report.records_table(name, recs).splitlines()[2].split(" | ")[2]
+        assert f" → {cell}; " in line, (name, cell, line)
+
+
 def test_a_long_metrics_log_is_kept_compressed_and_reads_back_the_same(tmp_path):
     from jaxnets.rundir import read_metrics
 

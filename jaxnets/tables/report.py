@@ -224,6 +224,12 @@ def last_logged(record: dict, metric: str) -> dict | None:
                      "metrics_per_seed": {metric: values}}, metric)
 
 
+def row_measure(record: dict | None, metric: str, published=None) -> dict | None:
+    """What a table row shows of its record: the summary's metric, else its last logged value
+    (a final training loss). The one place both tables, RESULTS.md's and the README's, read it."""
+    return record and (measured(record["summary"], metric, published) or last_logged(record, metric))
+
+
 def _measured_cell(m: dict, published) -> tuple[str, str, str]:
     """(mean ± std (seeds …), gap, gap / σ)."""
     like = published if isinstance(published, (int, float)) else None
@@ -249,7 +255,7 @@ def records_table(name: str, records: dict) -> str:
         label = f"{exp}: {row}" if exp else row
         shown_published = "(plot only)" if published is None else str(published)
         record = records.get((name, variant))
-        m = record and (measured(record["summary"], metric, published) or last_logged(record, metric))
+        m = row_measure(record, metric, published)
         if not m:
             lines.append(f"| {label} | {shown_published} | no record | | | | |")
             continue
@@ -270,8 +276,7 @@ def readme_table(records: dict) -> str:
         if not rows:
             continue
         exp, row, variant, metric, published = rows[0]
-        record = records.get((path.stem, variant))
-        m = record and measured(record["summary"], metric, published)
+        m = row_measure(records.get((path.stem, variant)), metric, published)
         result = "no record" if not m else _measured_cell(m, published)[0]
         recorded = sum(1 for r in rows if (path.stem, r[2]) in records)
         title = catalog.first_sentence(path)
