@@ -92,10 +92,6 @@ class FitResult:
         """{"train_<metric>": [S, ...]}: the last logged interval's means."""
         return final(self.curves, "train_")
 
-    @property
-    def examples_per_s(self) -> float | None:
-        return self.throughput if self.unit == "examples" else None
-
 
 def resolve_steps(train: ml_collections.ConfigDict, steps_per_epoch: int) -> int:
     """train.steps if positive, else train.num_epochs full passes over the data."""

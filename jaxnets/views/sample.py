@@ -43,13 +43,6 @@ def read_run(workdir: pathlib.Path) -> tuple[dict, ml_collections.ConfigDict]:
     return saved, config
 
 
-def sample_from_run(workdir, prompt: str | None = None, length: int | None = None, temperature: float = 1.0,
-                    top_k: int | None = None, seed: int = 0, seed_index: int = 0) -> str:
-    """`prompt` followed by `length` sampled tokens (characters or words). Unset options fall back to the run's
-    `sample` config; temperature 0 takes the most likely character each step."""
-    return samples_from_run(workdir, prompt, length, (temperature,), top_k, seed, seed_index)[0]
-
-
 def samples_from_run(workdir, prompt: str | None = None, length: int | None = None, temperatures=(1.0,),
                      top_k: int | None = None, seed: int = 0, seed_index: int = 0) -> list[str]:
     """One text per temperature, from one read of the run (its checkpoint restored once)."""
