@@ -26,7 +26,7 @@ import ml_collections
 
 from jaxnets.config import apply_variant, train_section
 from jaxnets.nn.lstm_variants import ARCHITECTURES, variant_name
-from jaxnets.tables import Figure
+from jaxnets.tables import Claim, Figure
 
 SOURCE = "R2RT 2016, Written Memories: Understanding, Deriving and Extending the LSTM"
 LRS = {"0.003": 3e-3, "0.001": 1e-3, "0.0003": 3e-4, "0.0001": 1e-4}
@@ -46,6 +46,15 @@ TABLE = [("lstm variants", f"arch {n} ({variant_name(ARCHITECTURES[n])}), lr {lr
           f"(published {PUBLISHED[lr][n - 1]} / {VALIDATION_WINDOWS} windows)",
           f"arch{n}_lr{lr}", "min_validation_loss", round(PUBLISHED[lr][n - 1] / VALIDATION_WINDOWS, 4))
          for lr in LRS for n in ARCHITECTURES]
+# The post's conclusions, per rate: Diff 3 hurts (each architecture against itself + Diff 3),
+# Diff 2 recovers it (+D2+D3 against +D3, with and without D1), Pseudo LSTM + Diff 2 wins.
+_D3 = ((1, 7), (2, 4), (5, 6), (3, 8))  # (without Diff 3, with it)
+CLAIMS = [Claim(f"Diff 3 hurts (lr {lr})", "min_validation_loss", f"arch{a}_lr{lr}", (f"arch{b}_lr{lr}",))
+          for lr in LRS for a, b in _D3] + \
+         [Claim(f"Diff 2 recovers what Diff 3 loses (lr {lr})", "min_validation_loss", f"arch{a}_lr{lr}",
+                (f"arch{b}_lr{lr}",)) for lr in LRS for a, b in ((6, 7), (8, 4))] + \
+         [Claim(f"Pseudo LSTM + Diff 2 wins (lr {lr})", "min_validation_loss", f"arch5_lr{lr}",
+                tuple(f"arch{n}_lr{lr}" for n in ARCHITECTURES if n != 5)) for lr in LRS]
 FIGURES = {"validation_loss": Figure("LSTM variants on PTB: validation loss per epoch",
                                       {f"lr {lr}": {f"arch {n}": f"arch{n}_lr{lr}" for n in ARCHITECTURES}
                                        for lr in LRS},

@@ -209,6 +209,39 @@ def test_the_readme_row_shows_what_its_configs_table_shows():
         assert f" → {cell}; " in line, (name, cell, line)
 
 
+def test_a_claim_is_checked_on_the_records(monkeypatch):
+    """A post's conclusion, e.g. 'true BPTT beats TF-style', on its published numbers and on the
+    records: the difference min(than) − better, and whether it holds (above −tolerance)."""
+    import types
+
+    from jaxnets.tables import Claim
+
+    fake = types.SimpleNamespace(
+        TABLE=[("", v, v, "loss", p) for v, p in (("a", 5.0), ("b", 5.1), ("c", 5.02))],
+        CLAIMS=[Claim("a beats b", "loss", "a", ("b",)), Claim("c beats a", "loss", "c", ("a",)),
+                Claim("c is as good as a", "loss", "c", ("a",), tolerance=0.05),
+                Claim("a beats b and c", "loss", "a", ("b", "c")), Claim("a beats d", "loss", "a", ("d",))])
+    monkeypatch.setattr(report, "_config_module", lambda name: fake)
+    recs = {("x", v): {"summary": {"seeds": [0, 1], "metrics_per_seed": {"loss": [value - 0.01, value + 0.01]}}}
+            for v, value in (("a", 4.9), ("b", 5.0), ("c", 4.93))}
+    rows = report.claims_table("x", recs).splitlines()[2:]
+    assert rows[0] == "| a beats b | a | lower than b | +0.1000 | +0.1000 | yes |"
+    assert rows[1].endswith("| -0.0200 | -0.0300 | **no** |")
+    assert rows[2].endswith("| at most 0.05 above a | -0.0200 | -0.0300 | yes |")
+    assert rows[3].endswith("| +0.0200 | +0.0300 | yes |")  # against the lower of b and c
+    assert rows[4].endswith("| no record (d) |  |")
+
+
+@pytest.mark.parametrize("name", ["truncated_bptt", "lstm_variants"])
+def test_every_claim_names_variants_with_a_published_row(name):
+    rows = {(variant, metric) for _, _, variant, metric, _ in report.table_rows(name)}
+    claims = report._config_module(name).CLAIMS
+    assert claims
+    for claim in claims:
+        for variant in (claim.better, *claim.than):
+            assert (variant, claim.metric) in rows, (claim.claim, variant)
+
+
 def test_a_long_metrics_log_is_kept_compressed_and_reads_back_the_same(tmp_path):
     from jaxnets.rundir import read_metrics
 

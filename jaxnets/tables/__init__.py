@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Row", "Figure"]
+__all__ = ["Row", "Figure", "Claim"]
 
 
 class Row(NamedTuple):
@@ -30,3 +30,16 @@ class Figure(NamedTuple):
     x: str = "step"  # "step" or "epoch": metrics.jsonl curves; else the metrics are dotted paths to vectors in
     # summary.json (e.g. "perplexity_by_position_at_best_epoch.train_perplexity"), drawn against
     # their index, which this names (e.g. "position in the window")
+
+
+class Claim(NamedTuple):
+    """A conclusion of the post, checked on the table's rows: `better` scores lower on `metric`
+    (a loss) than every variant of `than`. The difference shown is min(than) − better, positive
+    where `better` is lower; the claim holds where it is above −tolerance (0: strictly lower,
+    "beats"; > 0: "as good or better", higher by at most that much)."""
+
+    claim: str  # the post's words
+    metric: str
+    better: str  # a variant
+    than: tuple  # variants
+    tolerance: float = 0.0

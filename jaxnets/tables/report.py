@@ -266,6 +266,42 @@ def records_table(name: str, records: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def claims_table(name: str, records: dict) -> str:
+    """Markdown: each of configs/<name>.py's CLAIMS on the post's numbers and on the records —
+    the difference min(than) − better (positive: `better` is lower) and whether it holds here
+    (above −tolerance);
+    'no record' while a variant of it has none."""
+    published = {(variant, metric): value for _, _, variant, metric, value in table_rows(name)}
+    lines = ["| claim | this row | against | post: difference | jaxnets: difference | holds here |",
+             "|---|---|---|---|---|---|"]
+
+    def difference(values: dict, claim) -> float | None:
+        if any(values.get(v) is None for v in (claim.better, *claim.than)):
+            return None
+        return min(values[v] for v in claim.than) - values[claim.better]
+
+    for claim in getattr(_config_module(name), "CLAIMS", []):
+        variants = (claim.better, *claim.than)
+        post = difference({v: published.get((v, claim.metric)) for v in variants}, claim)
+        ours = {}
+        for v in variants:
+            m = row_measure(records.get((name, v)), claim.metric)
+            ours[v] = m["mean"] if m and m["n"] else None
+        mine = difference(ours, claim)
+        if mine is None:
+            missing = [v for v in variants if ours[v] is None]
+            shown, verdict = f"no record ({', '.join(missing)})", ""
+        else:
+            holds = mine > 0 if not claim.tolerance else mine >= -claim.tolerance
+            shown, verdict = f"{mine:+.4f}", "yes" if holds else "**no**"
+        kind = f"at most {claim.tolerance:g} above" if claim.tolerance else "lower than"
+        against = (", ".join(claim.than) if len(claim.than) <= 3
+                   else f"each of {len(claim.than)} rows ({claim.than[0]} … {claim.than[-1]})")
+        lines.append(f"| {claim.claim} | {claim.better} | {kind} {against} | "
+                     f"{'' if post is None else f'{post:+.4f}'} | {shown} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
 def readme_table(records: dict) -> str:
     """One line per config file: what it reproduces, its first published number and ours."""
     from jaxnets import catalog
@@ -288,7 +324,8 @@ def readme_table(records: dict) -> str:
 
 def render_blocks(text: str, records: dict) -> str:
     """The document with every generated block rebuilt: `<!-- report:table NAME -->` holds the
-    table of configs/NAME.py, `<!-- report:readme -->` the README's one-line-per-config table."""
+    table of configs/NAME.py, `<!-- report:claims NAME -->` its CLAIMS checked on the records,
+    `<!-- report:readme -->` the README's one-line-per-config table."""
     out, rest = [], text
     while BLOCK_START in rest:
         head, _, tail = rest.partition(BLOCK_START)
@@ -297,7 +334,8 @@ def render_blocks(text: str, records: dict) -> str:
             raise ValueError(f"generated block '{tag.strip()}' has no closing {BLOCK_END}")
         _, _, rest = tail.partition(BLOCK_END)
         kind, _, arg = tag.strip().partition(" ")
-        body = readme_table(records) if kind == "readme" else records_table(arg.strip(), records)
+        body = (readme_table(records) if kind == "readme" else claims_table(arg.strip(), records) if kind == "claims"
+                else records_table(arg.strip(), records))
         out.append(f"{head}{BLOCK_START}{tag}-->\n{body}{BLOCK_END}")
     return "".join(out) + rest
 

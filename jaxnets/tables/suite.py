@@ -12,6 +12,8 @@ config file opts in with:
     SUITE = [name, ...]                              # optional: the default subset to run
     TABLE = [Row(experiment, row, variant, metric, published), ...]   # optional
     FIGURES = {name: Figure(title, {label: variant}, [metric keys], levels=None, x="step")}   # optional
+    CLAIMS = [Claim(words, metric, better, (than, ...), tolerance=0.0), ...]   # optional: the post's
+                                    # conclusions, checked on the records (`report:claims` blocks)
 """
 
 from __future__ import annotations
