@@ -264,9 +264,13 @@ class Books:
     def _say(self, step: int, values: dict, rate: float) -> None:
         per_step = self.clock.estimate
         eta = (self.total - step) * per_step if per_step else float("nan")
-        scalars = {k: float(v.mean()) for k, v in values.items() if v.ndim == 1}
+        healthy = np.isfinite(values["train_loss"]) & ~np.isin(np.arange(len(self.seeds)), list(self.diverged_at))
+        keep = healthy if healthy.any() else np.ones_like(healthy)  # a diverged run's NaN hides the others' means
+        scalars = {k: float(v[keep].mean()) for k, v in values.items() if v.ndim == 1}
+        note = f"{len(healthy) - healthy.sum()} of {len(healthy)} runs diverged: means over the others" \
+            if 0 < healthy.sum() < len(healthy) else ""
         self.log(progress_line(step, self.total, self.steps_per_epoch, scalars, rate, self.unit, len(self.seeds), eta,
-                               preferred=self.preferred))
+                               preferred=self.preferred, note=note))
         self.heartbeat.mark(step, per_step)
 
     def _check_finite(self, step: int, n_steps: int, loss: np.ndarray) -> None:

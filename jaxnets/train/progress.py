@@ -72,13 +72,13 @@ UNIT_ABBREVIATIONS = {"examples": "ex", "tokens": "tok"}
 
 
 def progress_line(step: int, total: int, steps_per_epoch: int, values: dict[str, float], rate: float, unit: str,
-                  n_seeds: int, eta: float, preferred=(), width: int = 100) -> str:
+                  n_seeds: int, eta: float, preferred=(), width: int = 100, note: str = "") -> str:
     """'epoch 3.0/20 (15%) · step 300/2000 | loss: train 0.31 test 0.29 | 9,800 ex/s | ETA 2m10s',
     lines of at most `width` columns: metrics grouped by name (train/validation/test side by
     side), the wanted ones first (`preferred` names, e.g. the metrics with a published number,
     then loss). Too long for one line, the step count goes, then the groups wrap onto indented
     lines: no metric is ever dropped. The rate is the total over all seeds, with the per-seed
-    rate beside it in sweeps."""
+    rate beside it in sweeps; `note` (e.g. how many runs diverged) comes last."""
     groups: dict[str, list[str]] = {}
     rank = {"train": 0, "validation": 1, "test": 2}
     for key, value in sorted(values.items(), key=lambda kv: rank.get(kv[0].partition("_")[0], 3)):
@@ -99,11 +99,12 @@ def progress_line(step: int, total: int, steps_per_epoch: int, values: dict[str,
     else:
         where, step_text = f"step {step}/{total} {percent}", ""
     metrics = [f"{name}: {' '.join(groups[name])}" for name in order]
-    text = " | ".join([where + step_text, *metrics, speed, eta_text])
+    tail = [speed, eta_text, *([note] if note else [])]
+    text = " | ".join([where + step_text, *metrics, *tail])
     if len(text) <= width:
         return text
     lines, current = [], where
-    for segment in [*metrics, speed, eta_text]:
+    for segment in [*metrics, *tail]:
         if len(current) + 3 + len(segment) > width and current.strip():
             lines.append(current)
             current = "    " + segment
