@@ -209,6 +209,20 @@ def test_the_readme_row_shows_what_its_configs_table_shows():
         assert f" → {cell}; " in line, (name, cell, line)
 
 
+def test_a_row_that_stopped_early_says_where(tmp_path):
+    """Written Memories trains up to 20 epochs and stops after 2 without a new minimum: '20
+    epochs' alone would claim 9 epochs that arch 1 never trained."""
+    run = _fake_run(tmp_path / "run", 0.5)
+    saved = json.loads((run / "config.json").read_text())
+    saved["config"]["train"] = {"num_epochs": 20.0, "early_stop_patience": 2}
+    (run / "config.json").write_text(json.dumps(saved))
+    (run / "metrics.jsonl").write_text('{"step": 100, "epoch": 1.0, "train_loss": 0.6}\n'
+                                       '{"step": 1100, "epoch": 11.0, "train_loss": 0.5}\n')
+    records.write_record(run, tmp_path / "results")
+    record = records.read_records(tmp_path / "results")[("rnn_toy", "steps5")]
+    assert report._trained(record, "rnn_toy", "steps5").startswith("early stop at epoch 11 of 20 epochs")
+
+
 def test_a_claim_is_checked_on_the_records(monkeypatch):
     """A post's conclusion, e.g. 'true BPTT beats TF-style', on its published numbers and on the
     records: the difference min(than) − better, and whether it holds (above −tolerance)."""

@@ -167,6 +167,8 @@ def _trained(record: dict, name: str, variant: str) -> str:
     train = record["config"]["config"].get("train", {})
     steps, epochs = train.get("steps", 0), train.get("num_epochs", 0)
     shown = f"{steps} steps" if steps else f"{epochs:g} epochs" if epochs else f"{record['summary'].get('steps')} steps"
+    if train.get("early_stop_patience", 0):  # the setup's length is an upper bound: say where the run stopped
+        shown = f"early stop at {_stopped_at(record, bool(steps))} of {shown}"
     spec = str(catalog.configs_dir() / f"{name}.py") + ("" if variant == "default" else f":{variant}")
     try:
         file_train = config_lib.load(spec).train
@@ -176,6 +178,14 @@ def _trained(record: dict, name: str, variant: str) -> str:
     if (steps and (not file_steps or steps < file_steps)) or (not steps and not file_steps and epochs < file_epochs):
         return f"{shown}, **cut short** (file: " + (f"{file_steps} steps)" if file_steps else f"{file_epochs:g} epochs)")
     return shown
+
+
+def _stopped_at(record: dict, in_steps: bool) -> str:
+    """'epoch 11' (or 'step 1100'): where a run with early stopping ended, from its last logged line."""
+    from jaxnets.rundir import read_metrics
+
+    last = read_metrics(record["path"] / "metrics.jsonl")[-1]
+    return f"step {last['step']}" if in_steps or "epoch" not in last else f"epoch {last['epoch']:g}"
 
 
 SPREAD = "std:"  # a TABLE metric "std:test_accuracy": the std over seeds of test_accuracy
