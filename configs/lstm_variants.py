@@ -36,6 +36,15 @@ PUBLISHED = {  # lr -> the 8 architectures' best-epoch validation losses (mean �
     "0.0003": (389.2, 391.1, 391.3, 407.9, 388.8, 397.7, 408.7, 398.8),
     "0.0001": (403.9, 403.9, 404.2, 419.7, 403.1, 416.8, 419.9, 418.1),
 }
+CI95 = {  # lr -> the 8 half-widths of those 95% confidence intervals
+    "0.003": (10.6, 6.1, 1.2, 3.5, 1.4, 2.4, 1.4, 1.6),
+    "0.001": (0.8, 1.0, 0.6, 2.5, 0.8, 1.9, 2.4, 0.9),
+    "0.0003": (0.6, 0.8, 0.8, 4.3, 0.6, 1.5, 1.7, 2.1),
+    "0.0001": (1.0, 0.8, 1.3, 0.4, 1.2, 1.4, 1.4, 1.2),
+}
+# Read as t-intervals of a mean of 5 trials (t(0.975, 4) = 2.776): a trial's std is CI·√5 / 2.776,
+# the spread a one-seed row here is measured against (0.4–8.5 units, 0.005–0.105 nats per token).
+TRIAL_SD = {lr: tuple(ci * 5 ** 0.5 / 2.776 for ci in cis) for lr, cis in CI95.items()}
 # Architecture 8 runs as `lstm`: the same function as pseudo_lstm_d1_d2_d3, on the fused path.
 VARIANTS = {f"arch{n}_lr{lr}": {"model.cell": "lstm" if n == 8 else variant_name(diffs), "optimizer.learning_rate": value}
             for lr, value in LRS.items() for n, diffs in ARCHITECTURES.items()}
@@ -44,7 +53,8 @@ SUITE = [name for name in VARIANTS if name.endswith("_lr0.001")]
 VALIDATION_WINDOWS = (73_760 // 30 - 1) // 30  # = 81
 TABLE = [("lstm variants", f"arch {n} ({variant_name(ARCHITECTURES[n])}), lr {lr}: min validation nats/token "
           f"(published {PUBLISHED[lr][n - 1]} / {VALIDATION_WINDOWS} windows)",
-          f"arch{n}_lr{lr}", "min_validation_loss", round(PUBLISHED[lr][n - 1] / VALIDATION_WINDOWS, 4))
+          f"arch{n}_lr{lr}", "min_validation_loss", round(PUBLISHED[lr][n - 1] / VALIDATION_WINDOWS, 4),
+          round(TRIAL_SD[lr][n - 1] / VALIDATION_WINDOWS, 4))
          for lr in LRS for n in ARCHITECTURES]
 # The post's conclusions, per rate: Diff 3 hurts (each architecture against itself + Diff 3),
 # Diff 2 recovers it (+D2+D3 against +D3, with and without D1), Pseudo LSTM + Diff 2 wins.

@@ -209,6 +209,16 @@ def test_the_readme_row_shows_what_its_configs_table_shows():
         assert f" → {cell}; " in line, (name, cell, line)
 
 
+def test_a_one_seed_gap_is_measured_in_the_posts_trial_spread_where_it_gave_one():
+    """Written Memories published each cell's 95% CI over 5 trials: a one-seed row's gap is
+    then a number of the post's σ, not '—'; our own spread, where there is one, comes first."""
+    assert report.gap_in_sigma(0.1, None, 0.05) == "+2.0 (post's σ)"
+    assert report.gap_in_sigma(0.1, 0.02, 0.05) == "+5.0"
+    assert report.gap_in_sigma(-0.1, None) == "—"
+    row = next(r for r in report.table_rows("lstm_variants") if r.variant == "arch1_lr0.003")
+    assert row.published_sd == pytest.approx(10.6 * 5 ** 0.5 / 2.776 / 81, abs=1e-4)  # ± 10.6 over 5 trials
+
+
 def test_a_row_that_stopped_early_says_where(tmp_path):
     """Written Memories trains up to 20 epochs and stops after 2 without a new minimum: '20
     epochs' alone would claim 9 epochs that arch 1 never trained."""
@@ -248,7 +258,7 @@ def test_a_claim_is_checked_on_the_records(monkeypatch):
 
 @pytest.mark.parametrize("name", ["truncated_bptt", "lstm_variants"])
 def test_every_claim_names_variants_with_a_published_row(name):
-    rows = {(variant, metric) for _, _, variant, metric, _ in report.table_rows(name)}
+    rows = {(r.variant, r.metric) for r in report.table_rows(name)}
     claims = report._config_module(name).CLAIMS
     assert claims
     for claim in claims:

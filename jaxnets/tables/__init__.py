@@ -18,6 +18,8 @@ class Row(NamedTuple):
     metric: str  # a key of the variant's summary["metrics"]
     published: float | str | None  # None: the post shows it only as a plot; text: shown as is, no gap
     # (a number of another data set or in another unit, e.g. "0.3604 (blogs corpus)")
+    published_sd: float | None = None  # the spread (std) of the post's own trials, where it gave one: a
+    # one-seed row's gap is then measured in it ("gap / σ" marked "post's σ")
 
 
 class Figure(NamedTuple):

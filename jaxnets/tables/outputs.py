@@ -8,7 +8,7 @@ import pathlib
 import statistics
 
 from jaxnets.tables import Figure, Row
-from jaxnets.tables.report import SPREAD, measured
+from jaxnets.tables.report import SPREAD, gap_in_sigma, measured
 from jaxnets.train.progress import fmt_time
 
 
@@ -50,7 +50,7 @@ def results_table(module, summaries: dict[str, dict], root: pathlib.Path | None 
         for metric, ref in s.get("reference", {}).items() if isinstance(ref, (int, float))]
     from jaxnets.tables.report import shortened
 
-    for exp, row, variant, metric, published in map(lambda r: Row(*r), table):
+    for exp, row, variant, metric, published, published_sd in map(lambda r: Row(*r), table):
         if isinstance(published, float) and len(repr(published).partition(".")[2]) > 4:
             published = f"{published:.4f}"  # an exact level (0.6615632381579821) shown for people
         summary = summaries.get(variant)
@@ -72,7 +72,7 @@ def results_table(module, summaries: dict[str, dict], root: pathlib.Path | None 
             lines.append(f"| {exp} | {row} | {published or '(plot only)'} | {shown} | | | {variant} |")
             continue
         gap = mean - float(published)
-        ratio = f"{gap / std:+.1f}" if std else "—"
+        ratio = gap_in_sigma(gap, std, published_sd)
         lines.append(f"| {exp} | {row} | {published} | {shown} | {gap:+.4f} | {ratio} | {variant} |")
     return "\n".join(lines) + "\n"
 

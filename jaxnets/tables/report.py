@@ -144,18 +144,29 @@ def _config_module(name: str):
     return config_lib.load_module(str(catalog.configs_dir() / f"{name}.py"))
 
 
-def table_rows(name: str) -> list[tuple]:
-    """The config file's TABLE, else one row per published number of its default config."""
+def table_rows(name: str) -> list:
+    """The config file's TABLE (as `Row`s), else one row per published number of its default config."""
     from jaxnets import catalog
     from jaxnets import config as config_lib
+    from jaxnets.tables import Row
 
     module = _config_module(name)
     if getattr(module, "TABLE", None):
-        return [tuple(r) for r in module.TABLE]
+        return [Row(*r) for r in module.TABLE]
     reference = config_lib.load_config_file(str(catalog.configs_dir() / f"{name}.py")).reference.to_dict()
-    rows = [("", metric, "default", metric, value) for metric, value in reference.items()
+    rows = [Row("", metric, "default", metric, value) for metric, value in reference.items()
             if isinstance(value, (int, float)) and not isinstance(value, bool)]
-    return sorted(rows, key=lambda r: not r[3].startswith("test_"))  # the headline (README) first
+    return sorted(rows, key=lambda r: not r.metric.startswith("test_"))  # the headline (README) first
+
+
+def gap_in_sigma(gap: float, std: float | None, published_sd: float | None = None) -> str:
+    """The gap over our std across seeds; with one seed, over the spread of the post's own
+    trials where it published one (marked); else '—'."""
+    if std:
+        return f"{gap / std:+.1f}"
+    if published_sd:
+        return f"{gap / published_sd:+.1f} (post's σ)"
+    return "—"
 
 
 def _trained(record: dict, name: str, variant: str) -> str:
@@ -240,7 +251,7 @@ def row_measure(record: dict | None, metric: str, published=None) -> dict | None
     return record and (measured(record["summary"], metric, published) or last_logged(record, metric))
 
 
-def _measured_cell(m: dict, published) -> tuple[str, str, str]:
+def _measured_cell(m: dict, published, published_sd: float | None = None) -> tuple[str, str, str]:
     """(mean ± std (seeds …), gap, gap / σ)."""
     like = published if isinstance(published, (int, float)) else None
     shown = _num(m["mean"], like) + (f" ± {_num(m['std'], like)}" if m["std"] is not None else "")
@@ -253,7 +264,7 @@ def _measured_cell(m: dict, published) -> tuple[str, str, str]:
     if not isinstance(published, (int, float)) or isinstance(published, bool) or m["n"] == 0:
         return shown, "", ""
     gap = m["mean"] - published
-    sigma = f"{gap / m['std']:+.1f}" if m["std"] else "—"
+    sigma = gap_in_sigma(gap, m["std"], published_sd)
     return shown, f"{gap:+.{_decimals(like) if abs(gap) < 10 else 1}f}", sigma
 
 
@@ -261,7 +272,7 @@ def records_table(name: str, records: dict) -> str:
     """Markdown: every published number of configs/<name>.py beside its record."""
     lines = ["| row | published | jaxnets mean ± std (seeds) | gap | gap / σ | trained | record |",
              "|---|---|---|---|---|---|---|"]
-    for exp, row, variant, metric, published in table_rows(name):
+    for exp, row, variant, metric, published, published_sd in table_rows(name):
         label = f"{exp}: {row}" if exp else row
         shown_published = "(plot only)" if published is None else str(published)
         record = records.get((name, variant))
@@ -269,7 +280,7 @@ def records_table(name: str, records: dict) -> str:
         if not m:
             lines.append(f"| {label} | {shown_published} | no record | | | | |")
             continue
-        shown, gap, sigma = _measured_cell(m, published)
+        shown, gap, sigma = _measured_cell(m, published, published_sd)
         where = f"[{variant}](results/{name}/{variant}/)"
         lines.append(f"| {label} | {shown_published} | {shown} | {gap} | {sigma} | "
                      f"{_trained(record, name, variant)} | {where} |")
@@ -281,7 +292,7 @@ def claims_table(name: str, records: dict) -> str:
     the difference min(than) − better (positive: `better` is lower) and whether it holds here
     (above −tolerance);
     'no record' while a variant of it has none."""
-    published = {(variant, metric): value for _, _, variant, metric, value in table_rows(name)}
+    published = {(r.variant, r.metric): r.published for r in table_rows(name)}
     lines = ["| claim | this row | against | post: difference | jaxnets: difference | holds here |",
              "|---|---|---|---|---|---|"]
 
@@ -321,10 +332,11 @@ def readme_table(records: dict) -> str:
         rows = table_rows(path.stem)
         if not rows:
             continue
-        exp, row, variant, metric, published = rows[0]
-        m = row_measure(records.get((path.stem, variant)), metric, published)
+        first = rows[0]
+        row, published = first.row, first.published
+        m = row_measure(records.get((path.stem, first.variant)), first.metric, published)
         result = "no record" if not m else _measured_cell(m, published)[0]
-        recorded = sum(1 for r in rows if (path.stem, r[2]) in records)
+        recorded = sum(1 for r in rows if (path.stem, r.variant) in records)
         title = catalog.first_sentence(path)
         title = title if len(title) <= 110 else title[:110].rsplit(" ", 1)[0] + " …"
         lines.append(f"| `{path.stem}` | {title} | {row}: {published} → {result}; "
