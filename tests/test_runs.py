@@ -534,3 +534,20 @@ def test_a_grid_leaves_out_what_is_not_per_rate(tmp_path, capsys):
     assert "expected_cross_entropies" not in summary and set(summary["metrics"]) == {"train_loss@lr0.1",
                                                                                    "train_loss@lr0.3"}
     assert sorted(p.name for p in (workdir / "plots").iterdir()) == ["curves.png"]
+
+
+def test_a_grid_resumed_from_its_checkpoint_keeps_each_runs_rate(tiny_mnist, tmp_path, capsys):
+    """The rates live in the optimizer state: a grid extended from its step-20 checkpoint must
+    train each run on at its own rate, bitwise as the grid trained straight through."""
+    common = ["--config", "configs/mnist_mlp.py", *TINY, "--config.train.log_every=10",
+              "--config.optimizer.name=sgd", "--seeds", "2", "--learning-rates", "0.05,0.5"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert main(["sweep", *common, "--config.train.steps=40", "--workdir", str(straight)]) == 0
+    assert main(["sweep", *common, "--config.train.steps=20", "--workdir", str(resumed)]) == 0
+    assert main(["sweep", *common, "--config.train.steps=40", "--workdir", str(resumed)]) == 0
+    assert "resuming" in capsys.readouterr().out
+    a, b = final_params(straight), final_params(resumed)
+    chex.assert_trees_all_equal(a["params"], b["params"])
+    chex.assert_trees_all_equal(a["opt_state"], b["opt_state"])
+    rates = [json.loads((d / "summary.json").read_text())["metrics"] for d in (straight, resumed)]
+    assert rates[0] == rates[1] and rates[0]["test_loss@lr0.5"] != rates[0]["test_loss@lr0.05"]
