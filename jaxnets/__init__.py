@@ -62,7 +62,8 @@ def run(config, overrides: dict | None = None, workdir=None, seeds: int = 1, *, 
 def load_run(workdir, warn=print) -> dict:
     """A run folder read back: {"config": ConfigDict, "seeds": [...], "summary": dict or None
     (None while it trains), "step": the checkpoint's step, "params": the parameters with a
-    leading seed axis (nested dicts and lists of NumPy arrays)}. The checkpoint is verified as
+    leading seed axis (nested dicts and lists of NumPy arrays), "learning_rates": a grid's
+    rates, else None (a grid's leading axis is rate-major: every seed at the first rate, ...)}. The checkpoint is verified as
     training verifies it; a damaged newest one is skipped for the one before (said via `warn`).
 
         run = jaxnets.load_run("runs/mnist_mlp")
@@ -83,4 +84,4 @@ def load_run(workdir, warn=print) -> dict:
     except (OSError, ValueError):
         summary = None
     return {"config": ml_collections.ConfigDict(saved["config"]), "seeds": saved["seeds"], "summary": summary,
-            "step": step, "params": state["params"]}
+            "step": step, "params": state["params"], "learning_rates": saved.get("learning_rates")}

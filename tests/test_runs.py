@@ -17,6 +17,7 @@ import optax
 import orbax.checkpoint as ocp
 import pytest
 
+import jaxnets
 from jaxnets import rundir
 from jaxnets.tables import report
 from jaxnets.__main__ import main
@@ -549,5 +550,8 @@ def test_a_grid_resumed_from_its_checkpoint_keeps_each_runs_rate(tiny_mnist, tmp
     a, b = final_params(straight), final_params(resumed)
     chex.assert_trees_all_equal(a["params"], b["params"])
     chex.assert_trees_all_equal(a["opt_state"], b["opt_state"])
+    loaded = jaxnets.load_run(resumed, warn=lambda m: None)
+    assert loaded["learning_rates"] == [0.05, 0.5] and loaded["seeds"] == [0, 1]
+    chex.assert_shape(loaded["params"]["dense_0"]["w"], (4, 784, 32))  # rate-major: 2 rates × 2 seeds
     rates = [json.loads((d / "summary.json").read_text())["metrics"] for d in (straight, resumed)]
     assert rates[0] == rates[1] and rates[0]["test_loss@lr0.5"] != rates[0]["test_loss@lr0.05"]
