@@ -80,7 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, help="draw among the k likeliest tokens only; 0 = all "
                    "(default: the run's sample.top_k)")
     p.add_argument("--seed", type=int, default=0, help="sampling key (default 0)")
-    p.add_argument("--seed-index", type=int, default=0, help="which seed of a sweep to sample (default 0)")
+    p.add_argument("--seed-index", type=int, default=0, help="which run of a sweep to sample (default 0; "
+                   "in a learning-rate grid rate-major: rate i, seed j is i × seeds + j)")
     p.add_argument("--output", help="also write the text to this file")
     p = sub.add_parser("visualize", help="an HTML page of a char model over validation text: cell activations, "
                        "the cells that track quotes, brackets, line position, and the top-5 next-character guesses",
@@ -93,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--length", type=int, default=2000, help="characters of validation text (default 2000)")
     p.add_argument("--start", type=int, default=0, help="where in the validation text to start (default 0)")
     p.add_argument("--cells", help="more cells to offer, layer:cell pairs (layers from 1), e.g. 2:317,1:5")
-    p.add_argument("--seed-index", type=int, default=0, help="which seed of a sweep (default 0)")
+    p.add_argument("--seed-index", type=int, default=0, help="which run of a sweep (default 0; in a "
+                   "learning-rate grid rate-major: rate i, seed j is i × seeds + j)")
     p = sub.add_parser("report", help="collect summary.json files into a Markdown table; with --records, "
                        "rebuild the tables of RESULTS.md and README.md from results/")
     p.add_argument("root", nargs="?", default="runs")

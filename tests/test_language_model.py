@@ -209,3 +209,17 @@ def test_initial_states_config_reports_perplexity_by_position(toy_ptb):
     np.testing.assert_allclose(summary["metrics"]["train_perplexity"], np.exp(records[-1]["train_token_loss"]),
                                rtol=1e-6)
     assert (workdir / "plots" / "perplexity_by_position.png").exists()
+
+
+def test_sample_reaches_every_run_of_a_learning_rate_grid(toy_ptb, capsys):
+    """A grid's checkpoint stacks rates × seeds: `sample --seed-index` counts runs, not seeds
+    (index 3 = the second rate's second seed), and refuses past the last run."""
+    workdir = toy_ptb / "grid"
+    assert main(["sweep", "--config", "configs/truncated_bptt.py:tf5_lr0.001", "--workdir", str(workdir), *SMALL,
+                 "--seeds", "2", "--learning-rates", "0.01,0.03"]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(workdir), "--prompt", "a dog", "--length", "4", "--temperature", "0",
+                 "--seed-index", "3"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].split()[:2] == ["a", "dog"]
+    assert main(["sample", str(workdir), "--seed-index", "4"]) == 2
+    assert "out of range: the run has 4 run(s)" in capsys.readouterr().err

@@ -118,7 +118,7 @@ def visualize(workdir, output: str | None = None, length: int = 2000, start: int
     (its training text when it held none out) from `start`; returns (its path, the interpretable
     cells found)."""
     from jaxnets.data.text import language_corpus
-    from jaxnets.views.sample import read_run, restore_params, run_vocabulary
+    from jaxnets.views.sample import read_run, restore_params, run_vocabulary, runs_of
 
     workdir = pathlib.Path(workdir)
     saved, config = read_run(workdir)
@@ -133,7 +133,7 @@ def visualize(workdir, output: str | None = None, length: int = 2000, start: int
     if length < 2 or len(ids) < 2:
         raise ConfigError(f"--length {length} from --start {start}: the {split} text has {len(splits[split])} "
                           f"characters; give at least 2")
-    params = restore_params(workdir, seed_index, len(saved["seeds"]))
+    params = restore_params(workdir, seed_index, runs_of(saved))
     layers, units = config.model.num_layers, config.model.state_size
     for layer, unit in cells:
         if not (0 <= layer < layers and 0 <= unit < units):

@@ -20,12 +20,18 @@ from jaxnets.config import ConfigError
 LANGUAGE_MODELS = ("language_model",)
 
 
-def restore_params(workdir: pathlib.Path, seed_index: int, n_seeds: int, warn=print) -> dict:
-    """The parameters of seed number `seed_index` from the run's newest valid checkpoint."""
+def runs_of(saved: dict) -> int:
+    """How many runs a run folder's config.json trained: its seeds, at each rate of a grid."""
+    return len(saved["seeds"]) * len(saved.get("learning_rates") or [None])
+
+
+def restore_params(workdir: pathlib.Path, seed_index: int, n_runs: int, warn=print) -> dict:
+    """The parameters of run number `seed_index` (a seed; in a grid, rate-major) from the run's
+    newest valid checkpoint."""
     from jaxnets.train.checkpoint import read_run_state
 
-    if not 0 <= seed_index < n_seeds:
-        raise ConfigError(f"seed index {seed_index} out of range: the run has {n_seeds} seed(s)")
+    if not 0 <= seed_index < n_runs:
+        raise ConfigError(f"seed index {seed_index} out of range: the run has {n_runs} run(s)")
     _, state = read_run_state(workdir, warn)
     return jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[seed_index]), state["params"])
 
@@ -68,7 +74,7 @@ def samples_from_run(workdir, prompt: str | None = None, length: int | None = No
         kind = "words" if vocabulary.words else "characters"
         raise ConfigError(f"the prompt must be non-empty text over the corpus' {kind}; not in it: {unknown[:20]}")
     prompt_ids = vocabulary.encode(prompt)
-    params = restore_params(workdir, seed_index, len(saved["seeds"]))
+    params = restore_params(workdir, seed_index, runs_of(saved))
     texts = []
     for temperature in temperatures:
         ids = jax.jit(lambda p, x, k: rnn_lm.generate(p, config.model, x, length, k, temperature, top_k))(
