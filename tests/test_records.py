@@ -266,6 +266,19 @@ def test_every_claim_names_variants_with_a_published_row(name):
             assert (variant, claim.metric) in rows, (claim.claim, variant)
 
 
+def test_a_tables_figures_are_drawn_from_its_records(tmp_path):
+    """`report --records` redraws each config's FIGURES from results/<config>/ (the records have
+    a run folder's layout), so a figure shows exactly the runs the table's numbers come from;
+    `--check` draws nothing."""
+    shutil.copytree(ROOT / "results" / "lstm_variants", tmp_path / "lstm_variants")
+    shutil.rmtree(tmp_path / "lstm_variants" / "figures", ignore_errors=True)
+    report.update_documents(tmp_path, results=tmp_path, check=True, log=lambda m: None)
+    assert not (tmp_path / "lstm_variants" / "figures").exists()
+    drawn = report.record_figures("lstm_variants", records.read_records(tmp_path), tmp_path)
+    assert drawn == [tmp_path / "lstm_variants" / "figures" / "validation_loss.png"]
+    assert drawn[0].stat().st_size > 10_000
+
+
 def test_a_long_metrics_log_is_kept_compressed_and_reads_back_the_same(tmp_path):
     from jaxnets.rundir import read_metrics
 

@@ -104,14 +104,22 @@ def _summary_vector(summary: dict, path: str) -> list | None:
 
 
 def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: float) -> pathlib.Path:
-    from jaxnets import plots
-
     text = results_table(module, summaries, root)
     train_s = sum(s.get("wall_time_s", 0.0) for s in summaries.values())
     text += (f"\nSuite wall time {fmt_time(wall)} for {len(summaries)} variants "
              f"(sum of the variants' training times {fmt_time(train_s)}).\n")
     out = root / "results.md"
     out.write_text(text)
+    draw_figures(module, root, summaries)
+    return out
+
+
+def draw_figures(module, root: pathlib.Path, summaries: dict[str, dict]) -> list[pathlib.Path]:
+    """The config's FIGURES into root/figures/, from the run folders root/<variant>/ (a suite's,
+    or the records under results/<config>/, which have the same layout)."""
+    from jaxnets import plots
+
+    drawn = []
     for name, figure in getattr(module, "FIGURES", {}).items():
         title, curves, keys, levels, x = Figure(*figure)
         # {label: variant} is one panel; {panel: {label: variant}} is one panel each.
@@ -121,12 +129,16 @@ def write_outputs(module, root: pathlib.Path, summaries: dict[str, dict], wall: 
                              if (vector := _summary_vector(summaries.get(variant, {}), key)) is not None}
                        for key in keys}
             if any(vectors.values()):
-                plots.vectors(vectors, root / "figures" / f"{name}.png", xlabel=x, title=title)
+                drawn.append(plots.vectors(vectors, root / "figures" / f"{name}.png", xlabel=x, title=title))
             continue
         panels = {panel: [_curve(root, summaries, label, variant, x) for label, variant in members.items()
-                          if (root / variant / "metrics.jsonl").exists()]
+                          if variant in summaries and _has_metrics(root / variant)]
                   for panel, members in groups.items()}
         if any(panels.values()):
-            plots.comparison(panels, keys, root / "figures" / f"{name}.png", title=title,
-                             levels=levels, x=x)
-    return out
+            drawn.append(plots.comparison(panels, keys, root / "figures" / f"{name}.png", title=title,
+                                          levels=levels, x=x))
+    return drawn
+
+
+def _has_metrics(folder: pathlib.Path) -> bool:
+    return (folder / "metrics.jsonl").exists() or (folder / "metrics.jsonl.gz").exists()  # (a record keeps it packed)

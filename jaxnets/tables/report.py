@@ -362,15 +362,33 @@ def render_blocks(text: str, records: dict) -> str:
     return "".join(out) + rest
 
 
+def record_figures(name: str, records: dict, results: pathlib.Path) -> list[pathlib.Path]:
+    """configs/<name>.py's FIGURES drawn from its records into results/<name>/figures/: the
+    figures a table refers to show exactly the runs its numbers come from."""
+    from jaxnets.tables.outputs import draw_figures
+
+    module = _config_module(name)
+    summaries = {variant: record["summary"] for (config, variant), record in records.items() if config == name}
+    if not getattr(module, "FIGURES", None) or not summaries:
+        return []
+    return draw_figures(module, results / name, summaries)
+
+
 def update_documents(root: str | pathlib.Path = ".", results: str | pathlib.Path | None = None,
                      check: bool = False, log=print) -> list[str]:
-    """Rewrite (or, with check, compare) the generated blocks of RESULTS.md and README.md; the
-    names of the documents that differed."""
+    """Rewrite (or, with check, compare) the generated blocks of RESULTS.md and README.md, and
+    (not with check) redraw each config's figures from its records; the names of the documents
+    that differed."""
     from jaxnets.tables.records import read_records
 
     root = pathlib.Path(root)
-    records = read_records(pathlib.Path(results) if results else root / "results")
+    results = pathlib.Path(results) if results else root / "results"
+    records = read_records(results)
     differing = []
+    if not check:
+        for name in sorted({config for config, _ in records}):
+            for path in record_figures(name, records, results):
+                log(f"figure: {path}")
     for name in DOCUMENTS:
         path = root / name
         if not path.exists():
