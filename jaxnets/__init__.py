@@ -50,8 +50,8 @@ def run(config, overrides: dict | None = None, workdir=None, seeds: int = 1, *, 
         config = config_lib.apply_overrides(config.copy_and_resolve_references(), texts)
         if workdir is None:
             digest = config_fingerprint({"config": config_lib.to_jsonable(config)})[:8]
-            grid = "_lrs" + "-".join(f"{rate:g}" for rate in learning_rates) if learning_rates else ""
-            workdir = pathlib.Path("runs") / (f"{config.experiment}_{digest}{grid}" + (f"_seeds{n_seeds}" if n_seeds else ""))
+            workdir = pathlib.Path("runs") / (f"{config.experiment}_{digest}{runner.grid_suffix(learning_rates)}"
+                                              + (f"_seeds{n_seeds}" if n_seeds else ""))
         return runner.run(config, workdir, [config.seed + i for i in range(seeds)], overwrite=overwrite, log=log,
                           learning_rates=learning_rates)
     except RunDirError as err:  # the CLI's words in the API's: overwrite=True, workdir=

@@ -27,9 +27,13 @@ def default_workdir(spec: str, n_seeds: int | None, overrides: Sequence[str] = (
     plain run's; so does a learning-rate grid (runs/batchnorm_lrs0.01-0.1-0.5_seeds5)."""
     path, variant = config_lib.split_spec(spec)
     name = pathlib.Path(path).stem + (f"_{variant}" if variant else "") + override_suffix(overrides)
-    if learning_rates:
-        name += "_lrs" + "-".join(f"{rate:g}" for rate in learning_rates)
+    name += grid_suffix(learning_rates)
     return pathlib.Path("runs") / (f"{name}_seeds{n_seeds}" if n_seeds else name)
+
+
+def grid_suffix(learning_rates: Sequence[float] | None) -> str:
+    """'_lrs0.01-0.1' for a learning-rate grid's folder name, '' for none."""
+    return "_lrs" + "-".join(f"{rate:g}" for rate in learning_rates) if learning_rates else ""
 
 
 def override_suffix(overrides: Sequence[str]) -> str:

@@ -23,6 +23,15 @@ def seed_stats(per_seed: dict[str, np.ndarray], keep: np.ndarray | None = None) 
     return means, stds
 
 
+def stats_without_diverged(seeds: list[int], per_seed: dict[str, np.ndarray],
+                           also_lost: set[int] = frozenset()) -> tuple[list[int], dict, dict]:
+    """(the diverged seeds — a non-finite final metric, or named in `also_lost` — and the mean and
+    std of each metric over the others): the diverged seeds do not sink the others."""
+    lost = sorted(set(diverged(seeds, per_seed)) | set(also_lost))
+    keep = np.array([seed not in lost for seed in seeds])
+    return (lost, *seed_stats(per_seed, keep if lost else None))
+
+
 def diverged(seeds: list[int], per_seed: dict[str, np.ndarray]) -> list[int]:
     """The seeds with a non-finite final metric (a sweep run with stop_on_nan=false)."""
     bad = np.zeros(len(seeds), bool)
@@ -40,10 +49,8 @@ def make_summary(*, experiment: str, config_file: str, seeds: list[int], per_see
     published numbers, and how the run was made."""
     import jax
 
-    lost = sorted(set(diverged(seeds, per_seed)) | set((extra or {}).get("diverged_seeds", []))
-                  | {int(seed) for seed in (extra or {}).get("diverged_at_step", {})})
-    keep = np.array([seed not in lost for seed in seeds])
-    means, stds = seed_stats(per_seed, keep if lost else None)  # the diverged seeds do not sink the others
+    lost, means, stds = stats_without_diverged(seeds, per_seed, set((extra or {}).get("diverged_seeds", []))
+                                               | {int(seed) for seed in (extra or {}).get("diverged_at_step", {})})
     rate = None if throughput is None else round(float(throughput), 1)
     summary = {
         "experiment": experiment,
@@ -94,9 +101,7 @@ def make_grid_summary(*, rates: list[float], seeds: list[int], per_seed: dict[st
     for i, rate in enumerate(rates):
         part = {key: np.asarray(values)[i * n:(i + 1) * n] for key, values in per_seed.items()}
         at = {str(seeds[j - i * n]): step for j, step in diverged_at.items() if i * n <= j < (i + 1) * n}
-        dropped = sorted(set(diverged(seeds, part)) | {int(seed) for seed in at})
-        keep = np.array([seed not in dropped for seed in seeds])
-        means, stds = seed_stats(part, keep if dropped else None)
+        dropped, means, stds = stats_without_diverged(seeds, part, {int(seed) for seed in at})
         summary["metrics"].update({grid_key(k, rate): v for k, v in means.items()})
         summary["metrics_std"].update({grid_key(k, rate): v for k, v in stds.items()})
         summary["metrics_per_seed"].update({grid_key(k, rate): np.asarray(v, np.float64).tolist()

@@ -290,8 +290,7 @@ def records_table(name: str, records: dict) -> str:
 def claims_table(name: str, records: dict) -> str:
     """Markdown: each of configs/<name>.py's CLAIMS on the post's numbers and on the records —
     the difference min(than) − better (positive: `better` is lower) and whether it holds here
-    (above −tolerance);
-    'no record' while a variant of it has none."""
+    (above −tolerance); 'no record' while a variant of it has none."""
     published = {(r.variant, r.metric): r.published for r in table_rows(name)}
     lines = ["| claim | this row | against | post: difference | jaxnets: difference | holds here |",
              "|---|---|---|---|---|---|"]
