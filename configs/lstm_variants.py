@@ -20,6 +20,7 @@ post's column order (1 pseudo, 2 +D1, 3 +D1+2, 4 +D1+3, 5 +D2, 6 +D2+3, 7 +D3, 8
 
     python -m jaxnets suite --config configs/lstm_variants.py --seeds 1            # the lr 1e-3 column
     python -m jaxnets suite --config configs/lstm_variants.py --seeds 5 --variants all   # the table
+    python -m jaxnets suite --config configs/lstm_variants.py --seeds 5 --variants all --grids   # on a GPU: a row's rates, one program
 """
 
 import ml_collections

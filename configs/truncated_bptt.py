@@ -15,6 +15,7 @@ tf<n>_lr<lr> (TF-style, num_steps n) and true<k>_<L>_lr<lr>.
 
     python -m jaxnets suite --config configs/truncated_bptt.py --seeds 1          # the lr 0.001 column
     python -m jaxnets suite --config configs/truncated_bptt.py --seeds 3 --variants all   # the table
+    python -m jaxnets suite --config configs/truncated_bptt.py --seeds 3 --variants all --grids   # on a GPU: a row's rates, one program
 """
 
 import ml_collections

@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace variant runs whose config changed")
     p.add_argument("--record", nargs="?", const="results", help="when it finishes, copy every finished variant "
                    "(and the figures) into this results folder (default results/)")
+    p.add_argument("--grids", action="store_true", help="train the variants that differ only in "
+                   "optimizer.learning_rate (a table's row of rates) as one program, then split it into the variants' folders: "
+                   "for a GPU; the split runs keep no checkpoint and lack the experiment's own figures")
     p = sub.add_parser("sample", help="generate text from a trained language-model run (char_rnn, truncated_bptt)",
                        description="Samples one token (character or word) at a time (a jitted scan) from the newest valid "
                                    "checkpoint (verified as training verifies it) "
@@ -240,7 +243,7 @@ def _main(argv: list[str] | None = None) -> int:
             from jaxnets.tables import suite
 
             return suite.main(args.config, rest, args.seeds, args.jobs, args.variants, args.workdir, args.overwrite,
-                              record=args.record)
+                              record=args.record, grids=args.grids)
         if args.command == "show":
             from jaxnets import catalog
 

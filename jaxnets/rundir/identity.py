@@ -26,6 +26,7 @@ RESUMABLE_KEYS = ("config.train.stop_on_nan", "config.train.eval_batch_size", "c
                   "config.train.tensorboard", "config.train.run_axis", "config.reference", "config.sample",
                   "config.analysis")
 # (not log_every / eval_every: they change what metrics.jsonl records, hence minima over evaluations)
+PROVENANCE_KEYS = ("history", "sessions", "grid")  # how a run was made (`grid`: split from a grid), not which run
 EXTENDABLE_KEYS = ("config.train.steps", "config.train.num_epochs")
 
 
@@ -37,7 +38,7 @@ def result_neutral(dotted: str) -> bool:
 
 def result_relevant(run_config: dict) -> dict:
     """A run's config.json without what a rerun may change: what decides "the same run"."""
-    fixed = json.loads(json.dumps({k: v for k, v in run_config.items() if k not in ("history", "sessions")},
+    fixed = json.loads(json.dumps({k: v for k, v in run_config.items() if k not in PROVENANCE_KEYS},
                                   default=str))
     if isinstance(fixed.get("config_file"), str):  # stored relative to where it ran: its name decides (_same_file)
         path, sep, variant = fixed["config_file"].partition(":")
@@ -92,7 +93,7 @@ def config_fingerprint(run_config: dict) -> str:
 def differences(saved: dict, new: dict) -> list[str]:
     """'key: old -> new' for each key where a run's config.json and a new run config differ
     (its sessions and history aside; a config file named from another folder is the same file)."""
-    saved = {k: v for k, v in saved.items() if k not in ("history", "sessions")}
+    saved = {k: v for k, v in saved.items() if k not in PROVENANCE_KEYS}
     if _same_file(saved.get("config_file"), new.get("config_file")):
         saved["config_file"] = new["config_file"]  # ./configs/x.py is configs/x.py
     return _diff(saved, new)

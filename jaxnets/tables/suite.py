@@ -4,6 +4,10 @@ Each variant is an ordinary sweep (its own run directory under the suite's root,
 `--jobs N` the variants run N at a time in worker processes, each pinned to its own share of the
 CPU cores: on a small CPU one seed-vmapped net per core beats two processes fighting over both
 cores, and one process's compilation overlaps another's training. Longest variants start first.
+With `--grids`, the variants that differ only in their learning rate (one setup of a post's table
+at each of its rates) train as one learning-rate grid, split afterwards into the variants' own
+folders (`tables.grids`): one program per setup, batched on a GPU; on a CPU it costs what the
+separate runs cost.
 
 Afterwards the suite writes `<root>/results.md` and `<root>/figures/` (`tables.outputs`). A
 config file opts in with:
@@ -98,6 +102,84 @@ def _run_variant(spec: str, overrides: list[str], n_seeds: int, workdir: str, lo
             return spec, None, f"{type(err).__name__}: {err}", time.time() - start
 
 
+def _run_rate_group(spec: str, overrides: list[str], n_seeds: int, root: str, log_path: str,
+                overwrite: bool) -> list[tuple[str, dict | None, str | None, float]]:
+    """A rate group (`config.py:a,b,c`, variants that differ only in their learning rate) as one
+    grid run under <root>/grids/, split into the variants' own folders (`tables.grids`); one
+    result per variant, as `_run_variant` gives for one."""
+    start = time.time()
+    path, _, joined = spec.rpartition(":")
+    names = joined.split(",")
+    specs = [f"{path}:{name}" for name in names]
+    pathlib.Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        try:
+            from jaxnets import config as config_lib
+            from jaxnets import runner
+            from jaxnets.tables.grids import grid_folder, split
+            from jaxnets.train.sharding import cpu_devices_per_core
+
+            cpu_devices_per_core()
+            configs = [config_lib.load(one, overrides) for one in specs]
+            rates = [float(config.optimizer.learning_rate) for config in configs]
+            grid_dir = grid_folder(pathlib.Path(root), names)
+            runner.run(configs[0], grid_dir, [configs[0].seed + i for i in range(n_seeds)],
+                       config_file=config_lib.normalize_spec(specs[0]), overwrite=overwrite, log=runner._print_now,
+                       learning_rates=rates)
+            summaries = split(grid_dir, list(zip(names, specs, configs)), pathlib.Path(root))
+            seconds = (time.time() - start) / len(names)
+            return [(one, summaries[name], None, seconds) for one, name in zip(specs, names)]
+        except Exception as err:  # the group fails as a whole; the suite goes on
+            traceback.print_exc()
+            return [(one, None, f"{type(err).__name__}: {err}", (time.time() - start) / len(names)) for one in specs]
+
+
+def _run_job(spec: str, *args):
+    """A worker's job: one variant (`config.py:a`) or a rate group (`config.py:a,b`)."""
+    return (_run_rate_group if "," in spec.rpartition(":")[2] else _run_variant)(spec, *args)
+
+
+def _per_variant(result) -> list[tuple]:
+    """A job's results, one per variant: a rate group's list as it is; a group whose worker died
+    (one result for the job) becomes that failure for each of its variants."""
+    if isinstance(result, list):
+        return result
+    spec, summary, error, seconds = result
+    path, _, names = spec.rpartition(":")
+    return [(f"{path}:{name}", summary, error, seconds) for name in names.split(",")]
+
+
+def _rate_groups_of(todo: list[str], configs: dict, root: pathlib.Path, log) -> list[list[str]]:
+    """`todo` as jobs: each rate group the runner can train as a grid is one job, every
+    other variant its own. A variant whose folder holds a run already (started alone) resumes
+    alone."""
+    from jaxnets import config as config_lib
+    from jaxnets import experiments
+    from jaxnets.runner import check_grid
+    from jaxnets.tables.grids import rate_groups
+
+    fresh = {name: configs[name] for name in todo if not (root / name).exists()}
+    jobs = [[name] for name in todo if name not in fresh]
+    for group in rate_groups(fresh):
+        if len(group) > 1:
+            first = configs[group[0]]
+            try:
+                check_grid(first, experiments.get(first.experiment),
+                           [configs[name].optimizer.learning_rate for name in group])
+                jobs.append(group)
+                continue
+            except config_lib.ConfigError as err:
+                log(f"note: {', '.join(group)} differ only in their learning rate but train one by one: {err}")
+        jobs.extend([name] for name in group)
+    return jobs
+
+
+def _grid_name(root: pathlib.Path, names: list[str]) -> str:
+    from jaxnets.tables.grids import grid_folder
+
+    return grid_folder(root, names).name
+
+
 def _finished(workdir: pathlib.Path, config_json: dict) -> dict | None:
     """The summary of a finished run of this config in workdir (equal up to result-neutral keys), else None."""
     try:
@@ -153,7 +235,7 @@ def _in_workers(args: list[tuple], jobs: int, log, run=None):
 
 
 def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, variants: str | None,
-         workdir: str | None, overwrite: bool, log=print, record: str | None = None) -> int:
+         workdir: str | None, overwrite: bool, log=print, record: str | None = None, grids: bool = False) -> int:
     from jaxnets import config as config_lib
     from jaxnets import experiments
 
@@ -194,9 +276,12 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
         if done is not None:
             summaries[name] = done
     todo = [name for name in names if name not in summaries]
-    todo.sort(key=lambda n: -_cost(module, configs[n]))
+    groups = _rate_groups_of(todo, configs, root, log) if grids else [[name] for name in todo]
+    groups.sort(key=lambda group: -sum(_cost(module, configs[n]) for n in group))
+    grids = [group for group in groups if len(group) > 1]
     log(f"suite {config_path}: {len(names)} variants × {n_seeds} seeds in {root}; {len(names) - len(todo)} already done, "
-        f"{len(todo)} to run, {jobs} at a time; logs in {root / 'logs'}")
+        f"{len(todo)} to run" + (f" ({sum(map(len, grids))} of them as {len(grids)} learning-rate grid(s))"
+                                 if grids else "") + f", {jobs} at a time; logs in {root / 'logs'}")
 
     _compilation_cache(root)  # inherited by the workers; read by JAX in this process when jobs == 1
     if jobs == 1 and "jax" in sys.modules:
@@ -214,8 +299,16 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
             return [*overrides, "--config.train.checkpoint_every=-1"]
         return list(overrides)
 
-    args = [(f"{config_path}:{n}", variant_overrides(n), n_seeds, str(root / n), str(root / "logs" / f"{n}.log"),
-             overwrite) for n in todo]
+    def group_overrides(group: list[str]) -> list[str]:
+        """A rate group's runs go on past a diverged rate (`stop_on_nan` is result-neutral): alone,
+        a diverging variant stops itself only; in a grid it would stop its whole group."""
+        extra = [] if any("stop_on_nan" in o for o in overrides) else ["--config.train.stop_on_nan=false"]
+        return [*variant_overrides(group[0]), *extra]
+
+    args = [(f"{config_path}:{g[0]}", variant_overrides(g[0]), n_seeds, str(root / g[0]), str(root / "logs" / f"{g[0]}.log"),
+             overwrite) if len(g) == 1 else
+            (f"{config_path}:{','.join(g)}", group_overrides(g), n_seeds, str(root),
+             str(root / "logs" / f"{_grid_name(root, g)}.log"), overwrite) for g in groups]
 
     def _report(i, spec, summary, error, seconds) -> None:
         """One line per finished variant; the ETA from the measured time of the finished ones."""
@@ -235,13 +328,16 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
         log(f"[{i}/{len(todo)}] {name}: {shown} ({fmt_time(seconds)}) | elapsed {fmt_time(elapsed)}, "
             f"ETA {fmt_time(eta) if math.isfinite(eta) else '?'}")
 
-    results = (_run_variant(*a) for a in args) if jobs == 1 else _in_workers(args, jobs, log)
+    results = (_run_job(*a) for a in args) if jobs == 1 else _in_workers(args, jobs, log, run=_run_job)
     (root / "logs").mkdir(parents=True, exist_ok=True)
     watcher = LogWatcher(root / "logs", sys.stdout).start()
     try:
-        for i, (spec, summary, error, seconds) in enumerate(results, 1):
+        finished = 0
+        for result in results:
             watcher.poll(force=True)  # its last progress line before its result
-            _report(i, spec, summary, error, seconds)
+            for spec, summary, error, seconds in _per_variant(result):
+                finished += 1
+                _report(finished, spec, summary, error, seconds)
     finally:
         watcher.stop()
 
