@@ -68,3 +68,19 @@ def tiny_mnist(tmp_path, monkeypatch):
     _read_local_cached.cache_clear()
     yield folder
     _read_local_cached.cache_clear()
+
+
+SENTENCES = ["the cat sat on the mat", "a dog ran to the cat", "the mat was red", "a cat saw a dog"]
+
+
+@pytest.fixture
+def toy_ptb(tmp_path, monkeypatch):
+    """A PTB folder of 11 words (train 300 / valid 60 / test 60 lines) in $JAXNETS_DATA_DIR."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "data" / "ptb"
+    folder.mkdir(parents=True)
+    for name, n in (("train", 300), ("valid", 60), ("test", 60)):
+        lines = [SENTENCES[i] for i in rng.integers(0, len(SENTENCES), n)]
+        (folder / f"ptb.{name}.txt").write_text("".join(f" {line} \n" for line in lines))
+    monkeypatch.setenv("JAXNETS_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path

@@ -10,6 +10,7 @@ from jaxnets.__main__ import main
 from jaxnets.rundir import read_metrics
 from jaxnets.tables import grids, records
 from tests.conftest import ROOT, needs_mnist
+from tests.test_language_model import SMALL
 
 CONFIG = f'''
 import importlib.util
@@ -95,3 +96,29 @@ def test_rate_groups_are_what_differs_only_in_the_rate_and_the_published_numbers
     assert grids.rate_groups(configs) == [["tf5_lr0.003", "tf5_lr0.001", "tf5_lr0.0003"], ["tf10_lr0.003"],
                                         ["true5_20_lr0.0003"]]
     assert grids.grid_folder(ROOT, ["a"] * 60).name.startswith("a-and-59-more-")
+
+
+def test_a_split_variant_ends_where_it_alone_stopped_early(toy_ptb, capsys):
+    """The grid trains on until its last run stops; the variant that stopped first must read as
+    it did alone: the same evaluations, the same minimum."""
+    text = (ROOT / "configs" / "truncated_bptt.py").read_text()
+    text = text.replace('LRS = {"0.003": 0.003, "0.001": 0.001, "0.0003": 0.0003}',
+                        'LRS = {"0.3": 0.3, "0.1": 0.1, "0.01": 0.01}')  # 0.3 overfits 11 words within epochs
+    text = text.replace('shard_batch="never",', 'shard_batch="never",\n        early_stop_patience=2,')
+    config = toy_ptb / "tb_rates.py"
+    config.write_text(text)
+    overrides = [o for o in SMALL if "learning_rate" not in o] + ["--config.train.num_epochs=30"]
+    common = ["suite", "--config", str(config), "--seeds", "2", "--variants", "tf5_lr0.3,tf5_lr0.01", *overrides]
+    assert main([*common, "--grids", "--workdir", str(toy_ptb / "grouped")]) == 0
+    assert main([*common, "--workdir", str(toy_ptb / "alone")]) == 0
+    grid_lines = read_metrics(toy_ptb / "grouped" / "grids" / "tf5_lr0.3-tf5_lr0.01" / "metrics.jsonl")
+    for name in ("tf5_lr0.3", "tf5_lr0.01"):
+        split, own = (read_metrics(toy_ptb / d / name / "metrics.jsonl") for d in ("grouped", "alone"))
+        assert [line["step"] for line in split] == [line["step"] for line in own], name
+        summaries = [json.loads((toy_ptb / d / name / "summary.json").read_text()) for d in ("grouped", "alone")]
+        assert summaries[0]["steps"] == summaries[1]["steps"] == own[-1]["step"]
+        for key in ("min_validation_loss", "test_loss_at_min_validation"):
+            np.testing.assert_allclose(summaries[0]["metrics_per_seed"][key], summaries[1]["metrics_per_seed"][key],
+                                       rtol=1e-6)
+    stopped = read_metrics(toy_ptb / "grouped" / "tf5_lr0.3" / "metrics.jsonl")
+    assert len(stopped) < len(grid_lines)  # the grid trained past this variant's stop; the split cut it there

@@ -10,23 +10,13 @@ import pytest
 from jaxnets.__main__ import main
 from jaxnets.train.curves import from_records
 from jaxnets.train.loop import early_stop
+from tests.conftest import SENTENCES
 
-SENTENCES = ["the cat sat on the mat", "a dog ran to the cat", "the mat was red", "a cat saw a dog"]
 SMALL = ["--config.data.name=ptb", "--config.model.state_size=8", "--config.model.embedding_size=6",
          "--config.train.batch_size=4", "--config.train.num_epochs=3", "--config.optimizer.learning_rate=0.01",
          "--config.sample.length=5", "--config.sample.prompt=the cat"]
 
 
-@pytest.fixture
-def toy_ptb(tmp_path, monkeypatch):
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "data" / "ptb"
-    folder.mkdir(parents=True)
-    for name, n in (("train", 300), ("valid", 60), ("test", 60)):
-        lines = [SENTENCES[i] for i in rng.integers(0, len(SENTENCES), n)]
-        (folder / f"ptb.{name}.txt").write_text("".join(f" {line} \n" for line in lines))
-    monkeypatch.setenv("JAXNETS_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path
 
 
 @pytest.mark.parametrize("variant", ["true5_20_lr0.001", "tf5_lr0.001"])
