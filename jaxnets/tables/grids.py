@@ -87,6 +87,7 @@ def split(grid_dir: pathlib.Path, members: list[tuple[str, str, ml_collections.C
     """Write each member's run folder, <root>/<name>, from the finished grid in `grid_dir`;
     members = [(name, config spec, config)]. Returns {name: summary}."""
     from jaxnets import experiments, rundir
+    from jaxnets.runner import reference_note
 
     grid_summary = json.loads((grid_dir / "summary.json").read_text())
     grid_config = json.loads((grid_dir / "config.json").read_text())
@@ -108,13 +109,15 @@ def split(grid_dir: pathlib.Path, members: list[tuple[str, str, ml_collections.C
         per_seed = {key[:-len(suffix)]: np.asarray(values, np.float64)
                     for key, values in grid_summary["metrics_per_seed"].items() if key.endswith(suffix)}
         diverged_at = grid_summary.get("diverged_at_step_by_learning_rate", {}).get(f"{rate:g}", {})
+        note = reference_note(config, spec)  # as a run alone: no published number of another data set
         summary = rundir.make_summary(
             experiment=config.experiment, config_file=config_lib.split_spec(spec)[0], seeds=seeds, per_seed=per_seed,
-            reference=experiments.reference_of(config),
+            reference={} if note else experiments.reference_of(config),
             steps=part[-1]["step"] if part else grid_summary["steps"], wall_time_s=grid_summary["wall_time_s"],
             throughput=None if throughput is None else throughput / len(rates), unit=unit,
             sessions=grid_config.get("sessions"),
-            extra={**({"diverged_at_step": diverged_at} if diverged_at else {}), "grid": grid})
+            extra={**({"diverged_at_step": diverged_at} if diverged_at else {}),
+                   **({"reference_note": note} if note else {}), "grid": grid})
         run_config = {"config_file": config_lib.normalize_spec(spec), "seeds": seeds,
                       "config": config_lib.to_jsonable(config), "sessions": grid_config.get("sessions", []),
                       "grid": grid}
