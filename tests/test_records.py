@@ -244,7 +244,8 @@ def test_a_claim_is_checked_on_the_records(monkeypatch):
         TABLE=[("", v, v, "loss", p) for v, p in (("a", 5.0), ("b", 5.1), ("c", 5.02))],
         CLAIMS=[Claim("a beats b", "loss", "a", ("b",)), Claim("c beats a", "loss", "c", ("a",)),
                 Claim("c is as good as a", "loss", "c", ("a",), tolerance=0.05),
-                Claim("a beats b and c", "loss", "a", ("b", "c")), Claim("a beats d", "loss", "a", ("d",))])
+                Claim("a beats b and c", "loss", "a", ("b", "c")), Claim("a beats d", "loss", "a", ("d",)),
+                Claim("b scores higher than a and c", "loss", "b", ("a", "c"), higher=True)])
     monkeypatch.setattr(report, "_config_module", lambda name: fake)
     recs = {("x", v): {"summary": {"seeds": [0, 1], "metrics_per_seed": {"loss": [value - 0.01, value + 0.01]}}}
             for v, value in (("a", 4.9), ("b", 5.0), ("c", 4.93))}
@@ -254,9 +255,10 @@ def test_a_claim_is_checked_on_the_records(monkeypatch):
     assert rows[2].endswith("| at most 0.05 above a | -0.0200 | -0.0300 | yes |")
     assert rows[3].endswith("| +0.0200 | +0.0300 | yes |")  # against the lower of b and c
     assert rows[4].endswith("| no record (d) |  |")
+    assert rows[5] == "| b scores higher than a and c | b | higher than a, c | +0.0800 | +0.0700 | yes |"
 
 
-@pytest.mark.parametrize("name", ["truncated_bptt", "lstm_variants"])
+@pytest.mark.parametrize("name", ["truncated_bptt", "lstm_variants", "synthetic_gradients"])
 def test_every_claim_names_variants_with_a_published_row(name):
     rows = {(r.variant, r.metric) for r in report.table_rows(name)}
     claims = report._config_module(name).CLAIMS

@@ -36,12 +36,14 @@ class Figure(NamedTuple):
 
 class Claim(NamedTuple):
     """A conclusion of the post, checked on the table's rows: `better` scores lower on `metric`
-    (a loss) than every variant of `than`. The difference shown is min(than) − better, positive
-    where `better` is lower; the claim holds where it is above −tolerance (0: strictly lower,
-    "beats"; > 0: "as good or better", higher by at most that much)."""
+    (a loss; with `higher`, higher: an accuracy) than every variant of `than`. The difference
+    shown is min(than) − better (better − max(than) with `higher`), positive where `better` is
+    better; the claim holds where it is above −tolerance (0: strictly better, "beats"; > 0: "as
+    good or better", worse by at most that much)."""
 
     claim: str  # the post's words
     metric: str
     better: str  # a variant
     than: tuple  # variants
     tolerance: float = 0.0
+    higher: bool = False  # the metric is better higher (an accuracy)

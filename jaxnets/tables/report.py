@@ -289,8 +289,9 @@ def records_table(name: str, records: dict) -> str:
 
 def claims_table(name: str, records: dict) -> str:
     """Markdown: each of configs/<name>.py's CLAIMS on the post's numbers and on the records —
-    the difference min(than) − better (positive: `better` is lower) and whether it holds here
-    (above −tolerance); 'no record' while a variant of it has none."""
+    the difference min(than) − better (positive: `better` is lower; for a `higher` metric
+    better − max(than)) and whether it holds here (above −tolerance); 'no record' while a
+    variant of it has none."""
     published = {(r.variant, r.metric): r.published for r in table_rows(name)}
     lines = ["| claim | this row | against | post: difference | jaxnets: difference | holds here |",
              "|---|---|---|---|---|---|"]
@@ -298,6 +299,8 @@ def claims_table(name: str, records: dict) -> str:
     def difference(values: dict, claim) -> float | None:
         if any(values.get(v) is None for v in (claim.better, *claim.than)):
             return None
+        if claim.higher:
+            return values[claim.better] - max(values[v] for v in claim.than)
         return min(values[v] for v in claim.than) - values[claim.better]
 
     for claim in getattr(_config_module(name), "CLAIMS", []):
@@ -314,7 +317,8 @@ def claims_table(name: str, records: dict) -> str:
         else:
             holds = mine > 0 if not claim.tolerance else mine >= -claim.tolerance
             shown, verdict = f"{mine:+.4f}", "yes" if holds else "**no**"
-        kind = f"at most {claim.tolerance:g} above" if claim.tolerance else "lower than"
+        kind = (f"at most {claim.tolerance:g} {'below' if claim.higher else 'above'}" if claim.tolerance
+                else "higher than" if claim.higher else "lower than")
         against = (", ".join(claim.than) if len(claim.than) <= 3
                    else f"each of {len(claim.than)} rows ({claim.than[0]} … {claim.than[-1]})")
         lines.append(f"| {claim.claim} | {claim.better} | {kind} {against} | "
