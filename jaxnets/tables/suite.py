@@ -33,6 +33,7 @@ import sys
 import time
 import traceback
 
+from jaxnets.tables.grids import grid_folder
 from jaxnets.train.progress import fmt_time
 from jaxnets.tables.outputs import shown_metrics, write_outputs
 from jaxnets.tables.watch import LogWatcher
@@ -116,7 +117,7 @@ def _run_rate_group(spec: str, overrides: list[str], n_seeds: int, root: str, lo
         try:
             from jaxnets import config as config_lib
             from jaxnets import runner
-            from jaxnets.tables.grids import grid_folder, split
+            from jaxnets.tables.grids import split
             from jaxnets.train.sharding import cpu_devices_per_core
 
             cpu_devices_per_core()
@@ -172,12 +173,6 @@ def _rate_groups_of(todo: list[str], configs: dict, root: pathlib.Path, log) -> 
                 log(f"note: {', '.join(group)} differ only in their learning rate but train one by one: {err}")
         jobs.extend([name] for name in group)
     return jobs
-
-
-def _grid_name(root: pathlib.Path, names: list[str]) -> str:
-    from jaxnets.tables.grids import grid_folder
-
-    return grid_folder(root, names).name
 
 
 def _finished(workdir: pathlib.Path, config_json: dict) -> dict | None:
@@ -278,10 +273,10 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
     todo = [name for name in names if name not in summaries]
     groups = _rate_groups_of(todo, configs, root, log) if grids else [[name] for name in todo]
     groups.sort(key=lambda group: -sum(_cost(module, configs[n]) for n in group))
-    grids = [group for group in groups if len(group) > 1]
+    grouped = [group for group in groups if len(group) > 1]
     log(f"suite {config_path}: {len(names)} variants × {n_seeds} seeds in {root}; {len(names) - len(todo)} already done, "
-        f"{len(todo)} to run" + (f" ({sum(map(len, grids))} of them as {len(grids)} learning-rate grid(s))"
-                                 if grids else "") + f", {jobs} at a time; logs in {root / 'logs'}")
+        f"{len(todo)} to run" + (f" ({sum(map(len, grouped))} of them as {len(grouped)} learning-rate grid(s))"
+                                 if grouped else "") + f", {jobs} at a time; logs in {root / 'logs'}")
 
     _compilation_cache(root)  # inherited by the workers; read by JAX in this process when jobs == 1
     if jobs == 1 and "jax" in sys.modules:
@@ -308,7 +303,7 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
     args = [(f"{config_path}:{g[0]}", variant_overrides(g[0]), n_seeds, str(root / g[0]), str(root / "logs" / f"{g[0]}.log"),
              overwrite) if len(g) == 1 else
             (f"{config_path}:{','.join(g)}", group_overrides(g), n_seeds, str(root),
-             str(root / "logs" / f"{_grid_name(root, g)}.log"), overwrite) for g in groups]
+             str(root / "logs" / f"{grid_folder(root, g).name}.log"), overwrite) for g in groups]
 
     def _report(i, spec, summary, error, seconds) -> None:
         """One line per finished variant; the ETA from the measured time of the finished ones."""
