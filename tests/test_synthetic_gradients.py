@@ -99,6 +99,27 @@ def test_synthetic_loss_modules_regress_the_loss_chain():
     assert float(jnp.abs(grads["block_0"]["linear"]["w"]).max()) > 0.0  # the block follows its module's loss
 
 
+@pytest.mark.parametrize("method", ["synthetic_gradient", "synthetic_loss"])
+def test_the_trainer_logs_the_cross_entropy_not_the_surrogate(method):
+    """The surrogate's value is a sum of Σ ĝ·h terms (negative as often as not); the log's
+    training loss is the net's cross-entropy, the surrogate beside it under its own name."""
+    from jaxnets.experiments.synthetic_gradients import sg_task
+    from jaxnets.train import init_state, make_step
+
+    model = _model(method)
+    task = sg_task(model, SHAPE)
+    optimizer = optax.adam(1e-3)
+    state = init_state(task, optimizer, jax.random.PRNGKey(5))
+    x, y = _batch(seed=3)
+    _, metrics = make_step(task, optimizer)(state, {"x": x, "y": y})
+    _, logits, _ = forward(state.params, state.model_state, x, model, True, False)
+    xent = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y))
+    np.testing.assert_allclose(float(metrics["loss"]), float(xent), rtol=1e-5)
+    surrogate, _ = surrogate_loss(state.params, state.model_state, x, y, model, 10)
+    np.testing.assert_allclose(float(metrics["surrogate"]), float(surrogate), rtol=1e-5)
+    assert float(metrics["surrogate"]) != pytest.approx(float(xent), rel=1e-3)
+
+
 def test_cnn_shapes_and_a_training_step():
     config = load(f"{ROOT}/configs/synthetic_gradients_cifar10.py")
     model = config.model

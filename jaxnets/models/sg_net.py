@@ -137,13 +137,15 @@ def module_targets(params: dict, stats: dict, hs: list[jax.Array], per_example: 
 def surrogate_loss(params: dict, stats: dict, x: jax.Array, y: jax.Array, model, n_classes: int,
                    injected: list[jax.Array] | None = None) -> tuple[jax.Array, tuple[dict, dict]]:
     """The scalar whose gradient is every parameter's update for `model.method` (see the module
-    docstring), with the true summed cross-entropy and module losses as metrics. `injected`
+    docstring), with the mean cross-entropy as the metric `loss` (the log's training loss: the
+    surrogate's own value means nothing and goes negative, so it is logged as `surrogate`) and
+    the module losses as metrics. `injected`
     replaces the modules' predictions where the blocks use them (tests inject the true gradient)."""
     method = model.method
     hs, logits, new_stats = forward(params, stats, x, model, True, stop_between=method != "backprop")
     per_example = optax.softmax_cross_entropy_with_integer_labels(logits, y)
     xent = jnp.sum(per_example) if model.loss_reduction == "sum" else jnp.mean(per_example)
-    metrics = {"xent": jnp.mean(per_example), "accuracy": jnp.mean(jnp.argmax(logits, -1) == y)}
+    metrics = {"loss": jnp.mean(per_example), "accuracy": jnp.mean(jnp.argmax(logits, -1) == y)}
     total = xent
     if method in ("backprop", "no_bprop"):
         return total, (new_stats, metrics)
@@ -165,4 +167,4 @@ def surrogate_loss(params: dict, stats: dict, x: jax.Array, y: jax.Array, model,
         else:  # the block follows the synthetic gradient: d/dθ Σ stop(ĝ)·h = ĝᵀ ∂h/∂θ
             layer_term = jnp.sum(stop(used[k]) * hs[k])
         total = total + layer_term + module_loss
-    return total, (new_stats, metrics)
+    return total, (new_stats, metrics | {"surrogate": total})

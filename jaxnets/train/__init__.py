@@ -12,6 +12,8 @@ A **task** (`step.Task`) is four pure pieces an experiment writes:
 - `loss(params, model_state, batch, key, step) -> (loss, (model_state, {metric: scalar}))`:
   differentiated with respect to params; model_state flows on, undifferentiated (a carry that
   crosses windows is TF-style truncation). A model resets its state where the batch says.
+  A metric named `loss` is logged as the training loss in place of the differentiated value
+  (for a surrogate objective whose value means nothing, as synthetic gradients' is).
 - `evaluate(params, model_state, batch, key, step) -> ({metric: (sum, count)}, model_state)`:
   sums and counts add up over batches, so per-token losses and masked accuracies are exact;
   `eval_batches` says how a split is read (windows, with the state carried through it).

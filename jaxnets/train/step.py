@@ -126,6 +126,7 @@ def make_step(task: Task, optimizer: optax.GradientTransformation, mesh: jax.sha
         (loss, (model_state, metrics)), grads = grad_fn(state.params, state.model_state, batch, key, state.step)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
+        # A task's own "loss" metric, where it gives one, is the loss to log (see Task).
         return TrainState(state.step + 1, params, opt_state, model_state, state.key), {"loss": loss, **metrics}
 
     return step
