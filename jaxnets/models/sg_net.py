@@ -139,8 +139,8 @@ def surrogate_loss(params: dict, stats: dict, x: jax.Array, y: jax.Array, model,
     """The scalar whose gradient is every parameter's update for `model.method` (see the module
     docstring), with the mean cross-entropy as the metric `loss` (the log's training loss: the
     surrogate's own value means nothing and goes negative, so it is logged as `surrogate`) and
-    the module losses as metrics. `injected`
-    replaces the modules' predictions where the blocks use them (tests inject the true gradient)."""
+    the module losses as metrics. `injected` replaces the modules' predictions where the blocks
+    use them (tests inject the true gradient)."""
     method = model.method
     hs, logits, new_stats = forward(params, stats, x, model, True, stop_between=method != "backprop")
     per_example = optax.softmax_cross_entropy_with_integer_labels(logits, y)
