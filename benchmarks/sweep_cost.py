@@ -2,7 +2,7 @@
 with the runs vmapped (one batched program) or mapped (`lax.map`: one program, the runs one
 after another at their unbatched shapes), for the MNIST MLP and the PTB word LM.
 
-    python benchmarks/sweep_cost.py [--models mnist_mlp,ptb] [--steps 20]
+    python benchmarks/sweep_cost.py [--models mnist_mlp,ptb] [--steps 40]
 
 Prints seconds per step per run and the ratio to one run (target on CPU: ≤ 1.0×). Every sweep
 trains through the trainer's own chunk (`sharded_chunk`) with the learning rates set per run
@@ -75,7 +75,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="mnist_mlp,ptb")
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=40)
     args = parser.parse_args()
     cpu_devices_per_core()
     print(f"jax {jax.__version__}, {jax.device_count()} {jax.default_backend()} device(s)")
