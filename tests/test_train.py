@@ -194,6 +194,25 @@ def test_a_quiet_chunk_gets_heartbeat_lines_with_an_estimate():
     assert len(lines) == count  # stopped with its block
 
 
+def test_a_late_chunk_is_said_to_be_late_not_estimated_past_it():
+    """A run paused (SIGSTOP) in an epoch-long chunk said 'about step 19359/19360 (100%), ETA
+    0m00s' at step ~8,000: the estimate ran past the next progress line's step, which no chunk
+    can pass unseen."""
+    import time
+
+    from jaxnets.train.progress import Heartbeat
+
+    lines = []
+    with Heartbeat(lines.append, total=100_000, every=0.2, chunk=200) as beat:
+        beat.mark(100, 0.001)  # the next line comes at step 300, 0.2 s from now at 1 ms a step
+        time.sleep(0.75)
+    assert lines, "no heartbeat line in 0.75 s"
+    late = [line for line in lines if "late" in line]
+    assert late and "the next one (step 300/100000) is" in late[-1], lines
+    assert not any("about step" in line and int(line.split("about step ")[1].split("/")[0]) >= 300
+                   for line in lines), lines
+
+
 def test_a_chunks_time_counts_until_its_values_arrive(monkeypatch):
     """Dispatch is asynchronous: a chunk is done only when its metrics reach the host. The clock
     ticked before that, so the first line's rate was the dispatch's (247,421 tok/s for a PTB

@@ -329,7 +329,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
                                          {"train": train_data, "eval": eval_data}, total, log, hyperparams)
     runs = run_axis(train.get("run_axis", "auto"), mesh)
     step = start
-    heartbeat = Heartbeat(log, total)
+    heartbeat = Heartbeat(log, total, chunk=log_every)
     books = Books(seeds=seeds, train=train, total=total, steps_per_epoch=steps_per_epoch,
                   units_per_step=batches.units_per_step(train_data), unit=batches.unit, log=log,
                   metrics_log=writer.metrics_log(start or None, warn=log, tensorboard=train.get("tensorboard", True)),

@@ -23,10 +23,14 @@ class Heartbeat:
     measured rate. It never asks the device (that would synchronize it), so it changes nothing
     that is computed; it only keeps a long run from looking hung."""
 
-    def __init__(self, log: Callable[[str], None], total: int, every: float = HEARTBEAT_SECONDS):
+    def __init__(self, log: Callable[[str], None], total: int, every: float = HEARTBEAT_SECONDS,
+                 chunk: int | None = None):
         import threading
 
-        self.log, self.total, self.every = log, total, every
+        # `chunk`: the steps between progress lines. The next line comes at most that far past
+        # the last one, so an estimate beyond it is not a position but a late chunk (a busy or
+        # paused machine): said as such, not as "about step 19359/19360, ETA 0m00s"
+        self.log, self.total, self.every, self.chunk = log, total, every, chunk
         self.step, self.at, self.seconds_per_step = 0, time.time(), None
         self.beaten = self.at  # the last heartbeat line; the estimate counts from the last progress line
         self.done = threading.Event()
@@ -43,10 +47,17 @@ class Heartbeat:
                 continue
             quiet = now - self.at
             if self.seconds_per_step:
-                guess = min(self.total - 1, self.step + int(quiet / self.seconds_per_step))
-                left = (self.total - guess) * self.seconds_per_step
-                self.log(f"  … {fmt_time(quiet)} since the last progress line: about step {guess}/{self.total} "
-                         f"({100 * guess / self.total:.0f}%), ETA {fmt_time(left)}")
+                horizon = min(self.total, self.step + self.chunk) if self.chunk else self.total
+                guess = self.step + int(quiet / self.seconds_per_step)
+                if guess < horizon:
+                    left = (self.total - guess) * self.seconds_per_step
+                    self.log(f"  … {fmt_time(quiet)} since the last progress line: about step {guess}/{self.total} "
+                             f"({100 * guess / self.total:.0f}%), ETA {fmt_time(left)}")
+                else:
+                    late = quiet - (horizon - self.step) * self.seconds_per_step
+                    self.log(f"  … {fmt_time(quiet)} since the last progress line: the next one (step {horizon}/"
+                             f"{self.total}) is {fmt_time(late)} late at the measured {self.seconds_per_step:.3g} "
+                             f"s/step (the machine is busier, or the process was paused)")
             else:
                 self.log(f"  … {fmt_time(quiet)} since the last progress line: the first chunk (compiling, then "
                          f"training) is still running")
