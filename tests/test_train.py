@@ -213,6 +213,26 @@ def test_a_late_chunk_is_said_to_be_late_not_estimated_past_it():
                    for line in lines), lines
 
 
+def test_the_eta_follows_the_recent_pace_not_a_pause(monkeypatch):
+    """A run paused for 10 minutes (SIGSTOP) in a 20-minute job printed 'ETA 3h40m' with 17
+    minutes left: its pace was the average since the start, pause included."""
+    from jaxnets.train import loop
+
+    now = [1000.0]
+    monkeypatch.setattr(loop.time, "time", lambda: now[0])
+    clock = loop.Clock()
+    for took in (30.0, 1.0, 1.0, 1.0, 600.0, 1.0, 1.0):  # compile, three chunks, a pause, two chunks
+        now[0] += took
+        clock.tick(10)
+    assert clock.estimate == pytest.approx(0.1)  # 10 steps a second again
+    assert clock.seconds_per_step == pytest.approx(605.0 / 60)  # the throughput keeps the pause
+    fresh = loop.Clock()
+    assert fresh.estimate is None
+    now[0] += 30.0
+    fresh.tick(10)
+    assert fresh.estimate == pytest.approx(3.0)  # the first chunk's pace, compile included
+
+
 def test_a_chunks_time_counts_until_its_values_arrive(monkeypatch):
     """Dispatch is asynchronous: a chunk is done only when its metrics reach the host. The clock
     ticked before that, so the first line's rate was the dispatch's (247,421 tok/s for a PTB

@@ -178,10 +178,13 @@ class Clock:
     the chunks after it; a resumed run's clock goes on from its last logged time, so times and
     wall_time_s count the training of all its sessions together."""
 
+    RECENT = 5  # chunks whose median pace makes the ETA
+
     def __init__(self, already: float = 0.0):
         now = time.time()
         self.start, self.last, self.first_done, self.steps_after_first = now - already, now, None, 0
         self.first_seconds_per_step = None
+        self.recent: list[float] = []  # seconds per step of the latest chunks after the first
 
     def tick(self, n_steps: int) -> float:
         """A chunk's metrics have arrived: the seconds since the previous chunk's."""
@@ -191,6 +194,7 @@ class Clock:
             self.first_done, self.first_seconds_per_step = now, took / n_steps
         else:
             self.steps_after_first += n_steps
+            self.recent = (self.recent + [took / n_steps])[-self.RECENT:]
         return took
 
     @property
@@ -199,9 +203,14 @@ class Clock:
 
     @property
     def estimate(self) -> float | None:
-        """Seconds per step for an ETA: the steady rate, else the first chunk's (compiling
-        included, so an upper bound) rather than none until a second chunk has finished."""
-        return self.seconds_per_step or (self.first_seconds_per_step if self.first_done is not None else None)
+        """Seconds per step for an ETA: the median pace of the latest chunks (a run paused for
+        ten minutes, or slowed while a neighbour trained, is not expected to stay that slow,
+        and one that sped up is believed at once; the average since the start said 'ETA 3h40m'
+        for 17 minutes left), else the first chunk's (compiling included, so an upper bound)
+        rather than none until a second chunk has finished."""
+        if self.recent:
+            return float(np.median(self.recent))
+        return self.first_seconds_per_step if self.first_done is not None else None
 
     def rate(self, units_per_step: float) -> float | None:
         return units_per_step / self.seconds_per_step if self.seconds_per_step else None
