@@ -472,6 +472,11 @@ def test_suite_draws_summary_vectors_per_position(tmp_path, monkeypatch):
     assert [line.get_label() for line in train.lines] == ["zero"]  # the variant without a curve is left out
     np.testing.assert_array_equal(validation.lines[0].get_ydata(), [200.0, 150.0, 140.0])
     assert train.get_xlabel() == "position in the window"
+    wall_line = (tmp_path / "results.md").read_text().strip().splitlines()[-1]
+    assert wall_line.startswith("Suite wall time 0m01s for 2 variants"), wall_line
+    write_outputs(module, tmp_path, summaries, wall=2100.0, trained=1)  # the other variant was done before
+    wall_line = (tmp_path / "results.md").read_text().strip().splitlines()[-1]
+    assert wall_line.startswith("This invocation trained 1 of the table's 2 variants in 35m00s"), wall_line
 
 
 def test_a_learning_rate_grid_is_one_program_and_each_rate_is_its_own_run(tiny_mnist, tmp_path, capsys):

@@ -336,7 +336,8 @@ def main(config_path: str, overrides: list[str], n_seeds: int, jobs: int, varian
     finally:
         watcher.stop()
 
-    out = write_outputs(module, root, summaries, time.time() - start)
+    out = write_outputs(module, root, summaries, time.time() - start,
+                        trained=sum(name in summaries for name in todo))
     log(out.read_text())
     log(f"wrote {out} and {root / 'figures'}")
     if record and summaries:  # every finished variant and the figures, to be committed
