@@ -293,3 +293,16 @@ def test_a_long_metrics_log_is_kept_compressed_and_reads_back_the_same(tmp_path)
     assert read_metrics(dest / "metrics.jsonl") == lines
     record = records.read_records(tmp_path / "results")[("rnn_toy", "steps5")]
     assert report.last_logged(record, "train_loss")["n"] == 3
+
+
+def test_a_published_number_shows_the_posts_digits_and_a_computed_one_seven():
+    """rnn_toy's two levels are computed in the config file, and the table printed them as
+    0.6615632381579821 (issue 34.7: numbers formatted for people); a post's own digits, as
+    RNN II's 2.02813237837, are its claim and stay as written."""
+    from jaxnets.tables.report import _published, records_table
+
+    assert _published(2.02813237837) == "2.02813237837"
+    assert _published(0.6615632381579821) == "0.6615632"
+    assert _published(0.0193) == "0.0193" and _published(433) == "433" and _published(None) == "(plot only)"
+    table = records_table("rnn_toy", {})
+    assert "| 0.6615632 | no record |" in table and "0.66156323" not in table

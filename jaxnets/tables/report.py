@@ -123,6 +123,17 @@ def _decimals(like) -> int:
     return 4
 
 
+def _published(value) -> str:
+    """A published number as the post wrote it (its digits are the claim), except a float no
+    one typed: a level computed in the config file (0.6615632381579821) shows 7 decimals, as
+    many as a measured number ever gets."""
+    if value is None:
+        return "(plot only)"
+    if isinstance(value, float) and len(repr(value).partition(".")[2]) > 12:
+        return f"{value:.7f}"
+    return str(value)
+
+
 def _num(value: float, like: float | None = None) -> str:
     """A measured number with as many decimals as its published counterpart has (4 to 7); an
     integer where the published one is an integer."""
@@ -274,7 +285,7 @@ def records_table(name: str, records: dict) -> str:
              "|---|---|---|---|---|---|---|"]
     for exp, row, variant, metric, published, published_sd in table_rows(name):
         label = f"{exp}: {row}" if exp else row
-        shown_published = "(plot only)" if published is None else str(published)
+        shown_published = _published(published)
         record = records.get((name, variant))
         m = row_measure(record, metric, published)
         if not m:
@@ -342,7 +353,7 @@ def readme_table(records: dict) -> str:
         recorded = sum(1 for r in rows if (path.stem, r.variant) in records)
         title = catalog.first_sentence(path)
         title = title if len(title) <= 110 else title[:110].rsplit(" ", 1)[0] + " …"
-        lines.append(f"| `{path.stem}` | {title} | {row}: {published} → {result}; "
+        lines.append(f"| `{path.stem}` | {title} | {row}: {_published(published)} → {result}; "
                      f"{recorded} of {len(rows)} rows recorded |")
     return "\n".join(lines) + "\n"
 
