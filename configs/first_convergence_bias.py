@@ -9,7 +9,7 @@ accuracy of the top head on the full 10k test set.
   strategy A (all layers): 1,000 steps on head 3, lr 0.01, 0.003 from step 750
   strategy B (layer-wise): 200 steps on head 1, 200 on head 2 (lr 0.01), then A's schedule
 
-The seeds of a strategy run as one vmapped computation; each strategy draws its initializations
+The seeds of a strategy run as one compiled program; each strategy draws its initializations
 from its own named random stream of the seeds (`jaxnets.train.run_keys`), so A's and B's are
 independent. The post ran 400 per strategy (its text says 500): mean 0.87867 ±
 0.00274 (A) vs 0.876439 ± 0.00234 (B).

@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_ in (("train", "train one seed"), ("sweep", "train many seeds as one vmapped computation")):
+    for name, help_ in (("train", "train one seed"), ("sweep", "train many seeds as one compiled program (vmapped; one after another on CPU)")):
         p = sub.add_parser(name, help=help_, description=f"{help_}; any --config.section.key=value overrides the file")
         p.add_argument("--config", required=True, help="configs/<name>.py[:variant]")
         p.add_argument("--workdir", help="run directory (default runs/<config name>[_<variant>][_seeds<N>])")

@@ -79,7 +79,7 @@ def check_grid(config: ml_collections.ConfigDict, module, learning_rates: Sequen
 def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, seeds: list[int], *,
         config_file: str = "", overwrite: bool = False, log: Callable[[str], None] = print,
         learning_rates: Sequence[float] | None = None) -> dict:
-    """Train `config` for `seeds` (one vmapped computation) in `workdir`; return the summary.
+    """Train `config` for `seeds` (one compiled program) in `workdir`; return the summary.
     `config_file` is the spec it came from (`configs/x.py[:variant]`), recorded in the run.
     `learning_rates`: a grid — every seed at each rate, all rates × seeds one program (the
     rate is optimizer state); its summary gives each metric per rate, `<metric>@lr<rate>`."""

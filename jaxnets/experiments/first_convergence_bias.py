@@ -5,8 +5,8 @@ initializations per strategy, compared as distributions.
 
 What is special here: every hidden layer has a softmax head; the loss at step t is the summed
 cross-entropy of the head that t's phase trains (a one-hot weighting, so one compiled step
-serves every phase and every strategy, and the seeds of a strategy run as one vmapped
-computation); the learning rate drops in the final phase; at the end the two distributions are
+serves every phase and every strategy, and the seeds of a strategy run as one compiled
+program); the learning rate drops in the final phase; at the end the two distributions are
 compared with a Welch t-test and a Kolmogorov–Smirnov test and plotted.
 """
 
@@ -132,7 +132,7 @@ def run(ctx: Context) -> Outcome:
     accuracies, walls, per_seed = {}, {}, {}
     for name, phases in strategies.items():  # each strategy its own random stream of the seeds
         train_cfg = strategy_train_config(config.train, phases)
-        ctx.log(f"strategy {name}: phases (head, steps) {phases}, {len(ctx.seeds)} seeds as one vmapped computation")
+        ctx.log(f"strategy {name}: phases (head, steps) {phases}, {len(ctx.seeds)} seeds as one compiled program")
         started = time.time()
         result = ctx.fit(fcb_task(config.model, phases), train_data, eval_data, train=train_cfg, subdir=name,
                          stream=name, optimizer=strategy_optimizer(config.optimizer, phases))

@@ -313,7 +313,7 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
         train: ml_collections.ConfigDict, writer: RunWriter, seeds: list[int], log: Callable[[str], None] = print,
         stream: str | None = None, progress_metrics: tuple[str, ...] = (), at_steps: tuple | None = None,
         hyperparams: dict[str, list[float]] | None = None) -> FitResult:
-    """Train len(seeds) independent runs of `task` as one vmapped computation; `optimizer` may be
+    """Train len(seeds) independent runs of `task` as one compiled program (`run_axis`); `optimizer` may be
     a function of the steps in an epoch (for schedules counted in epochs); `stream` names an
     independent random stream of the same seeds (see `run_keys`); the progress lines show
     `progress_metrics` first. `at_steps` = (steps, hook): at the first logged step at or past
