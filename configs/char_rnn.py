@@ -38,6 +38,9 @@ VARIANTS = {
 VARIANTS.update({f"{name}_held_out": {**VARIANTS[name], "data.validation_fraction": 0.1}
                  for name in ("lstm", "custom_steps30", "gru_steps30")})
 VARIANTS["lstm_glorot"] = {**VARIANTS["lstm"], "model.w_init": "glorot_uniform"}
+# TF 0.9's Adam on the embedding: each occurrence's gradient squared before the sum (model.tf0_sparse_adam)
+VARIANTS.update({f"{name}_tf0_adam": {**VARIANTS[name], "model.tf0_sparse_adam": True}
+                 for name in ("gru_steps30", "custom_steps30")})
 SUITE = ("gru", "lstm", "ln_lstm", "custom_steps30", "gru_steps30")
 TABLE = [("RNN II", name, name, "train_loss", p) for name, p in PUBLISHED.items()] + [
     ("RNN II", f"{name}, the last 10% held out", f"{name}_held_out", "train_loss", PUBLISHED[name])
@@ -68,6 +71,9 @@ def get_config(arg=None):
     c.model.keep_prob = 1.0  # dropout between layers (Zaremba placement); 1 = none, as the post's runs
     c.model.w_init = "uniform_unit_scaling"  # TF 0.9's get_variable default; glorot_uniform: TF >= 1.0
     c.model.fused_lstm = True  # LSTM: layer-at-a-time with hand-written BPTT (same function, faster)
+    # Adam's second moment of the embedding as TF <= 1.0 computed it: the sum of each lookup's
+    # squared gradient (IndexedSlices with repeated ids), not the square of the row's gradient
+    c.model.tf0_sparse_adam = False
 
     c.sample = ml_collections.ConfigDict()
     c.sample.prompt = "A"

@@ -269,3 +269,74 @@ def test_samples_through_training_can_start_from_the_carried_state(toy_corpus, t
     _train(workdir, "gru", "never", capsys, extra=["--config.sample.at_steps=(4,)", "--config.train.log_every=2",
                                                      "--config.train.steps=6", "--config.sample.carried_state=true"])
     assert "from the state its training carried" in (workdir / "samples.md").read_text()
+
+
+def _tf012_sparse_adam(var, m, v, t, rows, values, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
+    """TF 0.12's AdamOptimizer._apply_sparse (tensorflow/python/training/adam.py), transcribed
+    in NumPy: `values` has one row per occurrence of an id in `rows` (duplicates not summed)."""
+    lr_t = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+    m = m * b1
+    np.add.at(m, rows, values * (1 - b1))
+    v = v * b2
+    np.add.at(v, rows, values * values * (1 - b2))
+    return var - lr_t * m / (np.sqrt(v) + eps), m, v
+
+
+def test_tf0_sparse_adam_moves_an_embedding_as_tf_did():
+    """RNN II's models trained an embedding with TF 0.9's Adam, which squared each occurrence's
+    gradient of a looked-up row before summing them (optimizer.py handed `_apply_sparse` the
+    IndexedSlices with repeated ids; deduplication came in TF 1.x). `model.tf0_sparse_adam`
+    reproduces it: 3 steps of a model with a repeated id give the embedding TF's values, the
+    other parameters plain Adam's, and without the key nothing changes."""
+    from jaxnets.models import rnn_lm
+    from jaxnets.nn.layers import lookup_with_squares
+    from jaxnets.train.optim import adam
+
+    ids = jnp.array([[2, 0, 2, 2], [1, 2, 0, 2]])  # id 2 five times, 3 never
+    table = jax.random.normal(jax.random.key(0), (4, 3))
+    weights = jax.random.normal(jax.random.key(1), (4, 3))
+
+    def loss(p, ids):
+        x = lookup_with_squares(p["embedding"], p["embedding_sq"], ids)
+        return jnp.mean(jnp.tanh(x * p["w"][ids]).sum(-1) ** 2)
+
+    params = {"embedding": table, "embedding_sq": jnp.zeros_like(table), "w": weights}
+    per_occurrence = jax.grad(lambda x: jnp.mean(jnp.tanh(x * weights[ids]).sum(-1) ** 2))(table[ids])
+    grads = jax.grad(loss)(params, ids)
+    squares = np.zeros((4, 3))
+    np.add.at(squares, np.asarray(ids).reshape(-1), np.asarray(per_occurrence).reshape(-1, 3) ** 2)
+    np.testing.assert_allclose(grads["embedding_sq"], squares, rtol=1e-6)  # Σ g², not (Σ g)²
+    assert not np.allclose(squares, np.asarray(grads["embedding"]) ** 2, rtol=0.1)
+    plain_loss = lambda t: jnp.mean(jnp.tanh(t[ids] * weights[ids]).sum(-1) ** 2)  # noqa: E731
+    np.testing.assert_allclose(grads["embedding"], jax.grad(plain_loss)(table), rtol=1e-6)  # the table's own
+
+    opt = adam(1e-3)
+    state, p_tf = opt.init(params), params
+    var, m, v = np.asarray(table, np.float64), np.zeros((4, 3)), np.zeros((4, 3))
+    plain = {"w": weights}
+    plain_opt = __import__("optax").adam(1e-3)
+    plain_state = plain_opt.init(plain)
+    for t in range(1, 4):
+        g_occ = jax.grad(lambda x: jnp.mean(jnp.tanh(x * p_tf["w"][ids]).sum(-1) ** 2))(p_tf["embedding"][ids])
+        var, m, v = _tf012_sparse_adam(var, m, v, t, np.asarray(ids).reshape(-1),
+                                       np.asarray(g_occ, np.float64).reshape(-1, 3))
+        g = jax.grad(loss)(p_tf, ids)
+        updates, state = opt.update(g, state, p_tf)
+        plain_updates, plain_state = plain_opt.update({"w": g["w"]}, plain_state)
+        p_tf = __import__("optax").apply_updates(p_tf, updates)
+        np.testing.assert_allclose(p_tf["embedding"], var, rtol=2e-5, atol=2e-7)
+        np.testing.assert_array_equal(p_tf["embedding_sq"], 0.0)  # the companion never moves
+        np.testing.assert_allclose(updates["w"], plain_updates["w"], rtol=1e-5)  # other parameters: Adam
+
+    # without the companion, `adam` is optax.adam bit for bit
+    p = {"w": weights}
+    a, b = adam(1e-3), __import__("optax").adam(1e-3)
+    np.testing.assert_array_equal(a.update(p, a.init(p))[0]["w"], b.update(p, b.init(p))[0]["w"])
+
+    import ml_collections
+    model = ml_collections.ConfigDict({"cell": "gru", "num_layers": 1, "state_size": 3, "embedding_size": 0,
+                                       "w_init": "uniform_unit_scaling", "tf0_sparse_adam": True})
+    made = rnn_lm.init(jax.random.key(0), model, 4)
+    chex.assert_trees_all_equal_shapes(made["embedding_sq"], made["embedding"])
+    model.tf0_sparse_adam = False
+    assert "embedding_sq" not in rnn_lm.init(jax.random.key(0), model, 4)

@@ -173,6 +173,10 @@ def check(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"model.truncation = 'true' needs one layer (model.num_layers = {model.num_layers}) and "
                           f"model.bptt ≥ 1 (got {model.bptt}): across layers, per-layer truncation would let an "
                           f"error travel further than bptt steps")
+    if model.get("tf0_sparse_adam", False) and (config.optimizer.name != "adam" or model.get("embedding_size", 0) == -1):
+        raise ConfigError(f"model.tf0_sparse_adam changes Adam's second moment of an embedding: it needs "
+                          f"optimizer.name = 'adam' (got {config.optimizer.name!r}) and an embedding "
+                          f"(model.embedding_size = {model.get('embedding_size', 0)})")
 
 
 def vanishing_gradients(ctx: Context, vocab: int, split: dict, params, distances: int) -> tuple[dict, dict]:

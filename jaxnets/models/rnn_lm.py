@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxnets.nn import dense, dense_softmax_cross_entropy, dropout, initializer, rnn
+from jaxnets.nn.layers import SQUARES_SUFFIX, lookup_with_squares
 from jaxnets.nn.truncation import true_bptt_unroll
 
 __all__ = ["TRUNCATIONS", "embedding_size", "one_hot_inputs", "inputs", "init", "initial_state", "start_carries", "zero_carries", "reset_where",
@@ -51,6 +52,8 @@ def init(key: jax.Array, model: ml_collections.ConfigDict, vocab: int) -> dict:
               "layers": layers,
               "out": {"w": initializer(model.w_init, scale)(keys[-1], (model.state_size, vocab), jnp.float32),
                       "b": jnp.zeros((vocab,), jnp.float32)}}
+    if model.get("tf0_sparse_adam", False) and "embedding" in params:  # Adam as TF <= 1.0 ran it on the embedding
+        params["embedding" + SQUARES_SUFFIX] = jnp.zeros_like(params["embedding"])
     learned = rnn.initial_state_params(cell, model.num_layers, model.state_size, initial_state(model))
     if learned:  # a trained initial state, drawn as TF draws a [1, state] variable (model.w_init)
         draw = initializer(model.w_init, scale)
@@ -126,6 +129,8 @@ def features(params: dict, carries: tuple, x: jax.Array, model: ml_collections.C
 
 def inputs(params: dict, ids: jax.Array) -> jax.Array:
     """The first layer's inputs for ids [...]: embedded, or one-hot (no embedding)."""
+    if "embedding" + SQUARES_SUFFIX in params:  # the lookup's backward also sums each row's squared gradients
+        return lookup_with_squares(params["embedding"], params["embedding" + SQUARES_SUFFIX], ids)
     if "embedding" in params:
         return params["embedding"][ids]
     return jax.nn.one_hot(ids, params["out"]["w"].shape[1], dtype=params["out"]["w"].dtype)
@@ -136,7 +141,8 @@ def _fused_lstm(params, carries, x, emb, model, key):
     vocab, tokens = params["out"]["w"].shape[1], x.size
     for layer, (p, carry) in enumerate(zip(params["layers"], carries)):
         n_in = hs.shape[-1]
-        if layer == 0 and key is None and vocab < tokens and "embedding" in params:
+        if layer == 0 and key is None and vocab < tokens and "embedding" in params \
+                and "embedding" + SQUARES_SUFFIX not in params:
             # Fewer words than tokens in the window (65 characters vs 2,560 tokens): project the
             # embedding once [vocab, 4H] and look the tokens up in it, a scatter-add in the
             # backward, instead of projecting every token. A 10,000-word vocabulary is the

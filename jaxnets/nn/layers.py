@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 __all__ = ["leaky_relu6", "ACTIVATIONS", "activation", "uniform_unit_scaling", "glorot_uniform", "INITIALIZERS",
            "initializer", "dense_init", "dense", "dense_softmax_cross_entropy", "dropout", "conv_init", "conv",
-           "pool"]
+           "pool", "lookup_with_squares", "SQUARES_SUFFIX"]
 
 
 def leaky_relu6(x: jax.Array) -> jax.Array:
@@ -104,6 +104,36 @@ def dense_softmax_cross_entropy(params: dict, x: jax.Array, labels: jax.Array) -
     rows = jnp.concatenate([rows, jnp.ones((rows.shape[0], 1), x.dtype)], axis=1)
     label_logits = jnp.sum(rows * jnp.take(w, labels.reshape(-1), axis=1).T, axis=1)
     return (jax.nn.logsumexp(rows @ w, axis=1) - label_logits).reshape(labels.shape)
+
+
+SQUARES_SUFFIX = "_sq"  # params[name + SQUARES_SUFFIX]: the companion of params[name] (`lookup_with_squares`)
+
+
+@jax.custom_vjp
+def lookup_with_squares(table: jax.Array, squares: jax.Array, ids: jax.Array) -> jax.Array:
+    """table[ids]. In the backward, `squares` (a zero array shaped as `table`, kept in the params
+    as table's companion and never trained) receives, per row, the sum of the squared gradients
+    of that row's occurrences in `ids` — not the square of their sum, which is table's gradient.
+    TF ≤ 1.0's Adam took that sum for an embedding's second moment: the gradient of a lookup
+    reached it as IndexedSlices with an entry per occurrence, and `_apply_sparse` scatter-added
+    their squares (`train.optim.adam` reads the companion so)."""
+    del squares
+    return table[ids]
+
+
+def _lookup_fwd(table, squares, ids):
+    del squares
+    return table[ids], (ids, table)  # the table only for its shape and dtype
+
+
+def _lookup_bwd(residual, g):
+    ids, table = residual
+    rows, g = ids.reshape(-1), g.reshape(-1, table.shape[-1])
+    zeros = jnp.zeros_like(table)
+    return zeros.at[rows].add(g), zeros.at[rows].add(g * g), None
+
+
+lookup_with_squares.defvjp(_lookup_fwd, _lookup_bwd)
 
 
 def dropout(key: jax.Array, x: jax.Array, keep_prob: float) -> jax.Array:

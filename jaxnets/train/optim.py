@@ -36,12 +36,59 @@ def dampened_momentum(learning_rate: float, alpha: float) -> optax.GradientTrans
     return optax.GradientTransformation(init, update)
 
 
+class CompanionAdamState(NamedTuple):
+    count: jax.Array
+    mu: optax.Updates
+    nu: optax.Updates
+
+
+def _companions(tree) -> dict[str, str]:
+    """{name: name + SQUARES_SUFFIX} for the top-level entries of a params (or gradients) dict
+    that have a squared-gradient companion (`nn.layers.lookup_with_squares`)."""
+    from jaxnets.nn.layers import SQUARES_SUFFIX
+
+    if not isinstance(tree, dict):
+        return {}
+    return {k: k + SQUARES_SUFFIX for k in tree if k + SQUARES_SUFFIX in tree}
+
+
+def adam(learning_rate, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> optax.GradientTransformation:
+    """`optax.adam` (the very transformation, bit for bit), except for parameters whose gradient
+    comes with a squared-gradient companion (`nn.layers.lookup_with_squares`: an embedding read
+    as TF ≤ 1.0 read it): their second moment accumulates the companion — each looked-up row's
+    sum of its occurrences' squared gradients, as TF's sparse Adam did — and the companion
+    itself is never changed."""
+    plain = optax.adam(learning_rate, b1, b2, eps)
+
+    def init(params):
+        if not _companions(params):
+            return plain.init(params)
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        return CompanionAdamState(jnp.zeros([], jnp.int32), zeros, zeros)
+
+    def update(grads, state, params=None):
+        pairs = _companions(grads)
+        if not pairs:
+            return plain.update(grads, state, params)
+        squares = {k: (grads[pairs[k]] if k in pairs else jax.tree.map(jnp.square, g)) for k, g in grads.items()}
+        mu = jax.tree.map(lambda m, g: b1 * m + (1 - b1) * g, state.mu, grads)
+        nu = jax.tree.map(lambda v, q: b2 * v + (1 - b2) * q, state.nu, squares)
+        count = optax.safe_increment(state.count)
+        mu_hat = jax.tree.map(lambda m: m / (1 - b1 ** count), mu)
+        nu_hat = jax.tree.map(lambda v: v / (1 - b2 ** count), nu)
+        updates = jax.tree.map(lambda m, v: -learning_rate * m / (jnp.sqrt(v) + eps), mu_hat, nu_hat)
+        updates = {k: (jax.tree.map(jnp.zeros_like, u) if k in pairs.values() else u) for k, u in updates.items()}
+        return updates, CompanionAdamState(count, mu, nu)
+
+    return optax.GradientTransformation(init, update)
+
+
 OPTIMIZERS = {
     "sgd": lambda c: optax.inject_hyperparams(optax.sgd)(learning_rate=c.learning_rate),
     "momentum": lambda c: optax.inject_hyperparams(optax.sgd)(learning_rate=c.learning_rate, momentum=c.momentum),
     "dampened_momentum": lambda c: optax.inject_hyperparams(dampened_momentum)(
         learning_rate=c.learning_rate, alpha=c.momentum),
-    "adam": lambda c: optax.inject_hyperparams(optax.adam)(
+    "adam": lambda c: optax.inject_hyperparams(adam)(
         learning_rate=c.learning_rate, b1=c.get("b1", 0.9), b2=c.get("b2", 0.999), eps=c.get("eps", 1e-8)),
     "adagrad": lambda c: optax.inject_hyperparams(optax.adagrad)(
         learning_rate=c.learning_rate, initial_accumulator_value=c.get("initial_accumulator_value", 0.1),
