@@ -25,7 +25,7 @@ def test_show_prints_keys_values_and_what_a_variant_changes(capsys):
     out = capsys.readouterr().out
     assert "model.cell               = 'gru'  # file default: 'ln_lstm'" in out
     assert "model.state_size         = 7  # file default: 100" in out
-    assert "variants (9): gru, lstm, ln_lstm, custom_steps30, gru_steps30, lstm_held_out, custom_steps30_held_out" in out
+    assert "variants (10): gru, lstm, ln_lstm, custom_steps30, gru_steps30, lstm_held_out, custom_steps30_held_out" in out
     assert main(["show", "configs/mnist_mlp.py"]) == 0
     out = capsys.readouterr().out
     assert "train.num_epochs" in out and "# file default" not in out and "variants" not in out
