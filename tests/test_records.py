@@ -306,3 +306,15 @@ def test_a_published_number_shows_the_posts_digits_and_a_computed_one_seven():
     assert _published(0.0193) == "0.0193" and _published(433) == "433" and _published(None) == "(plot only)"
     table = records_table("rnn_toy", {})
     assert "| 0.6615632 | no record |" in table and "0.66156323" not in table
+
+
+def test_a_gap_has_the_decimals_of_the_mean_it_is_taken_from():
+    """initial_states' perplexities showed '165.7 (1 seed) | +3.3134': a gap more precise than
+    the mean beside it."""
+    from jaxnets.tables.report import _measured_cell
+
+    one = {"std": None, "n": 1, "seeds": 1, "diverged": 0}
+    assert _measured_cell({**one, "mean": 165.7364}, 162.423)[:2] == ("165.7 (1 seed)", "+3.3")
+    assert _measured_cell({**one, "mean": 77.5445}, 73.1628)[:2] == ("77.54 (1 seed)", "+4.38")
+    assert _measured_cell({**one, "mean": 42.0}, 42)[:2] == ("42 (1 seed)", "+0")
+    assert _measured_cell({**one, "mean": 5.1104}, 5.04)[:2] == ("5.1104 (1 seed)", "+0.0704")

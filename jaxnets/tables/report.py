@@ -276,7 +276,10 @@ def _measured_cell(m: dict, published, published_sd: float | None = None) -> tup
         return shown, "", ""
     gap = m["mean"] - published
     sigma = gap_in_sigma(gap, m["std"], published_sd)
-    return shown, f"{gap:+.{_decimals(like) if abs(gap) < 10 else 1}f}", sigma
+    # the gap to as many decimals as the mean was shown with (165.7 and +3.3, not +3.3134)
+    integral = isinstance(like, int) and not isinstance(like, bool) and float(m["mean"]).is_integer()
+    decimals = 0 if integral else 1 if abs(m["mean"]) >= 100 else 2 if abs(m["mean"]) >= 10 else _decimals(like)
+    return shown, f"{gap:+.{decimals if abs(gap) < 10 else 1}f}", sigma
 
 
 def records_table(name: str, records: dict) -> str:
