@@ -288,6 +288,9 @@ def test_tf0_sparse_adam_moves_an_embedding_as_tf_did():
     IndexedSlices with repeated ids; deduplication came in TF 1.x). `model.tf0_sparse_adam`
     reproduces it: 3 steps of a model with a repeated id give the embedding TF's values, the
     other parameters plain Adam's, and without the key nothing changes."""
+    import ml_collections
+    import optax
+
     from jaxnets.models import rnn_lm
     from jaxnets.nn.layers import lookup_with_squares
     from jaxnets.train.optim import adam
@@ -314,7 +317,7 @@ def test_tf0_sparse_adam_moves_an_embedding_as_tf_did():
     state, p_tf = opt.init(params), params
     var, m, v = np.asarray(table, np.float64), np.zeros((4, 3)), np.zeros((4, 3))
     plain = {"w": weights}
-    plain_opt = __import__("optax").adam(1e-3)
+    plain_opt = optax.adam(1e-3)
     plain_state = plain_opt.init(plain)
     for t in range(1, 4):
         g_occ = jax.grad(lambda x: jnp.mean(jnp.tanh(x * p_tf["w"][ids]).sum(-1) ** 2))(p_tf["embedding"][ids])
@@ -323,17 +326,16 @@ def test_tf0_sparse_adam_moves_an_embedding_as_tf_did():
         g = jax.grad(loss)(p_tf, ids)
         updates, state = opt.update(g, state, p_tf)
         plain_updates, plain_state = plain_opt.update({"w": g["w"]}, plain_state)
-        p_tf = __import__("optax").apply_updates(p_tf, updates)
+        p_tf = optax.apply_updates(p_tf, updates)
         np.testing.assert_allclose(p_tf["embedding"], var, rtol=2e-5, atol=2e-7)
         np.testing.assert_array_equal(p_tf["embedding_sq"], 0.0)  # the companion never moves
         np.testing.assert_allclose(updates["w"], plain_updates["w"], rtol=1e-5)  # other parameters: Adam
 
     # without the companion, `adam` is optax.adam bit for bit
     p = {"w": weights}
-    a, b = adam(1e-3), __import__("optax").adam(1e-3)
+    a, b = adam(1e-3), optax.adam(1e-3)
     np.testing.assert_array_equal(a.update(p, a.init(p))[0]["w"], b.update(p, b.init(p))[0]["w"])
 
-    import ml_collections
     model = ml_collections.ConfigDict({"cell": "gru", "num_layers": 1, "state_size": 3, "embedding_size": 0,
                                        "w_init": "uniform_unit_scaling", "tf0_sparse_adam": True})
     made = rnn_lm.init(jax.random.key(0), model, 4)

@@ -134,18 +134,21 @@ def _published(value) -> str:
     return str(value)
 
 
+def _shown_decimals(value: float, like: float | None = None) -> int:
+    """How many decimals a measured number gets: as many as its published counterpart has (4
+    to 7), 2 from 10 on, 1 from 100 on; none where both are integers."""
+    if isinstance(like, int) and not isinstance(like, bool) and float(value).is_integer():
+        return 0
+    return 1 if abs(value) >= 100 else 2 if abs(value) >= 10 else _decimals(like)
+
+
 def _num(value: float, like: float | None = None) -> str:
-    """A measured number with as many decimals as its published counterpart has (4 to 7); an
-    integer where the published one is an integer."""
+    """A measured number with `_shown_decimals`."""
     if not isinstance(value, (int, float)) or value != value:
         return "NaN" if isinstance(value, float) else str(value)
-    if isinstance(like, int) and not isinstance(like, bool) and float(value).is_integer():
+    if _shown_decimals(value, like) == 0:
         return str(int(value))
-    if abs(value) >= 100:
-        return f"{value:.1f}"
-    if abs(value) >= 10:
-        return f"{value:.2f}"
-    return f"{value:.{_decimals(like)}f}"
+    return f"{value:.{_shown_decimals(value, like)}f}"
 
 
 def _config_module(name: str):
@@ -276,9 +279,7 @@ def _measured_cell(m: dict, published, published_sd: float | None = None) -> tup
         return shown, "", ""
     gap = m["mean"] - published
     sigma = gap_in_sigma(gap, m["std"], published_sd)
-    # the gap to as many decimals as the mean was shown with (165.7 and +3.3, not +3.3134)
-    integral = isinstance(like, int) and not isinstance(like, bool) and float(m["mean"]).is_integer()
-    decimals = 0 if integral else 1 if abs(m["mean"]) >= 100 else 2 if abs(m["mean"]) >= 10 else _decimals(like)
+    decimals = _shown_decimals(m["mean"], like)  # as the mean beside it: 165.7 and +3.3, not +3.3134
     return shown, f"{gap:+.{decimals if abs(gap) < 10 else 1}f}", sigma
 
 

@@ -13,6 +13,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from jaxnets.nn.layers import SQUARES_SUFFIX
+
 
 class DampenedMomentumState(NamedTuple):
     velocity: optax.Updates
@@ -45,8 +47,6 @@ class CompanionAdamState(NamedTuple):
 def _companions(tree) -> dict[str, str]:
     """{name: name + SQUARES_SUFFIX} for the top-level entries of a params (or gradients) dict
     that have a squared-gradient companion (`nn.layers.lookup_with_squares`)."""
-    from jaxnets.nn.layers import SQUARES_SUFFIX
-
     if not isinstance(tree, dict):
         return {}
     return {k: k + SQUARES_SUFFIX for k in tree if k + SQUARES_SUFFIX in tree}
