@@ -16,6 +16,7 @@ Metrics: validation perplexity at the best epoch, training perplexity of the las
 mean), and both by position in the window at each model's best epoch (plots/perplexity_by_position.png).
 
     python -m jaxnets suite --config configs/initial_states.py --seeds 1      # 4 variants + 2 carried
+    python -m jaxnets train --config configs/initial_states.py:zero_tf0_adam  # A/B: TF 0.x's Adam
 """
 
 import ml_collections
@@ -47,7 +48,13 @@ VARIANTS = {
         "model.w_init": "uniform", "model.w_scale": 0.1, "optimizer.name": "sgd", "optimizer.learning_rate": 1.0,
         "optimizer.decay_after_epochs": 4, "optimizer.decay_factor": 0.5, "optimizer.clip_global_norm": 5.0,
         "train.num_epochs": 13.0, "reference.min_validation_perplexity": 120.7, "reference.train_perplexity": None},
+    # A/B arm, one change: Adam on the embedding as TF 0.x ran it (each lookup's squared gradient
+    # summed into the second moment), which gives frequent words larger steps than optax's Adam.
+    "zero_tf0_adam": {"model.initial_state": "zero", "model.tf0_sparse_adam": True,
+                      "reference.min_validation_perplexity": PUBLISHED["zero"][0],
+                      "reference.train_perplexity": PUBLISHED["zero"][1]},
 }
+SUITE = ("zero", "variable", "noisy_zero", "noisy_variable", "carried", "carried_zaremba_training")
 TABLE = [("initial states", f"{name}: best validation perplexity", name, "min_validation_perplexity", valid)
          for name, (valid, _) in PUBLISHED.items()] + \
         [("initial states", f"{name}: epoch-19 training perplexity", name, "train_perplexity", train)
@@ -55,7 +62,10 @@ TABLE = [("initial states", f"{name}: best validation perplexity", name, "min_va
         [("initial states", "carried state: best validation perplexity (Zaremba et al. 120.7, their setup)",
           "carried", "min_validation_perplexity", 120.7),
          ("initial states", "carried state, Zaremba et al.'s training: best validation perplexity",
-          "carried_zaremba_training", "min_validation_perplexity", 120.7)]
+          "carried_zaremba_training", "min_validation_perplexity", 120.7)] + \
+        [("initial states", f"zero, TF 0.x's sparse Adam on the embedding: {label}", "zero_tf0_adam", key, p)
+         for label, key, p in (("best validation perplexity", "min_validation_perplexity", PUBLISHED["zero"][0]),
+                               ("epoch-19 training perplexity", "train_perplexity", PUBLISHED["zero"][1]))]
 FIGURES = {"validation_loss": Figure("Initial states on truncated PTB: validation loss per epoch",
                                       {name: name for name in VARIANTS}, ["validation_loss"], x="epoch"),
            # The post's two figures: perplexity at each position of the 50-step window, at each
@@ -94,6 +104,7 @@ def get_config(arg=None):
     c.model.initial_noise_std = 0.3  # the noisy strategies, training only
     c.model.carry_state = False  # truncated PTB: every window starts from the initial state
     c.model.loss = "sum_over_steps"  # the per-step batch means summed over the window (mean: their mean)
+    c.model.tf0_sparse_adam = False  # optax's Adam on the embedding (true: TF 0.x's, the A/B arm zero_tf0_adam)
 
     c.analysis = ml_collections.ConfigDict()
     c.analysis.gradient_distances = 0
