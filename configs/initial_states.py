@@ -22,7 +22,7 @@ mean), and both by position in the window at each model's best epoch (plots/perp
 import ml_collections
 
 from jaxnets.config import apply_variant, train_section
-from jaxnets.tables import Figure
+from jaxnets.tables import Claim, Figure
 
 SOURCE = "R2RT 2016, Non-Zero Initial States for Recurrent Neural Networks"
 PUBLISHED = {  # best-epoch validation perplexity, epoch-19 training perplexity
@@ -66,6 +66,16 @@ TABLE = [("initial states", f"{name}: best validation perplexity", name, "min_va
         [("initial states", f"zero, TF 0.x's sparse Adam on the embedding: {label}", "zero_tf0_adam", key, p)
          for label, key, p in (("best validation perplexity", "min_validation_perplexity", PUBLISHED["zero"][0]),
                                ("epoch-19 training perplexity", "train_perplexity", PUBLISHED["zero"][1]))]
+# The post's conclusions: every non-zero state trains faster and generalises better than the zero
+# state; a trained state beats a noisy zero one; noise on a trained state gains only a little.
+_NONZERO = ("variable", "noisy_zero", "noisy_variable")
+CLAIMS = [Claim(f"{name} generalises better than the zero state", "min_validation_perplexity", name, ("zero",))
+          for name in _NONZERO] + \
+         [Claim(f"{name} trains faster than the zero state", "train_perplexity", name, ("zero",))
+          for name in _NONZERO] + \
+         [Claim("a trained state beats a noisy zero state", "min_validation_perplexity", "variable", ("noisy_zero",)),
+          Claim("noise on a trained state: a marginal gain", "min_validation_perplexity", "noisy_variable",
+                ("variable",))]
 FIGURES = {"validation_loss": Figure("Initial states on truncated PTB: validation loss per epoch",
                                       {name: name for name in VARIANTS}, ["validation_loss"], x="epoch"),
            # The post's two figures: perplexity at each position of the 50-step window, at each
