@@ -15,6 +15,11 @@ the valid file, as Zaremba et al. whose number it is compared with). Every state
 Metrics: validation perplexity at the best epoch, training perplexity of the last epoch (running
 mean), and both by position in the window at each model's best epoch (plots/perplexity_by_position.png).
 
+Reading of the optimizer: the post's TF 0.11 Adam summed each lookup's squared gradient into the
+embedding's second moment (`model.tf0_sparse_adam`); the default keeps optax's Adam, as the
+recorded rows were trained. The A/B arm `zero_tf0_adam` trains as TF did and takes the zero
+state's gap from +3.3 to +0.9 validation and +4.4 to +0.3 training perplexity (RESULTS.md).
+
     python -m jaxnets suite --config configs/initial_states.py --seeds 1      # 4 variants + 2 carried
     python -m jaxnets train --config configs/initial_states.py:zero_tf0_adam  # A/B: TF 0.x's Adam
 """
