@@ -17,8 +17,8 @@ mean), and both by position in the window at each model's best epoch (plots/perp
 
 Reading of the optimizer: the post's TF 0.11 Adam summed each lookup's squared gradient into the
 embedding's second moment (`model.tf0_sparse_adam`); the default keeps optax's Adam, as the
-recorded rows were trained. The A/B arm `zero_tf0_adam` trains as TF did and takes the zero
-state's gap from +3.3 to +0.9 validation and +4.4 to +0.3 training perplexity (RESULTS.md).
+recorded rows were trained. The A/B arms `zero_tf0_adam` and `noisy_zero_tf0_adam` train as TF
+did; the first takes the zero state's gap from +3.3 to +0.9 validation and +4.4 to +0.3 training perplexity (RESULTS.md).
 
     python -m jaxnets suite --config configs/initial_states.py --seeds 1      # 4 variants + 2 carried
     python -m jaxnets train --config configs/initial_states.py:zero_tf0_adam  # A/B: TF 0.x's Adam
@@ -55,9 +55,9 @@ VARIANTS = {
         "train.num_epochs": 13.0, "reference.min_validation_perplexity": 120.7, "reference.train_perplexity": None},
     # A/B arm, one change: Adam on the embedding as TF 0.x ran it (each lookup's squared gradient
     # summed into the second moment), which gives frequent words larger steps than optax's Adam.
-    "zero_tf0_adam": {"model.initial_state": "zero", "model.tf0_sparse_adam": True,
-                      "reference.min_validation_perplexity": PUBLISHED["zero"][0],
-                      "reference.train_perplexity": PUBLISHED["zero"][1]},
+    **{f"{name}_tf0_adam": {"model.initial_state": STRATEGY[name], "model.tf0_sparse_adam": True,
+                            "reference.min_validation_perplexity": PUBLISHED[name][0],
+                            "reference.train_perplexity": PUBLISHED[name][1]} for name in ("zero", "noisy_zero")},
 }
 SUITE = ("zero", "variable", "noisy_zero", "noisy_variable", "carried", "carried_zaremba_training")
 TABLE = [("initial states", f"{name}: best validation perplexity", name, "min_validation_perplexity", valid)
@@ -68,9 +68,10 @@ TABLE = [("initial states", f"{name}: best validation perplexity", name, "min_va
           "carried", "min_validation_perplexity", 120.7),
          ("initial states", "carried state, Zaremba et al.'s training: best validation perplexity",
           "carried_zaremba_training", "min_validation_perplexity", 120.7)] + \
-        [("initial states", f"zero, TF 0.x's sparse Adam on the embedding: {label}", "zero_tf0_adam", key, p)
-         for label, key, p in (("best validation perplexity", "min_validation_perplexity", PUBLISHED["zero"][0]),
-                               ("epoch-19 training perplexity", "train_perplexity", PUBLISHED["zero"][1]))]
+        [("initial states", f"{name}, TF 0.x's sparse Adam on the embedding: {label}", f"{name}_tf0_adam", key,
+          PUBLISHED[name][i]) for name in ("zero", "noisy_zero")
+         for i, (label, key) in enumerate((("best validation perplexity", "min_validation_perplexity"),
+                                           ("epoch-19 training perplexity", "train_perplexity")))]
 # The post's conclusions: every non-zero state trains faster and generalises better than the zero
 # state; a trained state beats a noisy zero one; noise on a trained state gains only a little.
 _NONZERO = ("variable", "noisy_zero", "noisy_variable")
