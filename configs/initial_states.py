@@ -18,7 +18,8 @@ mean), and both by position in the window at each model's best epoch (plots/perp
 Reading of the optimizer: the post's TF 0.11 Adam summed each lookup's squared gradient into the
 embedding's second moment (`model.tf0_sparse_adam`); the default keeps optax's Adam, as the
 recorded rows were trained. The A/B arms `zero_tf0_adam` and `noisy_zero_tf0_adam` train as TF
-did; the first takes the zero state's gap from +3.3 to +0.9 validation and +4.4 to +0.3 training perplexity (RESULTS.md).
+did; the first takes the zero state's gap from +3.3 to +0.9 validation and +4.4 to +0.3 training perplexity; the second takes
+noisy zero's from +5.8 to +3.9 and +5.2 to +3.8 (RESULTS.md).
 
     python -m jaxnets suite --config configs/initial_states.py --seeds 1      # 4 variants + 2 carried
     python -m jaxnets train --config configs/initial_states.py:zero_tf0_adam  # A/B: TF 0.x's Adam
