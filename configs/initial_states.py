@@ -18,11 +18,11 @@ mean), and both by position in the window at each model's best epoch (plots/perp
 Reading of the optimizer: the post's TF 0.11 Adam summed each lookup's squared gradient into the
 embedding's second moment (`model.tf0_sparse_adam`); the default keeps optax's Adam, as the
 recorded rows were trained. The A/B arms `zero_tf0_adam` and `noisy_zero_tf0_adam` train as TF
-did; the first takes the zero state's gap from +3.3 to +0.9 validation and +4.4 to +0.3 training perplexity; the second takes
-noisy zero's from +5.8 to +3.9 and +5.2 to +3.8 (RESULTS.md).
+did: the zero state's gap goes from +3.3 to +0.9 validation and +4.4 to +0.3 training
+perplexity, noisy zero's from +5.8 to +3.9 and +5.2 to +3.8 (RESULTS.md).
 
     python -m jaxnets suite --config configs/initial_states.py --seeds 1      # 4 variants + 2 carried
-    python -m jaxnets train --config configs/initial_states.py:zero_tf0_adam  # A/B: TF 0.x's Adam
+    python -m jaxnets suite --config configs/initial_states.py --seeds 1 --variants zero_tf0_adam,noisy_zero_tf0_adam
 """
 
 import ml_collections
@@ -69,10 +69,10 @@ TABLE = [("initial states", f"{name}: best validation perplexity", name, "min_va
           "carried", "min_validation_perplexity", 120.7),
          ("initial states", "carried state, Zaremba et al.'s training: best validation perplexity",
           "carried_zaremba_training", "min_validation_perplexity", 120.7)] + \
-        [("initial states", f"{name}, TF 0.x's sparse Adam on the embedding: {label}", f"{name}_tf0_adam", key,
-          PUBLISHED[name][i]) for name in ("zero", "noisy_zero")
-         for i, (label, key) in enumerate((("best validation perplexity", "min_validation_perplexity"),
-                                           ("epoch-19 training perplexity", "train_perplexity")))]
+        [("initial states", f"{name}, TF 0.x's sparse Adam on the embedding: {label}", f"{name}_tf0_adam", key, p)
+         for name in ("zero", "noisy_zero")
+         for label, key, p in zip(("best validation perplexity", "epoch-19 training perplexity"),
+                                  ("min_validation_perplexity", "train_perplexity"), PUBLISHED[name])]
 # The post's conclusions: every non-zero state trains faster and generalises better than the zero
 # state; a trained state beats a noisy zero one; noise on a trained state gains only a little.
 _NONZERO = ("variable", "noisy_zero", "noisy_variable")
@@ -121,7 +121,7 @@ def get_config(arg=None):
     c.model.initial_noise_std = 0.3  # the noisy strategies, training only
     c.model.carry_state = False  # truncated PTB: every window starts from the initial state
     c.model.loss = "sum_over_steps"  # the per-step batch means summed over the window (mean: their mean)
-    c.model.tf0_sparse_adam = False  # optax's Adam on the embedding (true: TF 0.x's, the A/B arm zero_tf0_adam)
+    c.model.tf0_sparse_adam = False  # optax's Adam on the embedding (true: TF 0.x's, the A/B arms *_tf0_adam)
 
     c.analysis = ml_collections.ConfigDict()
     c.analysis.gradient_distances = 0

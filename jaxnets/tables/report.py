@@ -146,9 +146,8 @@ def _num(value: float, like: float | None = None) -> str:
     """A measured number with `_shown_decimals`."""
     if not isinstance(value, (int, float)) or value != value:
         return "NaN" if isinstance(value, float) else str(value)
-    if _shown_decimals(value, like) == 0:
-        return str(int(value))
-    return f"{value:.{_shown_decimals(value, like)}f}"
+    decimals = _shown_decimals(value, like)
+    return str(int(value)) if decimals == 0 else f"{value:.{decimals}f}"
 
 
 def _config_module(name: str):
