@@ -107,3 +107,4 @@ def test_the_readme_is_short_and_says_what_ci_does():
     assert len(text.splitlines()) <= 200
     assert "puts a Python ≥ 3.12 first on `PATH`" in text and "python3 -m venv" in ci and ".ci/bin" in ci
     assert "JAXNETS_DATA_DIR" in text and 'export JAXNETS_DATA_DIR="$(cd ../shared/data' in ci
+    assert "installs\nChromium where it can" in text and "apt-get install -y -qq chromium" in ci
