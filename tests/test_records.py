@@ -219,18 +219,24 @@ def test_a_one_seed_gap_is_measured_in_the_posts_trial_spread_where_it_gave_one(
     assert row.published_sd == pytest.approx(10.6 * 5 ** 0.5 / 2.776 / 81, abs=1e-4)  # ± 10.6 over 5 trials
 
 
-def test_a_row_that_stopped_early_says_where(tmp_path):
+@pytest.mark.parametrize("last_epoch, train, said", [
+    (11.0, {"num_epochs": 20.0}, "early stop at epoch 11 of 20 epochs"),
+    (20.0, {"num_epochs": 20.0}, "20 epochs (no early stop)"),
+    (11.0, {"steps": 2000}, "early stop at step 1100 of 2000 steps"),
+    (20.0, {"steps": 2000}, "2000 steps (no early stop)")])
+def test_a_row_that_stopped_early_says_where(tmp_path, last_epoch, train, said):
     """Written Memories trains up to 20 epochs and stops after 2 without a new minimum: '20
-    epochs' alone would claim 9 epochs that arch 1 never trained."""
+    epochs' alone would claim 9 epochs that arch 1 never trained, and 'early stop at epoch 20 of
+    20' would claim a stop that a run at lr 3e-4, still improving, never made."""
     run = _fake_run(tmp_path / "run", 0.5)
     saved = json.loads((run / "config.json").read_text())
-    saved["config"]["train"] = {"num_epochs": 20.0, "early_stop_patience": 2}
+    saved["config"]["train"] = {**train, "early_stop_patience": 2}
     (run / "config.json").write_text(json.dumps(saved))
     (run / "metrics.jsonl").write_text('{"step": 100, "epoch": 1.0, "train_loss": 0.6}\n'
-                                       '{"step": 1100, "epoch": 11.0, "train_loss": 0.5}\n')
+                                       f'{{"step": {int(last_epoch * 100)}, "epoch": {last_epoch}, "train_loss": 0.5}}\n')
     records.write_record(run, tmp_path / "results")
     record = records.read_records(tmp_path / "results")[("rnn_toy", "steps5")]
-    assert report._trained(record, "rnn_toy", "steps5").startswith("early stop at epoch 11 of 20 epochs")
+    assert report._trained(record, "rnn_toy", "steps5").startswith(said)
 
 
 def test_a_claim_is_checked_on_the_records(monkeypatch):

@@ -192,7 +192,8 @@ def _trained(record: dict, name: str, variant: str) -> str:
     steps, epochs = train.get("steps", 0), train.get("num_epochs", 0)
     shown = f"{steps} steps" if steps else f"{epochs:g} epochs" if epochs else f"{record['summary'].get('steps')} steps"
     if train.get("early_stop_patience", 0):  # the setup's length is an upper bound: say where the run stopped
-        shown = f"early stop at {_stopped_at(record, bool(steps))} of {shown}"
+        stopped = _stopped_at(record, steps, epochs)
+        shown = f"early stop at {stopped} of {shown}" if stopped else f"{shown} (no early stop)"
     spec = str(catalog.configs_dir() / f"{name}.py") + ("" if variant == "default" else f":{variant}")
     try:
         file_train = config_lib.load(spec).train
@@ -204,12 +205,15 @@ def _trained(record: dict, name: str, variant: str) -> str:
     return shown
 
 
-def _stopped_at(record: dict, in_steps: bool) -> str:
-    """'epoch 11' (or 'step 1100'): where a run with early stopping ended, from its last logged line."""
+def _stopped_at(record: dict, steps: int, epochs: float) -> str | None:
+    """'epoch 11' (or 'step 1100'): where a run with early stopping ended, from its last logged
+    line; None where it ran its whole schedule (the patience never ran out)."""
     from jaxnets.rundir import read_metrics
 
     last = read_metrics(record["path"] / "metrics.jsonl")[-1]
-    return f"step {last['step']}" if in_steps or "epoch" not in last else f"epoch {last['epoch']:g}"
+    if steps or "epoch" not in last:
+        return None if steps and last["step"] >= steps else f"step {last['step']}"
+    return None if epochs and last["epoch"] >= epochs else f"epoch {last['epoch']:g}"
 
 
 SPREAD = "std:"  # a TABLE metric "std:test_accuracy": the std over seeds of test_accuracy
