@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # no screen on training machines: chosen here, once; experiments import plt from here
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from jaxnets.train.curves import Curves  # noqa: E402
 
@@ -156,6 +157,8 @@ def comparison(panels: dict[str, list[tuple[str, Curves, list[int]]]], keys: lis
         for (label, value), style in zip((levels or {}).items(), [":", "--", "-.", (0, (1, 4))] * 4):
             ax.axhline(value, color="black", linestyle=style, linewidth=1, label=label)
         ax.set_xlabel(x)
+        if x == "epoch":  # ticks on whole epochs (a 20-epoch axis would otherwise read 2.5, 5.0, …)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{name}: {key}" if name else key)
         ax.grid(alpha=0.3)
         if key.endswith("accuracy") and finals:

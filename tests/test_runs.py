@@ -379,6 +379,8 @@ def test_curves_leave_out_throughput_and_comparisons_draw_epochs_and_skip_empty_
     assert panel.get_title() == "lr 0.001: validation_loss" and panel.get_xlabel() == "epoch"
     for line in panel.lines:
         np.testing.assert_array_equal(line.get_xdata(), [1.0, 2.0, 3.0])
+    ticks = panel.get_xticks()  # whole epochs, not 1.25, 2.5, …
+    assert len(ticks) >= 3 and all(float(t).is_integer() for t in ticks), ticks
 
 
 def _tensorboard_scalars(folder: pathlib.Path) -> dict[tuple[str, int], float]:
