@@ -236,6 +236,82 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert [r["step"] for r in rundir.read_metrics(tmp_path / "metrics.jsonl")][-1] == 50
 
 
+def slow_task(width: int = 384, depth: int = 24) -> Task:
+    """Least squares through `depth` matmuls of width × width a step: a chunk that takes seconds."""
+
+    def init(key):
+        return {"w": jnp.eye(width) * 0.5, "v": jnp.zeros(width)}, ()
+
+    def forward(params, x):
+        h = x
+        for _ in range(depth):
+            h = jnp.tanh(h @ params["w"])
+        return h @ params["v"]
+
+    def loss(params, model_state, batch, key, step):
+        return jnp.mean((forward(params, batch["x"]) - batch["y"]) ** 2), (model_state, {})
+
+    def evaluate(params, model_state, batch, key, step):
+        return {"sq_error": mean_of((forward(params, batch["x"]) - batch["y"]) ** 2)}, model_state
+
+    return Task(init, loss, evaluate)
+
+
+def _interrupted_fit(tmp_path, name, signals: int):
+    """Fit the slow task; `signals` SIGINTs arrive 0.1 s (and 0.3 s) after the first progress
+    line, i.e. while the second chunk trains. Returns (the Interrupted, the log lines)."""
+    import threading
+
+    from jaxnets.train import Interrupted
+
+    x = np.random.default_rng(0).normal(size=(512, 384)).astype(np.float32)
+    data = {"x": x, "y": x[:, 0]}
+    lines = []
+
+    def log(message):
+        lines.append(message)
+        if "step 12/48 " in message:  # the first progress line
+            for i in range(signals):
+                threading.Timer(0.1 + 0.2 * i, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    train = _train_config(batch_size=256, steps=48, log_every=12, checkpoint_every=48)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # also when the tests run in the background
+    try:
+        with pytest.raises(Interrupted) as err:
+            fit(slow_task(), optax.sgd(0.05), data, {}, train, tmp_path / name, [0], log=log)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return err.value, lines, data, train
+
+
+def test_ctrl_c_in_a_long_chunk_is_answered_at_once_and_the_chunk_is_saved(tmp_path, monkeypatch):
+    """A chunk can be minutes long (an epoch of a PTB model on a CPU). Ctrl-C during one is
+    answered at once, not when the chunk ends; the chunk is finished and saved, so a rerun
+    resumes from its end and equals the uninterrupted run bit for bit. A second Ctrl-C stops
+    without it."""
+    import jax
+
+    from jaxnets.train import loop
+
+    monkeypatch.setattr(loop, "LONG_CHUNK_SECONDS", 0.0)  # every chunk is 'long', whatever this machine's speed
+    stopped, lines, data, train = _interrupted_fit(tmp_path, "run", signals=1)
+    stopping = [i for i, line in enumerate(lines) if line.startswith("stopping: the steps up to 24 are finishing")]
+    assert stopping, lines
+    chunk_done = [i for i, line in enumerate(lines) if "step 24/48 " in line]
+    assert stopping[0] < chunk_done[0]  # said while the chunk still trained
+    assert "a rerun resumes" not in lines[stopping[0]] and "no checkpoint yet" in lines[stopping[0]]
+    assert (stopped.step, stopped.checkpoint_step) == (24, 24)
+    resumed = fit(slow_task(), optax.sgd(0.05), data, {}, train, tmp_path / "run", [0], log=lambda m: None)
+    straight = fit(slow_task(), optax.sgd(0.05), data, {}, train, tmp_path / "straight", [0], log=lambda m: None)
+    chex.assert_trees_all_equal(jax.device_get(resumed.state.params), jax.device_get(straight.state.params))
+    assert [r["step"] for r in rundir.read_metrics(tmp_path / "run" / "metrics.jsonl")] == [12, 24, 36, 48]
+
+    twice, lines, _, _ = _interrupted_fit(tmp_path, "twice", signals=2)  # the second stops the wait
+    assert (twice.step, twice.checkpoint_step) == (12, None)
+    assert not [line for line in lines if "step 24/48 " in line]
+    assert not [p for p in (tmp_path / "twice" / "checkpoints").iterdir() if p.name.isdigit()]
+
+
 def test_cli_reports_nan_with_exit_code(tiny_mnist, tmp_path, capsys):
     # (a NaN learning rate is refused before training now: an SGD rate of 1e38 diverges instead)
     code = main(["train", "--config", "configs/mnist_mlp.py", *TINY, "--config.optimizer.name=sgd",

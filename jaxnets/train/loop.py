@@ -1,9 +1,11 @@
 """The host side of training: one loop for a single run and for a vmapped sweep of seeds.
 
 A run is always a batch of seeds (a single run is a batch of one), so `train` and `sweep`
-share every line. The loop dispatches jitted chunks of `log_every` steps, reads each
+share every line. The loop dispatches jitted chunks of `log_every` steps, reads each short
 chunk's metrics one chunk late (dispatch stays asynchronous), evaluates, checkpoints, and
-stops on a non-finite loss before that state can reach a checkpoint. What it writes goes
+stops on a non-finite loss before that state can reach a checkpoint. A long chunk (an epoch of
+a language model on a CPU: minutes) is read before the next is queued, so that Ctrl-C waits
+for one chunk at most, and that chunk is saved (`keep_on_interrupt`). What it writes goes
 through the `RunWriter` it is given (metrics.jsonl, checkpoints/); it never picks paths.
 """
 
@@ -29,7 +31,7 @@ from jaxnets.train.batches import Batches
 from jaxnets.train.checkpoint import leaves_digest, Checkpointer, NonFiniteState
 from jaxnets.train.curves import Curve, Curves, append, final, from_records, to_record
 from jaxnets.train.optim import set_hyperparams
-from jaxnets.train.progress import Heartbeat, progress_line
+from jaxnets.train.progress import fmt_time, Heartbeat, progress_line
 from jaxnets.train.step import Task, TrainState, default_batches, init_state, make_chunk, make_evaluate
 
 
@@ -63,6 +65,22 @@ class Interrupted(KeyboardInterrupt):
         kept = (f"last checkpoint at step {self.checkpoint_step}; rerun the same command to resume"
                 if self.checkpoint_step else "no checkpoint yet: a rerun starts over")
         return f"interrupted at step {self.step} ({self.workdir}); {kept}"
+
+
+# A chunk longer than this is read before the next is dispatched: what a stop then waits for is
+# that one chunk (the device idles for the host's few milliseconds between them, nothing more).
+LONG_CHUNK_SECONDS = 2.0
+
+
+def wait_interruptibly(tree) -> None:
+    """Wait for a chunk's arrays with the main thread in Python, not in XLA's wait: a signal
+    (Ctrl-C, a scheduler's SIGTERM) is then acted on within a tenth of a second, where XLA's
+    wait held it until the chunk ended (10 minutes for 3 seeds of a PTB epoch on this CPU)."""
+    leaves = [x for x in jax.tree.leaves(tree) if isinstance(x, jax.Array)]
+    pause = 1e-3
+    while not all(x.is_ready() for x in leaves):
+        time.sleep(pause)
+        pause = min(2 * pause, 0.1)
 
 
 # Whatever train.checkpoint_every says, a run saves at least this often (at its chunk boundaries):
@@ -220,7 +238,8 @@ class Books:
     """What a chunk's metrics become: the curves, a metrics.jsonl line, a progress line and the
     seeds that diverged. A chunk's metrics are read one chunk late (`defer`), so dispatch stays
     asynchronous; `flush` reads them now, where a decision needs them (a checkpoint may keep
-    only a state whose loss is known finite)."""
+    only a state whose loss is known finite). A chunk leaves the queue only once it is written,
+    so an interrupt while its values are awaited leaves it there for `flush` to finish."""
 
     def __init__(self, *, seeds, train, total, steps_per_epoch, units_per_step, unit, metrics_log, log,
                  preferred, heartbeat, checkpoint_dir, labels=None):
@@ -236,23 +255,40 @@ class Books:
         self.clock = Clock(records[-1]["time"] if records else 0.0)
         self.final_eval: dict[str, np.ndarray] = {}
         self.diverged_at: dict[int, int] = {}  # {run index: step}: a grid repeats its seeds
-        self.pending = None
+        self.queue: list[tuple] = []  # (step, n_steps, metrics, evaluated) of chunks dispatched, not yet read
         self.last_checkpoint = None
 
     def defer(self, step: int, n_steps: int, metrics, evaluated) -> None:
-        previous, self.pending = self.pending, (step, n_steps, metrics, evaluated)
-        if previous is not None:
-            self._process(*previous)
+        self.queue.append((step, n_steps, metrics, evaluated))
+        while len(self.queue) > 1:
+            self._process(*self.queue[0])
+            self.queue.pop(0)
 
     def flush(self) -> None:
-        if self.pending is not None:
-            pending, self.pending = self.pending, None
-            self._process(*pending)
+        while self.queue:
+            self._process(*self.queue[0])
+            self.queue.pop(0)
+
+    def long_chunks(self, n_steps: int) -> bool:
+        """Whether a chunk of n_steps takes long enough (or is not yet measured: the first one
+        compiles) that the next should wait for it to be read rather than be queued behind it."""
+        per_step = self.clock.estimate
+        return per_step is None or per_step * n_steps > LONG_CHUNK_SECONDS
+
+    def seconds_left(self) -> float | None:
+        """How long the newest queued chunk probably still trains (None: not yet measured)."""
+        if not self.queue or self.clock.estimate is None:
+            return None
+        queued = sum(n for _, n, _, _ in self.queue)
+        return max(0.0, self.clock.last + queued * self.clock.estimate - time.time())
 
     def _process(self, step: int, n_steps: int, metrics, evaluated) -> None:
+        if step in self.logged_at:  # written already (an interrupt came between the line and the dequeue)
+            return
         # Read the values first: dispatch is asynchronous, so the chunk is done only once they
         # have arrived, and the clock must tick then (before, the first chunk's rate counted
         # its dispatch alone, and every later line the chunk before it)
+        wait_interruptibly((metrics, evaluated))
         metrics, evaluated = sharding.to_host(metrics), sharding.to_host(evaluated or {})
         seconds = self.clock.tick(n_steps)
         values = {f"train_{k}": np.asarray(v, np.float64).mean(axis=1) for k, v in metrics.items()}
@@ -360,8 +396,9 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
         with heartbeat:
             while step < total and stopped is None:
                 n_steps = min(log_every, total - step)
-                state, metrics = chunk(n_steps)(state, data)
-                step += n_steps
+                if books.long_chunks(n_steps):
+                    books.flush()  # one long chunk in flight at a time: a stop waits for one, not two
+                state, metrics, step = *chunk(n_steps)(state, data), step + n_steps
                 due_eval = step % eval_every == 0 or step == total
                 books.defer(step, n_steps, metrics, {k: evaluate(state, d) for k, d in evals.items()} if due_eval else None)
                 if patience and due_eval:  # decide now, before another chunk trains
@@ -381,7 +418,9 @@ def fit(task: Task, optimizer: optax.GradientTransformation | Callable[[int], op
                     books.last_checkpoint, last_save = step, time.time()
             books.flush()
     except KeyboardInterrupt:
-        raise Interrupted(books.last_record.get("step", start), checkpointer.latest_step(), writer.workdir) from None
+        kept = keep_on_interrupt(books, checkpointer, state, train, log)
+        raise Interrupted(books.last_record.get("step", start), kept or checkpointer.latest_step(),
+                          writer.workdir) from None
     finally:
         close(checkpointer, books.metrics_log)
     if step == start:  # nothing left to train (a finished run rerun): evaluate what was restored
@@ -422,6 +461,32 @@ def restore(task: Task, optimizer, seeds: list[int], stream: str | None, mesh, w
         log(f"note: an earlier session of {writer.workdir} stopped before its first checkpoint; training starts "
             f"over from step 0 (train.checkpoint_every sets how often a run checkpoints)")
     return state, checkpointer, restored_step or 0
+
+
+def keep_on_interrupt(books: Books, checkpointer: Checkpointer, state: TrainState,
+                      train: ml_collections.ConfigDict, log: Callable[[str], None]) -> int | None:
+    """Ctrl-C or SIGTERM while a chunk trains: the chunk is partly paid for (on a CPU a language
+    model's chunk is an epoch, minutes), so it is finished and saved, as the message says at
+    once; a second interrupt stops without it. Returns the step saved, or None. Saved only
+    where `state` is the chunk whose metrics were just written (an interrupt that came between
+    the dispatch and its bookkeeping leaves nothing to keep)."""
+    latest = checkpointer.latest_step() or 0
+    if not books.queue or books.queue[-1][0] <= latest:
+        return None
+    target = books.queue[-1][0]
+    left = books.seconds_left()
+    when = f"about {fmt_time(left)} to go" if left is not None else "the first chunk: compiling, then training"
+    log(f"stopping: the steps up to {target} are finishing ({when}) and are then saved; interrupt again to stop "
+        f"now (" + (f"a rerun resumes from step {latest})" if latest else "no checkpoint yet: a rerun starts over)"))
+    try:
+        books.flush()
+        if any(leaf.is_deleted() for leaf in jax.tree.leaves(state)) or \
+                int(np.asarray(sharding.to_host(state.step)).ravel()[0]) != target:
+            return None
+        save(checkpointer, target, state, train)
+    except KeyboardInterrupt:
+        return None
+    return target
 
 
 def save(checkpointer: Checkpointer, step: int, state: TrainState, train: ml_collections.ConfigDict) -> None:
