@@ -3,6 +3,10 @@ with the runs vmapped (one batched program) or mapped (`lax.map`: one program, t
 after another at their unbatched shapes), for the MNIST MLP and the PTB word LM.
 
     python benchmarks/sweep_cost.py [--models mnist_mlp,ptb] [--steps 40]
+    python benchmarks/sweep_cost.py --models configs/lstm_variants.py:arch5_lr0.001 --sweeps seeds
+
+A model is `mnist_mlp`, `ptb` (truncated BPTT's tf20 at lr 0.003) or any word-LM config file
+(`configs/<name>.py:<variant>`), trained on random ids of its shapes.
 
 Prints seconds per step per run and the ratio to one run (target on CPU: ≤ 1.0×). Every sweep
 trains through the trainer's own chunk (`sharded_chunk`) with the learning rates set per run
@@ -31,7 +35,7 @@ def _setup(model: str):
         return classifier_task(config.model), config, Shuffled(config.train.batch_size), data
     from jaxnets.experiments.language_model import lm_task
 
-    config = load("configs/truncated_bptt.py:tf20_lr0.003")
+    config = load(model if model.partition(":")[0].endswith(".py") else "configs/truncated_bptt.py:tf20_lr0.003")
     rows, vocab = config.train.batch_size, 10_000
     length = 40 * config.model.num_steps
     data = {"x": rng.integers(0, vocab, (rows, length)).astype(np.int32),
@@ -76,6 +80,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="mnist_mlp,ptb")
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--sweeps", default="seeds,grid", help="seeds: 3 seeds; grid: 3 lr × 3 seeds")
+    parser.add_argument("--axes", default="vmap,map", help="how the runs execute: vmap, map")
     args = parser.parse_args()
     cpu_devices_per_core()
     print(f"jax {jax.__version__}, {jax.device_count()} {jax.default_backend()} device(s)")
@@ -84,9 +90,10 @@ def main() -> None:
     for model in args.models.split(","):
         one = seconds_per_step(model, [0], None, "vmap", args.steps)
         print(f"| {model} | one run | 1 | plain | {one:.4f} | 1.00× |")
-        for label, seeds, lrs in (("3 seeds", [0, 1, 2], None),
-                                  ("3 lr × 3 seeds", [0, 1, 2] * 3, [lr for lr in (3e-4, 1e-3, 3e-3) for _ in range(3)])):
-            for runs in ("vmap", "map"):
+        sweeps = {"seeds": ("3 seeds", [0, 1, 2], None),
+                  "grid": ("3 lr × 3 seeds", [0, 1, 2] * 3, [lr for lr in (3e-4, 1e-3, 3e-3) for _ in range(3)])}
+        for label, seeds, lrs in (sweeps[name] for name in args.sweeps.split(",")):
+            for runs in args.axes.split(","):
                 per_run = seconds_per_step(model, seeds, lrs, runs, args.steps) / len(seeds)
                 print(f"| {model} | {label} | {len(seeds)} | {runs} | {per_run:.4f} | {per_run / one:.2f}× |",
                       flush=True)
