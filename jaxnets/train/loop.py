@@ -466,17 +466,18 @@ def restore(task: Task, optimizer, seeds: list[int], stream: str | None, mesh, w
 def keep_on_interrupt(books: Books, checkpointer: Checkpointer, state: TrainState,
                       train: ml_collections.ConfigDict, log: Callable[[str], None]) -> int | None:
     """Ctrl-C or SIGTERM while a chunk trains: the chunk is partly paid for (on a CPU a language
-    model's chunk is an epoch, minutes), so it is finished and saved, as the message says at
-    once; a second interrupt stops without it. Returns the step saved, or None. Saved only
+    model's chunk is an epoch, minutes), so where its measured pace says it ends within
+    CHECKPOINT_SECONDS it is finished and saved, as the message says at once; a second interrupt
+    stops without it, and so does the first during the first chunk (compiling, unmeasured). Returns the step saved, or None. Saved only
     where `state` is the chunk whose metrics were just written (an interrupt that came between
     the dispatch and its bookkeeping leaves nothing to keep)."""
     latest = checkpointer.latest_step() or 0
-    if not books.queue or books.queue[-1][0] <= latest:
-        return None
-    target = books.queue[-1][0]
     left = books.seconds_left()
-    when = f"about {fmt_time(left)} to go" if left is not None else "the first chunk: compiling, then training"
-    log(f"stopping: the steps up to {target} are finishing ({when}) and are then saved; interrupt again to stop "
+    if not books.queue or books.queue[-1][0] <= latest or left is None or left > CHECKPOINT_SECONDS:
+        return None  # nothing unsaved, or a chunk not yet measured (compiling) or too far from its end: stop now
+    target = books.queue[-1][0]
+    log(f"stopping: the steps up to {target} are finishing (about {fmt_time(left)} to go) and are then saved; "
+        f"interrupt again to stop "
         f"now (" + (f"a rerun resumes from step {latest})" if latest else "no checkpoint yet: a rerun starts over)"))
     try:
         books.flush()
