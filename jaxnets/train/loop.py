@@ -260,12 +260,11 @@ class Books:
 
     def defer(self, step: int, n_steps: int, metrics, evaluated) -> None:
         self.queue.append((step, n_steps, metrics, evaluated))
-        while len(self.queue) > 1:
-            self._process(*self.queue[0])
-            self.queue.pop(0)
+        self.flush(keep=1)
 
-    def flush(self) -> None:
-        while self.queue:
+    def flush(self, keep: int = 0) -> None:
+        """Read the queued chunks, oldest first, until `keep` are left."""
+        while len(self.queue) > keep:
             self._process(*self.queue[0])
             self.queue.pop(0)
 
@@ -468,17 +467,17 @@ def keep_on_interrupt(books: Books, checkpointer: Checkpointer, state: TrainStat
     """Ctrl-C or SIGTERM while a chunk trains: the chunk is partly paid for (on a CPU a language
     model's chunk is an epoch, minutes), so where its measured pace says it ends within
     CHECKPOINT_SECONDS it is finished and saved, as the message says at once; a second interrupt
-    stops without it, and so does the first during the first chunk (compiling, unmeasured). Returns the step saved, or None. Saved only
-    where `state` is the chunk whose metrics were just written (an interrupt that came between
-    the dispatch and its bookkeeping leaves nothing to keep)."""
+    stops without it, and so does the first during the first chunk (compiling, unmeasured).
+    Returns the step saved, or None. Saved only where `state` is the chunk whose metrics were
+    just written (an interrupt between the dispatch and its bookkeeping leaves nothing to keep)."""
     latest = checkpointer.latest_step() or 0
     left = books.seconds_left()
     if not books.queue or books.queue[-1][0] <= latest or left is None or left > CHECKPOINT_SECONDS:
         return None  # nothing unsaved, or a chunk not yet measured (compiling) or too far from its end: stop now
     target = books.queue[-1][0]
+    fallback = f"a rerun resumes from step {latest}" if latest else "no checkpoint yet: a rerun starts over"
     log(f"stopping: the steps up to {target} are finishing (about {fmt_time(left)} to go) and are then saved; "
-        f"interrupt again to stop "
-        f"now (" + (f"a rerun resumes from step {latest})" if latest else "no checkpoint yet: a rerun starts over)"))
+        f"interrupt again to stop now ({fallback})")
     try:
         books.flush()
         if any(leaf.is_deleted() for leaf in jax.tree.leaves(state)) or \
