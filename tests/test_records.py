@@ -7,6 +7,7 @@ import pathlib
 import re
 import shutil
 
+import numpy as np
 import pytest
 
 from jaxnets.tables import records, report
@@ -324,3 +325,61 @@ def test_a_gap_has_the_decimals_of_the_mean_it_is_taken_from():
     assert _measured_cell({**one, "mean": 77.5445}, 73.1628)[:2] == ("77.54 (1 seed)", "+4.38")
     assert _measured_cell({**one, "mean": 42.0}, 42)[:2] == ("42 (1 seed)", "+0")
     assert _measured_cell({**one, "mean": 5.1104}, 5.04)[:2] == ("5.1104 (1 seed)", "+0.0704")
+
+
+def test_seeds_added_later_join_their_record_as_if_trained_together(tiny_mnist, tmp_path, capsys):
+    """3 seeds now and 2 more in a later session: seeds 3-4 (`--config.seed=3 --seeds 2`) are
+    recorded beside the record of seeds 0-2, and the table reads one 5-seed row, equal to the
+    5 seeds trained as one sweep (on a CPU a seed's run does not depend on its neighbours)."""
+    small = ["--config.train.steps=12", "--config.train.log_every=4", "--config.model.hidden_sizes=(8,)",
+             "--config.train.batch_size=20"]
+    spec = ["--config", "configs/mnist_mlp.py", *small]
+    results = tmp_path / "results"
+    assert main(["sweep", *spec, "--seeds", "5", "--workdir", str(tmp_path / "all")]) == 0
+    assert main(["sweep", *spec, "--seeds", "3", "--workdir", str(tmp_path / "first"), "--record", str(results)]) == 0
+    assert main(["sweep", *spec, "--seeds", "2", "--config.seed=3", "--workdir", str(tmp_path / "more"),
+                 "--record", str(results)]) == 0
+    assert sorted(p.name for p in (results / "mnist_mlp").iterdir()) == ["default", "default+seeds3-4"]
+    assert main(["record", str(tmp_path / "more"), "--results", str(results)]) == 0  # again: nothing to do
+    assert "already recorded" in capsys.readouterr().out
+
+    record = records.read_records(results)[("mnist_mlp", "default")]
+    together = json.loads((tmp_path / "all" / "summary.json").read_text())
+    joined = record["summary"]
+    assert joined["seeds"] == together["seeds"] == [0, 1, 2, 3, 4]
+    for metric, values in together["metrics_per_seed"].items():
+        assert joined["metrics_per_seed"][metric] == values, metric  # bitwise: the same runs
+        assert joined["metrics"][metric] == pytest.approx(together["metrics"][metric], rel=1e-12)
+    assert report.measured(joined, "test_error") == report.measured(together, "test_error")
+    curves = records.record_curves(record["parts"])
+    from jaxnets.rundir import read_metrics
+    from jaxnets.train.curves import from_records
+
+    alone = from_records(read_metrics(tmp_path / "all" / "metrics.jsonl"))
+    assert set(curves) == set(alone)
+    for metric, curve in alone.items():
+        np.testing.assert_array_equal(curves[metric].steps, curve.steps)
+        np.testing.assert_array_equal(curves[metric].values, curve.values)
+    assert report.last_logged(record, "train_loss")["n"] == 5
+    from jaxnets.tables.outputs import _curve
+
+    label, drawn, _ = _curve(results / "mnist_mlp", {"default": joined}, "MLP", "default", "step")
+    assert drawn["test_error"].values.shape[1] == 5  # the figures show every seed too
+
+    assert main(["train", *spec, "--config.seed=3", "--config.train.stop_on_nan=false",
+                 "--workdir", str(tmp_path / "again")]) == 0  # seed 3 again, a result-neutral key changed
+    with pytest.raises(records.RecordError, match=r"another run of seeds \[3\].*--config.seed=5"):
+        records.write_record(tmp_path / "again", results)
+    assert main(["sweep", *spec, "--seeds", "1", "--config.seed=5", "--config.optimizer.learning_rate=0.5",
+                 "--workdir", str(tmp_path / "other")]) == 0
+    with pytest.raises(records.RecordError, match="another run .*learning_rate"):
+        records.write_record(tmp_path / "other", results)
+
+
+def test_a_seed_part_without_its_record_is_an_error(tmp_path):
+    part = tmp_path / "results" / "rnn_toy" / "steps5+seeds3-4"
+    part.mkdir(parents=True)
+    (part / "summary.json").write_text(json.dumps({"seeds": [3, 4]}))
+    (part / "config.json").write_text("{}")
+    with pytest.raises(records.RecordError, match="adds seeds to steps5, which has no record"):
+        records.read_records(tmp_path / "results")

@@ -79,14 +79,16 @@ def results_table(module, summaries: dict[str, dict], root: pathlib.Path | None 
 
 def _curve(root: pathlib.Path, summaries: dict[str, dict], label: str, variant: str,
            x: str) -> tuple[str, dict, list]:
-    """(label, the variant's curves against `x` (steps, or epochs), the indices of its diverged seeds)."""
+    """(label, the variant's curves against `x` (steps, or epochs), the indices of its diverged
+    seeds); in results/, with the seeds its seed parts add."""
     from jaxnets.rundir import read_metrics
-    from jaxnets.train.curves import Curve, from_records
+    from jaxnets.tables.records import record_curves, seed_parts
+    from jaxnets.train.curves import Curve
 
     summary = summaries.get(variant, {})
     drop = [summary["seeds"].index(s) for s in summary.get("diverged_seeds", []) if s in summary.get("seeds", [])]
     records = read_metrics(root / variant / "metrics.jsonl")
-    curves = from_records(records)
+    curves = record_curves([root / variant, *seed_parts(root / variant)])
     if x == "epoch" and records and records[-1].get("epoch"):
         steps_per_epoch = records[-1]["step"] / records[-1]["epoch"]
         curves = {k: Curve(c.steps / steps_per_epoch, c.values) for k, c in curves.items()}

@@ -7,8 +7,15 @@ it, which recorded it, from where). No checkpoints. A record is written once and
 is assembled in a hidden folder beside its place and renamed into it (a rename within one
 folder is atomic on POSIX), so a reader sees all of it or none. `report --records` reads them.
 
+More seeds come later as a record of their own beside it: a run that differs from a record only
+in its seeds (`--config.seed=3 --seeds 2`: seeds 3 and 4) is recorded as
+`results/<config>/<variant>+seeds3-4/`, and `read_records` gives the variant all its seeds at once.
+A seed's run does not depend on the other seeds trained beside it (on a CPU a sweep's seed is
+bitwise that seed trained alone), so a table's 3 seeds can become 5 in a later session.
+
     python -m jaxnets record runs/truncated_bptt_seeds1            # a suite's folder: every variant
     python -m jaxnets record runs/mnist_mlp_seeds3                  # one run
+    python -m jaxnets record runs/mnist_mlp_seed3_seeds2            # seeds 3, 4: results/mnist_mlp/default+seeds3-4
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ import os
 import pathlib
 import shutil
 
-__all__ = ["RESULTS", "RecordError", "record_place", "write_record", "record_folder", "read_records"]
+__all__ = ["RESULTS", "RecordError", "record_place", "write_record", "record_folder", "read_records", "seed_parts",
+           "record_curves"]
 
 RESULTS = pathlib.Path("results")
 RUN_FILES = ("config.json", "summary.json", "metrics.jsonl")
@@ -28,6 +36,7 @@ FIGURES = (("plots/curves.png", "curves.png"),  # (in the run folder, in the rec
            ("visualize.png", "visualize.png"))  # a screenshot of `jaxnets visualize`'s page
 MAX_FILE_BYTES = 1 << 20  # the results/ folder stays small enough to clone with the code
 PACK_BYTES = 128 << 10  # a longer metrics.jsonl is kept as metrics.jsonl.gz (read back by rundir.read_metrics)
+SEEDS_PART = "+seeds"  # results/<config>/<variant>+seeds3-4/: more seeds of the record <variant>/
 
 
 class RecordError(RuntimeError):
@@ -69,10 +78,10 @@ def write_record(run_dir: str | pathlib.Path, results: str | pathlib.Path = RESU
                           f"table row, a run of one setup; train each rate's row as its own run (suite variants)")
     dest = record_place(saved.get("config_file") or summary.get("config_file", ""), pathlib.Path(results))
     if dest.exists():
-        if _same(run_dir / "summary.json", dest / "summary.json"):
-            return dest, False
-        raise RecordError(f"{dest} already holds the record of another run; records are written once "
-                          f"(to replace it: git rm -r {dest}, then record again)")
+        for folder in (dest, *seed_parts(dest)):
+            if _same(run_dir / "summary.json", folder / "summary.json"):
+                return folder, False
+        dest = _more_seeds_place(dest, saved)
     copies = [(run_dir / name, name) for name in RUN_FILES
               if name != "metrics.jsonl" or (run_dir / name).is_file()]  # (an experiment may log no curve)
     copies += [(run_dir / src, name) for src, name in FIGURES if (run_dir / src).is_file()]
@@ -114,6 +123,103 @@ def write_record(run_dir: str | pathlib.Path, results: str | pathlib.Path = RESU
     return dest, True
 
 
+def _seeds_label(seeds: list[int]) -> str:
+    """'3-4' for seeds 3, 4; '3' for one; '3_7_9' where they are not a range."""
+    if len(seeds) == 1:
+        return str(seeds[0])
+    if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return "_".join(map(str, seeds))
+
+
+def _more_seeds_place(base: pathlib.Path, saved: dict) -> pathlib.Path:
+    """Where a run that adds seeds to the record `base` goes (`<variant>+seeds<…>`), or why it
+    cannot: it must be the same setup (up to its seeds and result-neutral keys) and bring seeds
+    that the record and its parts do not have yet."""
+    from jaxnets.rundir import differences, result_relevant
+
+    changes = [c for c in differences(result_relevant(_read_json(base / "config.json")), result_relevant(saved))
+               if c.partition(": ")[0] not in ("seeds", "config.seed")]
+    if changes:
+        shown = "; ".join(changes[:3]) + (f"; and {len(changes) - 3} more" if len(changes) > 3 else "")
+        raise RecordError(f"{base} already holds the record of another run ({shown}); records are written once "
+                          f"(to replace it: git rm -r {base}, then record again)")
+    taken = [seed for folder in (base, *seed_parts(base)) for seed in _read_json(folder / "summary.json")["seeds"]]
+    seeds = [int(seed) for seed in saved["seeds"]]
+    again = sorted(set(seeds) & set(taken))
+    if again:
+        raise RecordError(f"{base} already holds the record of another run of seeds {again}; records are written "
+                          f"once (to replace it: git rm -r {base}{'*' if seed_parts(base) else ''}, then record "
+                          f"again; to add seeds, train new ones: --config.seed={max(taken) + 1} --seeds N)")
+    return base.parent / f"{base.name}{SEEDS_PART}{_seeds_label(seeds)}"
+
+
+def seed_parts(folder: pathlib.Path) -> list[pathlib.Path]:
+    """The records that add seeds to the record `folder` (`<variant>+seeds…`), in seed order."""
+    import glob
+
+    parts = [p for p in folder.parent.glob(glob.escape(folder.name) + SEEDS_PART + "*") if p.is_dir()]
+    return sorted(parts, key=lambda p: int(p.name[len(folder.name) + len(SEEDS_PART):].split("-")[0].split("_")[0]))
+
+
+def merge_seed_parts(summaries: list[dict], folders: list[pathlib.Path]) -> dict:
+    """One summary of a record and its seed parts: the seeds, each metric's per-seed values
+    (those every part has) and the seeds that diverged, joined; means and stds over them. The
+    rest — an experiment's own extras, the throughput — is the first record's, which
+    `seed_parts_note` says."""
+    import numpy as np
+
+    first = summaries[0]
+    seeds = [seed for s in summaries for seed in s["seeds"]]
+    diverged = sorted({seed for s in summaries for seed in s.get("diverged_seeds") or []})
+    keep = np.array([seed not in diverged for seed in seeds])
+    per_seed, means, stds = {}, {}, {}
+    for key in first.get("metrics_per_seed", {}):
+        if not all(key in s.get("metrics_per_seed", {}) for s in summaries):
+            continue
+        per_seed[key] = [v for s in summaries for v in s["metrics_per_seed"][key]]
+        try:
+            values = np.asarray(per_seed[key], dtype=np.float64)[keep]
+        except ValueError:  # values of unequal shapes: kept per seed, not averaged
+            continue
+        if len(values):
+            means[key] = values.mean(axis=0).tolist()
+            if len(values) > 1:
+                stds[key] = values.std(axis=0, ddof=1).tolist()
+    return {**first, "seeds": seeds, "metrics": means, "metrics_std": stds, "metrics_per_seed": per_seed,
+            "diverged_seeds": diverged, "wall_time_s": sum(s.get("wall_time_s") or 0.0 for s in summaries),
+            "seed_parts": [{"folder": folder.name, "seeds": s["seeds"]} for folder, s in zip(folders, summaries)],
+            "seed_parts_note": f"the seeds of {len(folders)} records joined; what is not per seed (an "
+                               f"experiment's extras, throughput) is {folders[0].name}'s, seeds {first['seeds']}"}
+
+
+def record_curves(folders: list[pathlib.Path]):
+    """The curves of a record and its seed parts (`Curves`, seeds side by side in the parts'
+    order); a part that logged no step that another did has NaN there (a seed that stopped
+    early), so a mean over seeds ends where the shortest part ends."""
+    import numpy as np
+
+    from jaxnets.rundir import read_metrics
+    from jaxnets.train.curves import Curve, from_records
+
+    parts = [from_records(read_metrics(folder / "metrics.jsonl")) for folder in folders]
+    if len(parts) == 1:
+        return parts[0]
+    joined = {}
+    for key in parts[0]:
+        if not all(key in part for part in parts):
+            continue
+        steps = np.unique(np.concatenate([part[key].steps for part in parts]))
+        blocks = []
+        for part in parts:
+            curve = part[key]
+            block = np.full((len(steps), *curve.values.shape[1:]), np.nan)
+            block[np.searchsorted(steps, curve.steps)] = curve.values
+            blocks.append(block)
+        joined[key] = Curve(steps, np.concatenate(blocks, axis=1))
+    return joined
+
+
 def record_folder(folder: str | pathlib.Path, results: str | pathlib.Path = RESULTS, log=print,
                   commit: str | None = None) -> list[pathlib.Path]:
     """Record one run, or every finished variant of a suite's folder (and its figures, which are
@@ -132,6 +238,10 @@ def record_folder(folder: str | pathlib.Path, results: str | pathlib.Path = RESU
         log(f"{'recorded' if new else 'already recorded'}: {run} -> {dest}")
         written.append(dest)
     figures = sorted((folder / "figures").glob("*.png"))
+    if any(SEEDS_PART in dest.name for dest in written):  # they show these seeds alone: `report --records` redraws
+        log(f"figures not copied: {folder} adds seeds to records; `python -m jaxnets report --records` draws "
+            f"the figures from all their seeds")
+        figures = []
     for figure in figures:
         if figure.stat().st_size > MAX_FILE_BYTES:
             log(f"not recorded: {figure} weighs over 1 MiB")
@@ -145,10 +255,20 @@ def record_folder(folder: str | pathlib.Path, results: str | pathlib.Path = RESU
 
 
 def read_records(results: str | pathlib.Path = RESULTS) -> dict[tuple[str, str], dict]:
-    """{(config, variant): {"summary": ..., "config": ..., "path": ...}} for every record."""
+    """{(config, variant): {"summary": ..., "config": ..., "path": ..., "parts": [...]}} for every
+    record; a variant with seed parts has their seeds joined into its summary, and `parts` names
+    its folders (the record's own first)."""
     out = {}
-    for summary_path in sorted(pathlib.Path(results).glob("*/*/summary.json")):
-        folder = summary_path.parent
+    found = sorted(p.parent for p in pathlib.Path(results).glob("*/*/summary.json"))
+    for folder in found:
+        if SEEDS_PART in folder.name:
+            base = folder.with_name(folder.name.split(SEEDS_PART)[0])
+            if base not in found:
+                raise RecordError(f"{folder} adds seeds to {base.name}, which has no record")
+            continue
+        parts = [folder, *seed_parts(folder)]
+        summaries = [_read_json(part / "summary.json") for part in parts]
         out[(folder.parent.name, folder.name)] = {
-            "summary": _read_json(summary_path), "config": _read_json(folder / "config.json"), "path": folder}
+            "summary": summaries[0] if len(parts) == 1 else merge_seed_parts(summaries, parts),
+            "config": _read_json(folder / "config.json"), "path": folder, "parts": parts}
     return out

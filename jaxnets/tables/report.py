@@ -210,7 +210,9 @@ def _stopped_at(record: dict, steps: int, epochs: float) -> str | None:
     line; None where it ran its whole schedule (the patience never ran out)."""
     from jaxnets.rundir import read_metrics
 
-    last = read_metrics(record["path"] / "metrics.jsonl")[-1]
+    # A sweep logs until its last seed has stopped; a record with seed parts, until its last part has.
+    last = max((read_metrics(part / "metrics.jsonl")[-1] for part in record.get("parts", [record["path"]])),
+               key=lambda line: line["step"])
     if steps or "epoch" not in last:
         return None if steps and last["step"] >= steps else f"step {last['step']}"
     return None if epochs and last["epoch"] >= epochs else f"epoch {last['epoch']:g}"
@@ -254,10 +256,11 @@ def last_logged(record: dict, metric: str) -> dict | None:
     from jaxnets.rundir import read_metrics
     from jaxnets.train.curves import from_records
 
-    curve = from_records(read_metrics(record["path"] / "metrics.jsonl")).get(metric)
-    if curve is None:
+    curves = [from_records(read_metrics(part / "metrics.jsonl")).get(metric)
+              for part in record.get("parts", [record["path"]])]  # each part's own last line
+    if any(curve is None for curve in curves):
         return None
-    values = curve.values[-1].tolist()
+    values = [v for curve in curves for v in curve.values[-1].tolist()]
     return measured({"seeds": record["summary"].get("seeds"), "diverged_seeds": record["summary"].get("diverged_seeds"),
                      "metrics_per_seed": {metric: values}}, metric)
 
@@ -299,7 +302,8 @@ def records_table(name: str, records: dict) -> str:
             lines.append(f"| {label} | {shown_published} | no record | | | | |")
             continue
         shown, gap, sigma = _measured_cell(m, published, published_sd)
-        where = f"[{variant}](results/{name}/{variant}/)"
+        where = " + ".join([f"[{variant}](results/{name}/{variant}/)"] +  # and the seeds added later
+                           [f"[{part.name[len(variant):]}](results/{name}/{part.name}/)" for part in record.get("parts", [])[1:]])
         lines.append(f"| {label} | {shown_published} | {shown} | {gap} | {sigma} | "
                      f"{_trained(record, name, variant)} | {where} |")
     return "\n".join(lines) + "\n"
