@@ -340,6 +340,7 @@ def test_seeds_added_later_join_their_record_as_if_trained_together(tiny_mnist, 
     assert main(["sweep", *spec, "--seeds", "2", "--config.seed=3", "--workdir", str(tmp_path / "more"),
                  "--record", str(results)]) == 0
     assert sorted(p.name for p in (results / "mnist_mlp").iterdir()) == ["default", "default+seeds3-4"]
+    assert "default+seeds3-4 (joins default: seeds [0, 1, 2, 3, 4])" in capsys.readouterr().out
     assert main(["record", str(tmp_path / "more"), "--results", str(results)]) == 0  # again: nothing to do
     assert "already recorded" in capsys.readouterr().out
 

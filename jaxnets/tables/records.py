@@ -220,6 +220,15 @@ def record_curves(folders: list[pathlib.Path]):
     return joined
 
 
+def _joined(dest: pathlib.Path) -> str:
+    """' (joins <variant>: seeds [0, 1, 2, 3, 4])' for a seed part, else ''."""
+    if SEEDS_PART not in dest.name:
+        return ""
+    base = dest.with_name(dest.name.split(SEEDS_PART)[0])
+    seeds = [seed for folder in (base, *seed_parts(base)) for seed in _read_json(folder / "summary.json")["seeds"]]
+    return f" (joins {base.name}: seeds {seeds})"
+
+
 def record_folder(folder: str | pathlib.Path, results: str | pathlib.Path = RESULTS, log=print,
                   commit: str | None = None) -> list[pathlib.Path]:
     """Record one run, or every finished variant of a suite's folder (and its figures, which are
@@ -227,7 +236,7 @@ def record_folder(folder: str | pathlib.Path, results: str | pathlib.Path = RESU
     folder = pathlib.Path(folder)
     if (folder / "summary.json").exists():
         dest, new = write_record(folder, results, commit)
-        log(f"{'recorded' if new else 'already recorded'}: {folder} -> {dest}")
+        log(f"{'recorded' if new else 'already recorded'}: {folder} -> {dest}{_joined(dest)}")
         return [dest]
     runs = sorted(p.parent for p in folder.glob("*/summary.json"))
     if not runs:
@@ -235,7 +244,7 @@ def record_folder(folder: str | pathlib.Path, results: str | pathlib.Path = RESU
     written = []
     for run in runs:
         dest, new = write_record(run, results, commit)
-        log(f"{'recorded' if new else 'already recorded'}: {run} -> {dest}")
+        log(f"{'recorded' if new else 'already recorded'}: {run} -> {dest}{_joined(dest)}")
         written.append(dest)
     figures = sorted((folder / "figures").glob("*.png"))
     if any(SEEDS_PART in dest.name for dest in written):  # they show these seeds alone: `report --records` redraws
