@@ -384,3 +384,32 @@ def test_a_seed_part_without_its_record_is_an_error(tmp_path):
     (part / "config.json").write_text("{}")
     with pytest.raises(records.RecordError, match="adds seeds to steps5, which has no record"):
         records.read_records(tmp_path / "results")
+
+
+def test_extras_made_from_curves_are_made_again_from_every_seed(tmp_path):
+    """The initial-state post's by-position figure reads a summary vector (each seed's perplexity
+    by position at its best epoch, averaged over seeds): with seeds added later it is computed
+    again from all the seeds' curves, not left at the first record's seeds."""
+    import math
+
+    def part(name, seeds, validation, by_position):
+        folder = tmp_path / "results" / "initial_states" / name
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps({"config_file": "configs/initial_states.py:zero",
+                                                        "seeds": seeds, "config": {"seed": seeds[0]}}))
+        (folder / "summary.json").write_text(json.dumps({
+            "experiment": "language_model", "seeds": seeds, "metrics_per_seed": {"validation_loss": validation[-1]},
+            "perplexity_by_position_at_best_epoch": {"validation_perplexity": [0.0, 0.0]}}))
+        lines = [{"step": step, "validation_loss": float(np.mean(v)), "validation_loss_by_position": [1.0, 1.0],
+                  "per_seed": {"validation_loss": v, "validation_loss_by_position": p}}
+                 for step, v, p in zip((10, 20), validation, by_position)]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    part("zero", [0], [[5.0], [4.0]], [[[1.0, 2.0]], [[3.0, 4.0]]])  # seed 0: best at step 20
+    part("zero+seeds1-2", [1, 2], [[3.0, 5.0], [4.0, 4.5]], [[[0.5, 0.5], [2.0, 2.0]], [[9.0, 9.0], [1.0, 3.0]]])
+    joined = records.read_records(tmp_path / "results")[("initial_states", "zero")]["summary"]
+    at_best = joined["perplexity_by_position_at_best_epoch"]
+    assert at_best["best_steps"] == [20, 10, 20]
+    expected = [(math.exp(3.0) + math.exp(0.5) + math.exp(1.0)) / 3, (math.exp(4.0) + math.exp(0.5) + math.exp(3.0)) / 3]
+    assert at_best["validation_perplexity"] == pytest.approx(expected, abs=1e-4)
+    assert "from every seed's curves" in joined["seed_parts_note"]

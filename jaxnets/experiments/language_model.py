@@ -102,7 +102,7 @@ def by_position_at_best(curves: Curves) -> dict[str, list]:
     validation = curves.get("validation_loss")
     if validation is None or "validation_loss_by_position" not in curves:
         return {}
-    best_steps = validation.steps[np.argmin(validation.values, axis=0)]
+    best_steps = validation.steps[validation.best()]  # (NaN, where a seed logged nothing, is never a minimum)
     out = {}
     for split in ("train", "validation"):
         key = f"{split}_loss_by_position"
@@ -111,6 +111,13 @@ def by_position_at_best(curves: Curves) -> dict[str, list]:
             out[f"{split}_perplexity"] = np.exp(at_best).mean(axis=0).round(4).tolist()
     out["best_steps"] = [int(step) for step in best_steps]
     return out
+
+
+def extras_from_curves(curves: Curves) -> dict:
+    """The summary's extras that are a function of the curves alone: recomputed over all seeds
+    where a record and the seeds added to it later are read together (`tables.records`)."""
+    at_best = by_position_at_best(curves)
+    return {"perplexity_by_position_at_best_epoch": at_best} if at_best else {}
 
 
 def run(ctx: Context) -> Outcome:
@@ -149,8 +156,8 @@ def run(ctx: Context) -> Outcome:
         extra, figures = vanishing_gradients(ctx, corpus.vocab_size, laid_out["validation"], result.state.params,
                                              distances)
     if by_position:
-        curves = by_position_at_best(result.curves)
-        extra["perplexity_by_position_at_best_epoch"] = curves
+        extra.update(extras_from_curves(result.curves))
+        curves = extra.get("perplexity_by_position_at_best_epoch", {})
         windows = laid_out["train"]["x"].shape[1] // model.num_steps  # steps per epoch
         epochs = ", ".join(f"{step / windows:g}" for step in curves.get("best_steps", []))
         title = f"{ctx.workdir.name}: perplexity by position in the window at the best epoch ({epochs})"

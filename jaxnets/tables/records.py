@@ -166,7 +166,8 @@ def merge_seed_parts(summaries: list[dict], folders: list[pathlib.Path]) -> dict
     """One summary of a record and its seed parts: the seeds, each metric's per-seed values
     (those every part has) and the seeds that diverged, joined; means and stds over them. The
     rest — an experiment's own extras, the throughput — is the first record's, which
-    `seed_parts_note` says."""
+    `seed_parts_note` says, except the extras an experiment computes from the curves alone
+    (its `extras_from_curves`), which are computed again from all the seeds' curves."""
     import numpy as np
 
     first = summaries[0]
@@ -186,11 +187,28 @@ def merge_seed_parts(summaries: list[dict], folders: list[pathlib.Path]) -> dict
             means[key] = values.mean(axis=0).tolist()
             if len(values) > 1:
                 stds[key] = values.std(axis=0, ddof=1).tolist()
-    return {**first, "seeds": seeds, "metrics": means, "metrics_std": stds, "metrics_per_seed": per_seed,
+    recomputed = _extras_from_curves(first.get("experiment"), folders)
+    return {**first, **recomputed, "seeds": seeds, "metrics": means, "metrics_std": stds, "metrics_per_seed": per_seed,
             "diverged_seeds": diverged, "wall_time_s": sum(s.get("wall_time_s") or 0.0 for s in summaries),
             "seed_parts": [{"folder": folder.name, "seeds": s["seeds"]} for folder, s in zip(folders, summaries)],
             "seed_parts_note": f"the seeds of {len(folders)} records joined; what is not per seed (an "
-                               f"experiment's extras, throughput) is {folders[0].name}'s, seeds {first['seeds']}"}
+                               f"experiment's extras, throughput) is {folders[0].name}'s, seeds {first['seeds']}"
+                               + (f", except {', '.join(recomputed)}: from every seed's curves" if recomputed else "")}
+
+
+def _extras_from_curves(experiment: str | None, folders: list[pathlib.Path]) -> dict:
+    """The extras experiment `experiment` derives from curves alone, over the joined records' seeds."""
+    from jaxnets import experiments
+    from jaxnets.config import ConfigError
+
+    if not experiment:
+        return {}
+    try:
+        module = experiments.get(experiment)
+    except ConfigError:  # an experiment of another checkout: its extras stay the first record's
+        return {}
+    derive = getattr(module, "extras_from_curves", None)
+    return derive(record_curves(folders)) if derive else {}
 
 
 def record_curves(folders: list[pathlib.Path]):
