@@ -325,6 +325,9 @@ def test_a_gap_has_the_decimals_of_the_mean_it_is_taken_from():
     assert _measured_cell({**one, "mean": 77.5445}, 73.1628)[:2] == ("77.54 (1 seed)", "+4.38")
     assert _measured_cell({**one, "mean": 42.0}, 42)[:2] == ("42 (1 seed)", "+0")
     assert _measured_cell({**one, "mean": 5.1104}, 5.04)[:2] == ("5.1104 (1 seed)", "+0.0704")
+    three = {"n": 3, "seeds": 3, "diverged": 0}  # the spread has its mean's decimals, not its own
+    assert _measured_cell({**three, "mean": 156.996, "std": 2.9336}, 154.25)[:2] == ("157.0 ± 2.9 (3 seeds)", "+2.7")
+    assert _measured_cell({**three, "mean": 4.76752, "std": 0.00721}, 4.7654)[0] == "4.7675 ± 0.0072 (3 seeds)"
 
 
 def test_seeds_added_later_join_their_record_as_if_trained_together(tiny_mnist, tmp_path, capsys):
@@ -337,10 +340,22 @@ def test_seeds_added_later_join_their_record_as_if_trained_together(tiny_mnist, 
     results = tmp_path / "results"
     assert main(["sweep", *spec, "--seeds", "5", "--workdir", str(tmp_path / "all")]) == 0
     assert main(["sweep", *spec, "--seeds", "3", "--workdir", str(tmp_path / "first"), "--record", str(results)]) == 0
+    # A key added to jaxnets after the record was trained (here: as if model.loss_reduction were new)
+    # is the same setup where the new run keeps the file's value; said in the part's record.json.
+    saved = json.loads((results / "mnist_mlp" / "default" / "config.json").read_text())
+    del saved["config"]["model"]["loss_reduction"]
+    (results / "mnist_mlp" / "default" / "config.json").write_text(json.dumps(saved))
+    assert main(["sweep", *spec, "--seeds", "1", "--config.seed=3", "--config.model.loss_reduction=sum",
+                 "--workdir", str(tmp_path / "summed")]) == 0
+    with pytest.raises(records.RecordError, match=r"another run \(config.model.loss_reduction: '<absent>' -> 'sum'\)"):
+        records.write_record(tmp_path / "summed", results)
     assert main(["sweep", *spec, "--seeds", "2", "--config.seed=3", "--workdir", str(tmp_path / "more"),
                  "--record", str(results)]) == 0
+    meta = json.loads((results / "mnist_mlp" / "default+seeds3-4" / "record.json").read_text())
+    assert meta["keys_added_since_the_record"]["keys"] == {"config.model.loss_reduction": "mean"}
     assert sorted(p.name for p in (results / "mnist_mlp").iterdir()) == ["default", "default+seeds3-4"]
-    assert "default+seeds3-4 (joins default: seeds [0, 1, 2, 3, 4])" in capsys.readouterr().out
+    assert ("default+seeds3-4 (joins default: seeds [0, 1, 2, 3, 4]; keys default predates, at the file's values: "
+            "config.model.loss_reduction='mean')") in capsys.readouterr().out
     assert main(["record", str(tmp_path / "more"), "--results", str(results)]) == 0  # again: nothing to do
     assert "already recorded" in capsys.readouterr().out
 

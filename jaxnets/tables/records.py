@@ -11,7 +11,8 @@ More seeds come later as a record of their own beside it: a run that differs fro
 in its seeds (`--config.seed=3 --seeds 2`: seeds 3 and 4) is recorded as
 `results/<config>/<variant>+seeds3-4/`, and `read_records` gives the variant all its seeds at once.
 A seed's run does not depend on the other seeds trained beside it (on a CPU a sweep's seed is
-bitwise that seed trained alone), so a table's 3 seeds can become 5 in a later session.
+bitwise that seed trained alone, on one machine: another CPU rounds differently), so a table's
+3 seeds can become 5 in a later session.
 
     python -m jaxnets record runs/truncated_bptt_seeds1            # a suite's folder: every variant
     python -m jaxnets record runs/mnist_mlp_seeds3                  # one run
@@ -77,11 +78,12 @@ def write_record(run_dir: str | pathlib.Path, results: str | pathlib.Path = RESU
         raise RecordError(f"{run_dir} is a learning-rate grid ({len(saved['learning_rates'])} rates): a record is one "
                           f"table row, a run of one setup; train each rate's row as its own run (suite variants)")
     dest = record_place(saved.get("config_file") or summary.get("config_file", ""), pathlib.Path(results))
+    added = {}
     if dest.exists():
         for folder in (dest, *seed_parts(dest)):
             if _same(run_dir / "summary.json", folder / "summary.json"):
                 return folder, False
-        dest = _more_seeds_place(dest, saved)
+        dest, added = _more_seeds_place(dest, saved)
     copies = [(run_dir / name, name) for name in RUN_FILES
               if name != "metrics.jsonl" or (run_dir / name).is_file()]  # (an experiment may log no curve)
     copies += [(run_dir / src, name) for src, name in FIGURES if (run_dir / src).is_file()]
@@ -98,6 +100,10 @@ def write_record(run_dir: str | pathlib.Path, results: str | pathlib.Path = RESU
             "recorded_at_commit": git_commit(),
             "recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "from": str(run_dir.resolve()), "command": sessions[0].get("command")}
+    if added:
+        meta["keys_added_since_the_record"] = {
+            "keys": added, "why": f"{dest.name.split(SEEDS_PART)[0]}'s config has no such keys: they were added to "
+                                  f"jaxnets after it was trained, and this run keeps the config file's value"}
     if meta["trained_at_commit"] is None:
         if not commit:
             raise RecordError(f"{run_dir} does not say which commit trained it (it ran outside a git checkout): "
@@ -132,14 +138,39 @@ def _seeds_label(seeds: list[int]) -> str:
     return "_".join(map(str, seeds))
 
 
-def _more_seeds_place(base: pathlib.Path, saved: dict) -> pathlib.Path:
-    """Where a run that adds seeds to the record `base` goes (`<variant>+seeds<…>`), or why it
-    cannot: it must be the same setup (up to its seeds and result-neutral keys) and bring seeds
-    that the record and its parts do not have yet."""
-    from jaxnets.rundir import differences, result_relevant
+def _leaves(tree: dict, prefix: str = "") -> dict:
+    """{dotted key: value} of a nested dict's leaves."""
+    out = {}
+    for key, value in tree.items():
+        out.update(_leaves(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return out
 
-    changes = [c for c in differences(result_relevant(_read_json(base / "config.json")), result_relevant(saved))
-               if c.partition(": ")[0] not in ("seeds", "config.seed")]
+
+def _file_defaults(config_file: str) -> dict:
+    """{'config.<dotted key>': value} of the config file as it reads now ({} where it cannot be read)."""
+    from jaxnets import config as config_lib
+
+    try:
+        return _leaves({"config": config_lib.to_jsonable(config_lib.load(config_file))})
+    except config_lib.ConfigError:
+        return {}
+
+
+def _more_seeds_place(base: pathlib.Path, saved: dict) -> tuple[pathlib.Path, dict]:
+    """Where a run that adds seeds to the record `base` goes (`<variant>+seeds<…>`), and the keys
+    it has that the record's config lacks; or why it cannot: it must be the same setup (up to
+    its seeds and result-neutral keys) and bring seeds that the record and its parts do not
+    have yet. A key added to jaxnets after the record was trained is the same setup where the
+    run keeps the config file's value for it (new keys default to the old behaviour)."""
+    from jaxnets.rundir import result_relevant
+
+    old, new = _leaves(result_relevant(_read_json(base / "config.json"))), _leaves(result_relevant(saved))
+    changed = [key for key in sorted(set(old) | set(new))
+               if old.get(key, "<absent>") != new.get(key, "<absent>") and key not in ("seeds", "config.seed")]
+    defaults = _file_defaults(saved.get("config_file", "")) if any(key not in old for key in changed) else {}
+    added = {key: new[key] for key in changed if key not in old and key in defaults and new[key] == defaults[key]}
+    changes = [f"{key}: {old.get(key, '<absent>')!r} -> {new.get(key, '<absent>')!r}" for key in changed
+               if key not in added]
     if changes:
         shown = "; ".join(changes[:3]) + (f"; and {len(changes) - 3} more" if len(changes) > 3 else "")
         raise RecordError(f"{base} already holds the record of another run ({shown}); records are written once "
@@ -151,7 +182,7 @@ def _more_seeds_place(base: pathlib.Path, saved: dict) -> pathlib.Path:
         raise RecordError(f"{base} already holds the record of another run of seeds {again}; records are written "
                           f"once (to replace it: git rm -r {base}{'*' if seed_parts(base) else ''}, then record "
                           f"again; to add seeds, train new ones: --config.seed={max(taken) + 1} --seeds N)")
-    return base.parent / f"{base.name}{SEEDS_PART}{_seeds_label(seeds)}"
+    return base.parent / f"{base.name}{SEEDS_PART}{_seeds_label(seeds)}", added
 
 
 def seed_parts(folder: pathlib.Path) -> list[pathlib.Path]:
@@ -244,7 +275,10 @@ def _joined(dest: pathlib.Path) -> str:
         return ""
     base = dest.with_name(dest.name.split(SEEDS_PART)[0])
     seeds = [seed for folder in (base, *seed_parts(base)) for seed in _read_json(folder / "summary.json")["seeds"]]
-    return f" (joins {base.name}: seeds {seeds})"
+    added = _read_json(dest / "record.json").get("keys_added_since_the_record", {}).get("keys", {})
+    return f" (joins {base.name}: seeds {seeds}" + (f"; keys {base.name} predates, at the file's values: "
+                                                     f"{', '.join(f'{k}={v!r}' for k, v in added.items())}" if added
+                                                     else "") + ")"
 
 
 def record_folder(folder: str | pathlib.Path, results: str | pathlib.Path = RESULTS, log=print,

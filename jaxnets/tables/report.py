@@ -274,10 +274,14 @@ def row_measure(record: dict | None, metric: str, published=None) -> dict | None
 def _measured_cell(m: dict, published, published_sd: float | None = None) -> tuple[str, str, str]:
     """(mean ± std (seeds …), gap, gap / σ)."""
     like = published if isinstance(published, (int, float)) else None
-    shown = _num(m["mean"], like) + (f" ± {_num(m['std'], like)}" if m["std"] is not None else "")
+    def spread(std: float, mean: float) -> str:  # with its mean's decimals: 157.0 ± 2.9, not ± 2.9336
+        decimals = _shown_decimals(mean, like)
+        return f" ± {std:.{decimals}f}" if std == std and decimals else f" ± {_num(std, like)}"
+
+    shown = _num(m["mean"], like) + (spread(m["std"], m["mean"]) if m["std"] is not None else "")
     if m["diverged"]:
         a = m["all"]
-        whole = _num(a["mean"], like) + (f" ± {_num(a['std'], like)}" if a["std"] is not None else "")
+        whole = _num(a["mean"], like) + (spread(a["std"], a["mean"]) if a["std"] is not None else "")
         shown += f" ({m['n']} of {m['seeds']} seeds; {m['diverged']} diverged; all {m['seeds']}: {whole})"
     else:
         shown += f" ({m['n']} seed{'s' if m['n'] != 1 else ''})"
