@@ -199,25 +199,14 @@ def merge_seed_parts(summaries: list[dict], folders: list[pathlib.Path]) -> dict
     rest — an experiment's own extras, the throughput — is the first record's, which
     `seed_parts_note` says, except the extras an experiment computes from the curves alone
     (its `extras_from_curves`), which are computed again from all the seeds' curves."""
-    import numpy as np
+    from jaxnets.rundir.summary import stats_without_diverged
 
     first = summaries[0]
     seeds = [seed for s in summaries for seed in s["seeds"]]
-    diverged = sorted({seed for s in summaries for seed in s.get("diverged_seeds") or []})
-    keep = np.array([seed not in diverged for seed in seeds])
-    per_seed, means, stds = {}, {}, {}
-    for key in first.get("metrics_per_seed", {}):
-        if not all(key in s.get("metrics_per_seed", {}) for s in summaries):
-            continue
-        per_seed[key] = [v for s in summaries for v in s["metrics_per_seed"][key]]
-        try:
-            values = np.asarray(per_seed[key], dtype=np.float64)[keep]
-        except ValueError:  # values of unequal shapes: kept per seed, not averaged
-            continue
-        if len(values):
-            means[key] = values.mean(axis=0).tolist()
-            if len(values) > 1:
-                stds[key] = values.std(axis=0, ddof=1).tolist()
+    per_seed = {key: [v for s in summaries for v in s["metrics_per_seed"][key]]
+                for key in first.get("metrics_per_seed", {}) if all(key in s.get("metrics_per_seed", {}) for s in summaries)}
+    diverged, means, stds = stats_without_diverged(seeds, per_seed,  # as a run's own summary computes them
+                                                   {seed for s in summaries for seed in s.get("diverged_seeds") or []})
     recomputed = _extras_from_curves(first.get("experiment"), folders)
     return {**first, **recomputed, "seeds": seeds, "metrics": means, "metrics_std": stds, "metrics_per_seed": per_seed,
             "diverged_seeds": diverged, "wall_time_s": sum(s.get("wall_time_s") or 0.0 for s in summaries),
