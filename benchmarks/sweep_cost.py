@@ -17,11 +17,13 @@ trains through the trainer's own chunk (`sharded_chunk`) with the learning rates
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import numpy as np
 
 
+@functools.cache  # every sweep of a model trains on the same task and data: built once
 def _setup(model: str):
     """(task, optimizer config, batches, data, batch size) of one of the benchmarked models."""
     from jaxnets.config import load
